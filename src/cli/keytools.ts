@@ -1,0 +1,203 @@
+/**
+ * ecryptfs-utils' key tools under their own names, with their arguments, prompts and output:
+ * ecryptfs-add-passphrase, -wrap-passphrase, -unwrap-passphrase, -rewrap-passphrase, -stat.
+ */
+import { promises as fsp } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, dirname, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { EcryptfsError, isEcryptfsError } from '../errors.js';
+import { buildAuthTok } from '../format/authtok.js';
+import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
+import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
+import { addKey, keyringAvailable } from '../keyring/kernel.js';
+import { askSecret } from './prompt.js';
+import { runMain } from './run.js';
+import { statText } from './statcmd.js';
+
+const MAX_PASSPHRASE = 64;
+
+/** Lines of stdin split at newline or NUL (ecryptfs-mount-private pipes "%s\0"). */
+async function stdinFields(): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const all = Buffer.concat(chunks);
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= all.length; i++) {
+    if (i === all.length || all[i] === 0x0a || all[i] === 0x00) {
+      if (i > start || i < all.length) out.push(Buffer.from(all.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  all.fill(0);
+  return out;
+}
+
+function checkLength(p: Buffer, what = 'passphrase'): void {
+  if (p.length > MAX_PASSPHRASE) throw new EcryptfsError('EINVAL', `${what} is longer than ${MAX_PASSPHRASE} bytes`);
+  if (p.length === 0) throw new EcryptfsError('EINVAL', `empty ${what}`);
+}
+
+async function writeKeyFile(path: string, data: Buffer): Promise<void> {
+  // Key files: 0600 from creation, complete before they replace the old file.
+  const tmp = join(dirname(path), `.${basename(path)}-${randomBytes(4).toString('hex')}`);
+  const fh = await fsp.open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path);
+}
+
+export async function addPassphraseTool(args: string[]): Promise<number> {
+  const fnek = args.includes('--fnek');
+  const rest = args.filter((a) => a !== '--fnek');
+  if (rest.length > 1 || (rest.length === 1 && rest[0] !== '-')) {
+    process.stderr.write('Usage:\necryptfs-add-passphrase [--fnek]\nor\nprintf "%s" "passphrase" | ecryptfs-add-passphrase [--fnek] -\n');
+    return 1;
+  }
+  const pass = rest[0] === '-' ? ((await stdinFields())[0] ?? Buffer.alloc(0)) : await askSecret('Passphrase: ');
+  try {
+    checkLength(pass);
+    const salts = fnek ? [DEFAULT_SALT, FNEK_SALT] : [DEFAULT_SALT];
+    const inKernel = await keyringAvailable();
+    for (const salt of salts) {
+      const k = await deriveKeyAsync(pass, salt);
+      if (inKernel) {
+        await addKey(k.sig, buildAuthTok(k.key, k.sig, salt));
+        process.stdout.write(`Inserted auth tok with sig [${k.sig}] into the user session keyring\n`);
+      } else {
+        process.stdout.write(`Auth tok sig [${k.sig}] (no kernel keyring reachable: key not inserted)\n`);
+      }
+      k.key.fill(0);
+    }
+    return 0;
+  } finally {
+    pass.fill(0);
+  }
+}
+
+export async function wrapPassphraseTool(args: string[]): Promise<number> {
+  const file = args[0] ?? join(homedir(), '.ecryptfs', 'wrapped-passphrase');
+  let pass: Buffer;
+  let wrapping: Buffer;
+  if (args[1] === '-') {
+    const f = await stdinFields();
+    pass = f[0] ?? Buffer.alloc(0);
+    wrapping = f[1] ?? Buffer.alloc(0);
+  } else if (args.length <= 1) {
+    pass = await askSecret('Passphrase to wrap: ');
+    wrapping = await askSecret('Wrapping passphrase: ');
+  } else {
+    process.stderr.write('Usage:\n\necryptfs-wrap-passphrase [file]\nor\nprintf "%s\\n%s" "passphrase to wrap" "wrapping passphrase" | ecryptfs-wrap-passphrase [file] -\n\nnote: passphrase can be at most 64 bytes long\n');
+    return 1;
+  }
+  try {
+    checkLength(pass);
+    checkLength(wrapping, 'wrapping passphrase');
+    await writeKeyFile(file, wrapPassphrase(pass, wrapping));
+    return 0;
+  } finally {
+    pass.fill(0);
+    wrapping.fill(0);
+  }
+}
+
+function unwrapFailed(e: unknown, file: string): number {
+  if (isEcryptfsError(e, 'EWRONGPASS')) {
+    process.stderr.write(`Error: Unwrapping passphrase failed [-5]\nInfo: the wrapping passphrase does not match ${file}\n`);
+    return 1;
+  }
+  throw e;
+}
+
+export async function unwrapPassphraseTool(args: string[]): Promise<number> {
+  const file = args[0] && args[0] !== '-' ? args[0] : join(homedir(), '.ecryptfs', 'wrapped-passphrase');
+  const stdinMode = args.includes('-');
+  const wrapping = stdinMode ? ((await stdinFields())[0] ?? Buffer.alloc(0)) : await askSecret('Passphrase: ');
+  try {
+    const data = await fsp.readFile(file);
+    let pass: Buffer;
+    try {
+      pass = unwrapPassphrase(data, wrapping);
+    } catch (e) {
+      return unwrapFailed(e, file);
+    }
+    process.stdout.write(Buffer.concat([pass, Buffer.from('\n')]));
+    pass.fill(0);
+    return 0;
+  } finally {
+    wrapping.fill(0);
+  }
+}
+
+export async function rewrapPassphraseTool(args: string[]): Promise<number> {
+  const file = args[0];
+  if (!file) {
+    process.stderr.write('Usage:\n\necryptfs-rewrap-passphrase [file]\nor\nprintf "%s\\n%s" "old wrapping passphrase" "new wrapping passphrase" | ecryptfs-rewrap-passphrase [file] -\n');
+    return 1;
+  }
+  let oldW: Buffer;
+  let newW: Buffer;
+  if (args[1] === '-') {
+    const f = await stdinFields();
+    oldW = f[0] ?? Buffer.alloc(0);
+    newW = f[1] ?? Buffer.alloc(0);
+  } else {
+    oldW = await askSecret('Old wrapping passphrase: ');
+    newW = await askSecret('New wrapping passphrase: ');
+    const again = await askSecret('New wrapping passphrase (again): ');
+    const same = again.equals(newW);
+    again.fill(0);
+    if (!same) {
+      process.stderr.write('Passphrases do not match\n');
+      return 1;
+    }
+  }
+  try {
+    checkLength(newW, 'new wrapping passphrase');
+    const data = await fsp.readFile(file);
+    let pass: Buffer;
+    try {
+      pass = unwrapPassphrase(data, oldW);
+    } catch (e) {
+      return unwrapFailed(e, file);
+    }
+    try {
+      await writeKeyFile(file, wrapPassphrase(pass, newW));
+    } finally {
+      pass.fill(0);
+    }
+    return 0;
+  } finally {
+    oldW.fill(0);
+    newW.fill(0);
+  }
+}
+
+export async function statTool(args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    process.stderr.write('Usage:\n\necryptfs-stat <filename>\n');
+    return 1;
+  }
+  process.stdout.write(await statText(args[0]));
+  return 0;
+}
+
+const TOOLS: Record<string, (args: string[]) => Promise<number>> = {
+  'ecryptfs-add-passphrase': addPassphraseTool,
+  'ecryptfs-wrap-passphrase': wrapPassphraseTool,
+  'ecryptfs-unwrap-passphrase': unwrapPassphraseTool,
+  'ecryptfs-rewrap-passphrase': rewrapPassphraseTool,
+  'ecryptfs-stat': statTool,
+};
+
+/** Entry point of the bin shims: run the tool named `name` with the process arguments. */
+export function runTool(name: string): void {
+  const tool = TOOLS[name];
+  if (!tool) throw new Error(`unknown tool ${name}`);
+  runMain(name, () => tool(process.argv.slice(2)));
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+/** The `ecryptfs` command: offline decrypt/encrypt, ls, stat, fsck (and mount, umount). */
+import { Command, Option } from 'commander';
+import { promises as fsp } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
+import { CIPHERS } from '../format/ciphers.js';
+import { fsck, fsckFailed } from '../volume/fsck.js';
+import { Volume } from '../volume/volume.js';
+import { decryptTree, encryptTree, type TreeResult } from '../volume/tree.js';
+import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
+import { treeProgress } from './progress.js';
+import { errorMessage, runMain } from './run.js';
+import { statText } from './statcmd.js';
+
+function reportProblems(cmd: string, r: TreeResult): number {
+  for (const p of r.problems) process.stderr.write(`ecryptfs ${cmd}: ${errorMessage(p.error)}\n`);
+  return r.problems.length > 0 ? 1 : 0;
+}
+
+async function openVolumeAt(dir: string, o: KeyOptions & { passthrough?: boolean }): Promise<Volume> {
+  const keys = await keysFromOptions(o);
+  return Volume.open(dir, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, passthrough: o.passthrough, readOnly: true });
+}
+
+let lastCode = 0;
+
+/** Commander ignores action results: keep the exit code an action returns. */
+function act<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    lastCode = Math.max(lastCode, (await fn(...args)) ?? 0);
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ecryptfs')
+    .description('eCryptfs in userspace: read and write Linux eCryptfs lower directories without the kernel module')
+    .showHelpAfterError();
+
+  addKeyOptions(
+    program
+      .command('decrypt')
+      .description('decrypt lower files or whole lower directories into clear files (a directory SRC fills DEST with its clear contents)')
+      .argument('<src...>', 'lower files or directories')
+      .requiredOption('-o, --output <dest>', 'destination directory')
+      .option('--passthrough', 'copy lower files that are not eCryptfs as they are (as the kernel passthrough mode reads them)'),
+  ).action(act(async (srcs: string[], o: KeyOptions & { output: string; passthrough?: boolean }) => {
+    const keys = await keysFromOptions(o);
+    const bar = treeProgress('decrypt');
+    let rc = 0;
+    try {
+      for (const src of srcs) {
+        const st = await fsp.lstat(src);
+        const isDir = st.isDirectory();
+        const root = isDir ? src : dirname(src);
+        const vol = await Volume.open(root, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, readOnly: true });
+        const r = await decryptTree(vol, [isDir ? '' : basename(src)], o.output, { passthrough: o.passthrough, progress: bar.progress });
+        rc |= reportProblems('decrypt', r);
+      }
+    } finally {
+      bar.stop();
+      keys.ring.destroy();
+    }
+    return rc;
+  }));
+
+  addKeyOptions(
+    program
+      .command('encrypt')
+      .description('encrypt clear files or directories into an eCryptfs lower directory the kernel can mount')
+      .argument('<src...>', 'clear files or directories (a directory\'s contents go into LOWERDIR)')
+      .requiredOption('-o, --output <lowerdir>', 'lower directory (created if missing)')
+      .addOption(new Option('--cipher <name>', 'cipher for the file contents').choices(CIPHER_NAMES as string[]).default('aes'))
+      .option('--key-bytes <n>', 'key size in bytes (aes: 16, 24, 32)', (v) => Number(v))
+      .option('--filename-crypto', 'encrypt file names (FNEK)')
+      .addOption(
+        new Option('--fnek-from <how>', 'filename key when --filename-crypto has no --fnek-passphrase-file: "fnek-salt" (ecryptfs-add-passphrase --fnek, ~/Private) or "mount-key" (the file key itself, as interactive mount does)')
+          .choices(['fnek-salt', 'mount-key'])
+          .default('fnek-salt'),
+      )
+      .option('--xattr-metadata', 'keep headers in the user.ecryptfs xattr (ecryptfs_xattr_metadata)'),
+  ).action(act(async (srcs: string[], o: KeyOptions & { output: string; cipher: CipherName; keyBytes?: number; filenameCrypto?: boolean; fnekFrom: string; xattrMetadata?: boolean }) => {
+    const keys = await keysFromOptions(o);
+    const cipher = o.cipher;
+    const keyBytes = o.keyBytes ?? CIPHERS[cipher].keySizes[0];
+    let fnekSig: string | null = null;
+    if (o.filenameCrypto) {
+      if (keys.fnekSig) fnekSig = keys.fnekSig;
+      else if (o.fnekFrom === 'mount-key') fnekSig = keys.fileSig;
+      else fnekSig = keys.ring.sigs.find((s) => keys.ring.get(s)!.origin === 'fnek')!;
+    }
+    await fsp.mkdir(o.output, { recursive: true, mode: 0o700 });
+    const bar = treeProgress('encrypt');
+    try {
+      const vol = await Volume.open(resolve(o.output), keys.ring, { cipher, keyBytes, sigs: [keys.fileSig], fnekSig, xattrMetadata: o.xattrMetadata });
+      const r = await encryptTree(vol, srcs, '', { progress: bar.progress });
+      return reportProblems('encrypt', r);
+    } finally {
+      bar.stop();
+      keys.ring.destroy();
+    }
+  }));
+
+  addKeyOptions(
+    program
+      .command('ls')
+      .description('list a lower directory with clear names and clear sizes')
+      .argument('<lowerdir>', 'lower directory')
+      .argument('[path]', 'clear path inside the volume', '')
+      .option('-R, --recursive', 'list subdirectories too')
+      .option('-l, --long', 'show type, mode, size, mtime and the lower name'),
+  ).action(act(async (dir: string, path: string, o: KeyOptions & { recursive?: boolean; long?: boolean }) => {
+    const vol = await openVolumeAt(dir, o);
+    let rc = 0;
+    try {
+      const list = async (p: string): Promise<void> => {
+        const entries = (await vol.readdir(p)).sort((a, b) => (a.name < b.name ? -1 : 1));
+        for (const e of entries) {
+          const full = p === '' ? e.name : `${p}/${e.name}`;
+          if (e.error) {
+            process.stderr.write(`ecryptfs ls: ${vol.lower.abs(full)}: ${e.error.message}\n`);
+            rc = 1;
+            continue;
+          }
+          if (o.long) {
+            const st = await vol.stat(full).catch(() => undefined);
+            const t = e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?';
+            const mode = st ? (st.lower.mode & 0o7777).toString(8).padStart(4, '0') : '????';
+            const size = st ? String(st.size) : '?';
+            const mtime = st ? st.lower.mtime.toISOString() : '?';
+            const link = e.type === 'symlink' ? ` -> ${await vol.readlink(full).catch(() => '?')}` : '';
+            process.stdout.write(`${t} ${mode} ${size.padStart(12)} ${mtime} ${full}${link}${st?.plain ? '  [not eCryptfs]' : ''}\n`);
+          } else process.stdout.write(`${full}${e.type === 'dir' ? '/' : ''}\n`);
+          if (o.recursive && e.type === 'dir') await list(full);
+        }
+      };
+      await list(path);
+    } finally {
+      vol.close();
+    }
+    return rc;
+  }));
+
+  program
+    .command('stat')
+    .description('show the eCryptfs header of a lower file (as ecryptfs-stat does)')
+    .argument('<lowerfile>')
+    .action(async (file: string) => {
+      process.stdout.write(await statText(file));
+    });
+
+  addKeyOptions(
+    program
+      .command('fsck')
+      .description('check a lower directory: every file valid, not eCryptfs, of another key, damaged, or with a name that does not decode')
+      .argument('<lowerdir>')
+      .option('-q, --quiet', 'print only problems and the summary'),
+  ).action(act(async (dir: string, o: KeyOptions & { quiet?: boolean }) => {
+    const vol = await openVolumeAt(dir, o);
+    try {
+      const r = await fsck(vol, (e) => {
+        if (o.quiet && e.verdict === 'ok') return;
+        process.stdout.write(`${e.verdict.padEnd(12)} ${e.lowerPath}${e.clearPath && e.clearPath !== e.lowerPath ? ` (${e.clearPath})` : ''}: ${e.detail}\n`);
+      });
+      const c = r.counts;
+      process.stdout.write(`\n${r.entries.length} entries: ${c.ok} ok, ${c['not-ecryptfs']} not eCryptfs, ${c['other-key']} of another key, ${c.damaged} damaged, ${c['bad-name']} bad names\n`);
+      return fsckFailed(r) ? 1 : 0;
+    } finally {
+      vol.close();
+    }
+  }));
+
+  return program;
+}
+
+/** Parse argv and run; resolves to the exit code (commander's usage errors included). */
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode ?? 1;
+    throw e;
+  }
+  return lastCode;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'))) {
+  runMain('ecryptfs', () => main());
+}

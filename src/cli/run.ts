@@ -1,0 +1,23 @@
+/** Shared process plumbing for every command: typed errors become one line on stderr and exit 1. */
+import { isEcryptfsError } from '../errors.js';
+
+export function errorMessage(e: unknown): string {
+  if (isEcryptfsError(e)) return e.message;
+  const ne = e as NodeJS.ErrnoException;
+  if (ne && typeof ne.code === 'string' && ne.path) return `${ne.path}: ${ne.code} (${ne.message.replace(/^[A-Z]+: /, '').replace(/, .*$/, '')})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Run a command body; print errors without a stack trace and exit non-zero. */
+export function runMain(name: string, body: () => Promise<number | void>): void {
+  body().then(
+    (code) => {
+      process.exitCode = code ?? 0;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${name}: ${errorMessage(e)}\n`);
+      if (process.env.ECRYPTFS_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+      process.exitCode = process.exitCode || 1;
+    },
+  );
+}

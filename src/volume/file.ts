@@ -1,0 +1,333 @@
+/**
+ * One open eCryptfs file on the lower directory: header, file key, and clear-view read, write
+ * and truncate with the kernel's on-disk behaviour (ECRYPTFS-FORMAT §6):
+ * whole extents are re-encrypted, gaps are filled with encrypted zeros (never holes), and the
+ * size field is rewritten after the extents that it covers are on disk, so a crash leaves
+ * the earlier contents readable.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CipherName } from '../crypto/types.js';
+import { EcryptfsError } from '../errors.js';
+import { ContentCipher } from '../format/contentenc.js';
+import {
+  buildHeaderBytes,
+  buildHeaderRegion,
+  FLAG_ENCRYPTED,
+  FLAG_ENCRYPT_FILENAMES,
+  FLAG_METADATA_IN_XATTR,
+  hasMarker,
+  HEADER_PARSE_BYTES,
+  parseHeader,
+  unwrapFek,
+  wrapFek,
+  type FileHeader,
+} from '../format/header.js';
+import { EXTENT_SIZE, extentsPresent } from '../format/offsets.js';
+import type { LowerFile, LowerFs } from '../lower/lowerfs.js';
+import type { KeyRing } from './keyring.js';
+import { RwLock } from './lock.js';
+
+export const XATTR_NAME = 'user.ecryptfs';
+/** Clear bytes processed per lower I/O call: bounds memory for any file size. */
+export const CHUNK = 1 << 20;
+
+export interface NewFileParams {
+  cipher: CipherName;
+  keyBytes: number;
+  /** Sigs of the auth-token keys that wrap the FEK (one Tag 3 + Tag 11 each). */
+  sigs: string[];
+  filenameEncryption: boolean;
+  xattrMetadata: boolean;
+}
+
+export type FileKind = 'encrypted' | 'plain' | 'empty';
+
+/** Read the clear size of a lower file cheaply (first 16 bytes, or the xattr), or undefined. */
+export async function peekClearSize(lower: LowerFs, path: string, xattrMetadata: boolean): Promise<number | undefined> {
+  const f = await lower.open(path, 'r');
+  try {
+    const b = Buffer.alloc(16);
+    const n = await f.read(b, 0, 16, 0);
+    if (n === 16 && hasMarker(b)) return Number(b.readBigUInt64BE(0));
+  } finally {
+    await f.close();
+  }
+  if (xattrMetadata) {
+    const x = await lower.getxattr(path, XATTR_NAME);
+    if (x && x.length >= 16 && hasMarker(x)) return Number(x.readBigUInt64BE(0));
+  }
+  return undefined;
+}
+
+export class EcryptfsFile {
+  private constructor(
+    private readonly lower: LowerFs,
+    readonly path: string,
+    private readonly fh: LowerFile,
+    readonly writable: boolean,
+    public kind: FileKind,
+    private header: FileHeader | undefined,
+    private content: ContentCipher | undefined,
+    /** Lower offset of extent 0 (0 with xattr metadata). */
+    private dataOffset: number,
+    private headerInXattr: boolean,
+    public size: number,
+  ) {}
+
+  private readonly lock = new RwLock();
+
+  get cipherName(): CipherName | undefined {
+    return this.content?.cipher.name;
+  }
+
+  get fileHeader(): FileHeader | undefined {
+    return this.header;
+  }
+
+  /**
+   * Open an existing lower file. Without a valid header: EBADHEADER, unless `passthrough`
+   * (then the lower bytes are the clear bytes) or the lower file is empty (the kernel turns
+   * an empty lower file into a new eCryptfs file on first write).
+   */
+  static async open(
+    lower: LowerFs,
+    path: string,
+    keys: KeyRing,
+    opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean; newFile?: NewFileParams },
+  ): Promise<EcryptfsFile> {
+    const fh = await lower.open(path, opts.writable ? 'rw' : 'r');
+    try {
+      const head = Buffer.alloc(HEADER_PARSE_BYTES);
+      const n = await fh.read(head, 0, head.length, 0);
+      let header: FileHeader | undefined;
+      let inXattr = false;
+      if (n >= 16 && hasMarker(head)) {
+        header = parseHeader(head.subarray(0, n), 'file');
+      } else {
+        const x = await lower.getxattr(path, XATTR_NAME).catch(() => undefined);
+        if (x && x.length >= 16 && hasMarker(x)) {
+          header = parseHeader(x, 'xattr');
+          inXattr = true;
+        }
+      }
+      if (!header) {
+        const st = await fh.stat();
+        if (opts.passthrough) return new EcryptfsFile(lower, path, fh, opts.writable, 'plain', undefined, undefined, 0, false, st.size);
+        if (st.size === 0) return new EcryptfsFile(lower, path, fh, opts.writable, 'empty', undefined, undefined, 0, false, 0);
+        throw new EcryptfsError(
+          'EBADHEADER',
+          'not a valid eCryptfs file (no eCryptfs header in the file or its user.ecryptfs xattr); mount with passthrough to read it as plain',
+        );
+      }
+      const wrapped = header.keys.find((k) => keys.has(k.sig));
+      if (!wrapped) {
+        const sigs = [...header.keys.map((k) => k.sig), ...header.publicKeySigs];
+        throw new EcryptfsError('ENOKEY', `encrypted with another key (sig ${sigs.join(', ')}); supply the passphrase of that key`);
+      }
+      const { cipher, fek } = unwrapFek(wrapped, keys.get(wrapped.sig)!.key);
+      const content = new ContentCipher(cipher, fek, header.extentSize);
+      fek.fill(0);
+      const dataOffset = inXattr ? 0 : header.metadataSize;
+      return new EcryptfsFile(lower, path, fh, opts.writable, 'encrypted', header, content, dataOffset, inXattr, header.size);
+    } catch (e) {
+      await fh.close();
+      throw e instanceof EcryptfsError ? e.withPath(lower.abs(path)) : e;
+    }
+  }
+
+  /** Create a new, empty eCryptfs file (exclusive) with a fresh random FEK. */
+  static async create(lower: LowerFs, path: string, keys: KeyRing, p: NewFileParams, mode = 0o600): Promise<EcryptfsFile> {
+    const fh = await lower.open(path, 'create-exclusive', mode);
+    try {
+      const f = new EcryptfsFile(lower, path, fh, true, 'empty', undefined, undefined, 0, false, 0);
+      await f.initialize(keys, p);
+      return f;
+    } catch (e) {
+      await fh.close();
+      await lower.unlink(path).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Give an empty lower file its header and key (kernel: ecryptfs_new_file_context + write_metadata). */
+  async initialize(keys: KeyRing, p: NewFileParams): Promise<void> {
+    const fek = randomBytes(p.keyBytes);
+    const wrapped = p.sigs.map((sig) => {
+      const k = keys.get(sig);
+      if (!k) throw new EcryptfsError('ENOKEY', `no key with sig ${sig} to encrypt new files`);
+      return wrapFek(fek, p.cipher, k.key, sig);
+    });
+    const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
+    const fields = { size: 0, flags, keys: wrapped };
+    if (p.xattrMetadata) {
+      await this.lower.setxattr(this.path, XATTR_NAME, buildHeaderBytes(fields));
+      this.dataOffset = 0;
+      this.headerInXattr = true;
+    } else {
+      const region = buildHeaderRegion(fields);
+      await this.fh.write(region, 0, region.length, 0);
+      this.dataOffset = region.length;
+      this.headerInXattr = false;
+    }
+    this.header = { size: 0, version: 3, flags, extentSize: EXTENT_SIZE, headerExtents: 2, metadataSize: 8192, keys: wrapped, publicKeySigs: [] };
+    this.content = new ContentCipher(p.cipher, fek);
+    fek.fill(0);
+    this.kind = 'encrypted';
+    this.size = 0;
+  }
+
+  private get extentSize(): number {
+    return this.content?.extentSize ?? EXTENT_SIZE;
+  }
+
+  /** Read clear bytes [pos, pos+length) (shorter at EOF) into a new buffer. */
+  async read(pos: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - pos)));
+    const n = await this.readInto(out, pos);
+    return out.subarray(0, n);
+  }
+
+  /** Read into `buf` from clear offset `pos`; returns bytes read (0 at EOF). */
+  readInto(buf: Buffer, pos: number): Promise<number> {
+    return this.lock.read(async () => {
+      const len = Math.max(0, Math.min(buf.length, this.size - pos));
+      if (len === 0) return 0;
+      if (this.kind === 'plain') return this.fh.read(buf, 0, len, pos);
+      const es = this.extentSize;
+      let done = 0;
+      while (done < len) {
+        const p = pos + done;
+        const first = Math.floor(p / es);
+        const want = Math.min(len - done, CHUNK);
+        const last = Math.floor((p + want - 1) / es);
+        const count = last - first + 1;
+        const scratch = Buffer.allocUnsafe(count * es);
+        await this.readExtents(scratch, first, count);
+        const skip = p - first * es;
+        const take = Math.min(want, scratch.length - skip);
+        scratch.copy(buf, done, skip, skip + take);
+        done += take;
+      }
+      return done;
+    });
+  }
+
+  /** Read and decrypt whole extents [first, first+count) into dst. */
+  private async readExtents(dst: Buffer, first: number, count: number): Promise<void> {
+    const es = this.extentSize;
+    const bytes = count * es;
+    const n = await this.fh.read(dst, 0, bytes, this.dataOffset + first * es);
+    if (n < bytes) {
+      const have = extentsPresent(this.dataOffset + first * es + n, this.dataOffset, es);
+      throw new EcryptfsError(
+        'ECORRUPT',
+        `truncated or damaged: the size field says ${this.size} bytes but the lower file ends after extent ${have} (restore it from a backup)`,
+        this.lower.abs(this.path),
+      );
+    }
+    this.content!.decrypt(dst, dst, first, count);
+  }
+
+  private async writeSizeField(size: number): Promise<void> {
+    if (this.headerInXattr) {
+      const x = (await this.lower.getxattr(this.path, XATTR_NAME)) ?? Buffer.alloc(8);
+      x.writeBigUInt64BE(BigInt(size), 0);
+      await this.lower.setxattr(this.path, XATTR_NAME, x);
+    } else {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(size), 0);
+      await this.fh.write(b, 0, 8, 0);
+    }
+    this.size = size;
+    if (this.header) this.header.size = size;
+  }
+
+  private ensureWritable(): void {
+    if (!this.writable) throw new EcryptfsError('EINVAL', 'file is open read-only', this.lower.abs(this.path));
+  }
+
+  /** Write `data` at clear offset `pos`; a gap past EOF becomes encrypted zeros. */
+  write(pos: number, data: Uint8Array, keys?: KeyRing, newFile?: NewFileParams): Promise<number> {
+    return this.lock.write(async () => {
+      this.ensureWritable();
+      if (this.kind === 'empty') {
+        if (!keys || !newFile) throw new EcryptfsError('EINVAL', 'empty lower file needs keys to become an eCryptfs file', this.lower.abs(this.path));
+        await this.initialize(keys, newFile);
+      }
+      if (this.kind === 'plain') {
+        await this.fh.write(data, 0, data.length, pos);
+        this.size = Math.max(this.size, pos + data.length);
+        return data.length;
+      }
+      // Fill any gap between EOF and pos with zeros first, chunk by chunk.
+      while (this.size < pos) {
+        const n = Math.min(pos - this.size, CHUNK);
+        await this.writeRange(this.size, Buffer.alloc(n));
+      }
+      for (let done = 0; done < data.length; ) {
+        const n = Math.min(data.length - done, CHUNK);
+        await this.writeRange(pos + done, data.subarray(done, done + n));
+        done += n;
+      }
+      return data.length;
+    });
+  }
+
+  /** Re-encrypt the extents covering [pos, pos+data.length) (pos <= size), then the size field. */
+  private async writeRange(pos: number, data: Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    const es = this.extentSize;
+    const end = pos + data.length;
+    const first = Math.floor(pos / es);
+    const last = Math.floor((end - 1) / es);
+    const count = last - first + 1;
+    const plain = Buffer.alloc(count * es);
+    const existing = Math.ceil(this.size / es);
+    // Partial first/last extents that hold old data: read and decrypt them.
+    if (pos % es !== 0 && first < existing) await this.readExtents(plain.subarray(0, es), first, 1);
+    if (end % es !== 0 && last < existing && (last !== first || pos % es === 0)) {
+      await this.readExtents(plain.subarray((count - 1) * es), last, 1);
+    }
+    // Old bytes past EOF inside the last extent must be zero (LP 509180: no trailing garbage).
+    const oldEndInBuf = this.size - first * es;
+    if (oldEndInBuf >= 0 && oldEndInBuf < plain.length) plain.fill(0, Math.max(oldEndInBuf, 0));
+    plain.set(data, pos - first * es);
+    await this.content!.encryptInPlace(plain, first, count);
+    await this.fh.write(plain, 0, plain.length, this.dataOffset + first * es);
+    if (end > this.size) await this.writeSizeField(end);
+  }
+
+  /** Change the clear size: up fills with encrypted zeros, down re-encrypts the new last extent. */
+  truncate(size: number, keys?: KeyRing, newFile?: NewFileParams): Promise<void> {
+    if (size > this.size && this.kind !== 'plain') return this.write(size, new Uint8Array(0), keys, newFile).then(() => undefined);
+    return this.lock.write(async () => {
+      this.ensureWritable();
+      if (size === this.size) return;
+      if (this.kind === 'plain') {
+        await this.fh.truncate(size);
+        this.size = size;
+        return;
+      }
+      const es = this.extentSize;
+      if (size % es !== 0) {
+        const idx = Math.floor(size / es);
+        const ext = Buffer.alloc(es);
+        await this.readExtents(ext, idx, 1);
+        ext.fill(0, size - idx * es);
+        this.content!.encrypt(ext, ext, idx, 1);
+        await this.fh.write(ext, 0, es, this.dataOffset + idx * es);
+      }
+      await this.writeSizeField(size);
+      await this.fh.truncate(this.dataOffset + Math.ceil(size / es) * es);
+    });
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
+  }
+
+  async close(): Promise<void> {
+    this.content?.destroy();
+    await this.fh.close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The keys a volume can use, by signature: 64-byte auth-token keys (session key encryption
+ * keys) derived from passphrases. A file header or a Tag 70 name names the key it needs by sig,
+ * so every candidate derivation of every passphrase the user gives is put here and the right one
+ * is picked by sig (ECRYPTFS-FORMAT §5).
+ */
+import { deriveKey, deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
+
+export interface AuthKey {
+  sig: string;
+  key: Buffer;
+  /** How the key was made: from a passphrase with the default salt, the FNEK salt, or given raw. */
+  origin: 'passphrase' | 'fnek' | 'raw';
+}
+
+export class KeyRing {
+  private readonly keys = new Map<string, AuthKey>();
+
+  add(k: AuthKey): AuthKey {
+    const have = this.keys.get(k.sig);
+    if (have) return have;
+    this.keys.set(k.sig, k);
+    return k;
+  }
+
+  get(sig: string): AuthKey | undefined {
+    return this.keys.get(sig);
+  }
+
+  has(sig: string): boolean {
+    return this.keys.has(sig);
+  }
+
+  get sigs(): string[] {
+    return [...this.keys.keys()];
+  }
+
+  /**
+   * Add both derivations of a passphrase: the file key (default salt, as mount.ecryptfs and
+   * ecryptfs-add-passphrase make it) and the FNEK of `ecryptfs-add-passphrase --fnek` (salt
+   * "99887766"). Returns them in that order.
+   */
+  async addPassphrase(passphrase: string | Uint8Array, salt: Uint8Array = DEFAULT_SALT): Promise<[AuthKey, AuthKey]> {
+    const [a, b] = await Promise.all([deriveKeyAsync(passphrase, salt), deriveKeyAsync(passphrase, FNEK_SALT)]);
+    return [this.add({ ...a, origin: 'passphrase' }), this.add({ ...b, origin: 'fnek' })];
+  }
+
+  addPassphraseSync(passphrase: string | Uint8Array, salt: Uint8Array = DEFAULT_SALT): [AuthKey, AuthKey] {
+    const a = deriveKey(passphrase, salt);
+    const b = deriveKey(passphrase, FNEK_SALT);
+    return [this.add({ ...a, origin: 'passphrase' }), this.add({ ...b, origin: 'fnek' })];
+  }
+
+  /** Overwrite every key with zeros and forget them (volume close). */
+  destroy(): void {
+    for (const k of this.keys.values()) k.key.fill(0);
+    this.keys.clear();
+  }
+}

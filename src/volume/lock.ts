@@ -1,0 +1,44 @@
+/** A small async readers-writer lock: reads of one file run together, writes run alone. */
+export class RwLock {
+  private readers = 0;
+  private writer = false;
+  private readonly queue: Array<{ write: boolean; go: () => void }> = [];
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      if (head.write ? this.writer || this.readers > 0 : this.writer) return;
+      this.queue.shift();
+      if (head.write) this.writer = true;
+      else this.readers++;
+      head.go();
+    }
+  }
+
+  private acquire(write: boolean): Promise<void> {
+    return new Promise((go) => {
+      this.queue.push({ write, go });
+      this.pump();
+    });
+  }
+
+  async read<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire(false);
+    try {
+      return await fn();
+    } finally {
+      this.readers--;
+      this.pump();
+    }
+  }
+
+  async write<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire(true);
+    try {
+      return await fn();
+    } finally {
+      this.writer = false;
+      this.pump();
+    }
+  }
+}
