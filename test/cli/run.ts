@@ -25,6 +25,7 @@ export function runCmd(cmd: string, args: string[], input?: string | Buffer, env
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.stdin.on('error', () => undefined); // the child may exit without reading stdin
     p.stdin.end(input ?? '');
   });
 }
