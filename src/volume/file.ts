@@ -75,6 +75,15 @@ export class EcryptfsFile {
   ) {}
 
   private readonly lock = new RwLock();
+  /** Reused plaintext buffer for writes (writes hold the lock, so one is enough). */
+  private writeScratch: Buffer | undefined;
+
+  private scratch(bytes: number): Buffer {
+    if (!this.writeScratch || this.writeScratch.length < bytes) this.writeScratch = Buffer.alloc(Math.max(bytes, 64 * 1024));
+    const b = this.writeScratch.subarray(0, bytes);
+    b.fill(0);
+    return b;
+  }
 
   get cipherName(): CipherName | undefined {
     return this.content?.cipher.name;
@@ -201,9 +210,15 @@ export class EcryptfsFile {
         const want = Math.min(len - done, CHUNK);
         const last = Math.floor((p + want - 1) / es);
         const count = last - first + 1;
+        const skip = p - first * es;
+        if (skip === 0 && want === count * es) {
+          // Aligned whole extents: decrypt straight into the caller's buffer.
+          await this.readExtents(buf.subarray(done, done + want), first, count);
+          done += want;
+          continue;
+        }
         const scratch = Buffer.allocUnsafe(count * es);
         await this.readExtents(scratch, first, count);
-        const skip = p - first * es;
         const take = Math.min(want, scratch.length - skip);
         scratch.copy(buf, done, skip, skip + take);
         done += take;
@@ -281,7 +296,7 @@ export class EcryptfsFile {
     const first = Math.floor(pos / es);
     const last = Math.floor((end - 1) / es);
     const count = last - first + 1;
-    const plain = Buffer.alloc(count * es);
+    const plain = this.scratch(count * es);
     const existing = Math.ceil(this.size / es);
     // Partial first/last extents that hold old data: read and decrypt them.
     if (pos % es !== 0 && first < existing) await this.readExtents(plain.subarray(0, es), first, 1);
