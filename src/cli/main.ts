@@ -12,6 +12,8 @@ import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
 import { treeProgress } from './progress.js';
 import { errorMessage, runMain } from './run.js';
 import { statText } from './statcmd.js';
+import { mountCommand, umountCommand } from './mount.js';
+import { listMountStates } from '../mount/state.js';
 
 function reportProblems(cmd: string, r: TreeResult): number {
   for (const p of r.problems) process.stderr.write(`ecryptfs ${cmd}: ${errorMessage(p.error)}\n`);
@@ -169,6 +171,28 @@ export function buildProgram(): Command {
       vol.close();
     }
   }));
+
+  program
+    .command('mount')
+    .description('mount a lower directory at UPPER through FUSE, as mount -t ecryptfs does (asks what -o leaves open)')
+    .argument('<lower>')
+    .argument('<upper>')
+    .option('-o, --options <opts>', 'mount.ecryptfs options (key=passphrase:passphrase_passwd_file=F, ecryptfs_sig=, ecryptfs_cipher=, ...)', '')
+    .option('-f, --foreground', 'stay in the foreground until unmounted')
+    .action(act(async (lower: string, upper: string, o: { options: string; foreground?: boolean }) => mountCommand({ lower, upper, options: o.options, foreground: !!o.foreground })));
+
+  program
+    .command('umount')
+    .description('unmount an ecryptfs-ts mount (unlinks its keys from the keyring with ecryptfs_unlink_sigs)')
+    .argument('<upper>')
+    .action(act(async (upper: string) => umountCommand(upper)));
+
+  program
+    .command('mounts')
+    .description('list ecryptfs-ts mounts with their eCryptfs options')
+    .action(act(async () => {
+      for (const s of await listMountStates()) process.stdout.write(`${s.lower} on ${s.upper} type ecryptfs (${s.options}) [pid ${s.pid}]\n`);
+    }));
 
   return program;
 }

@@ -11,3 +11,7 @@ export function buildAuthTok(key: Uint8Array, sig: string, salt: Uint8Array): Bu
   b.set(salt.subarray(0, 8), 729);
   return b;
 }
+export function parseAuthTok(b: Buffer): { key: Buffer; sig: string; salt: Buffer } {
+  if (b.length < AUTH_TOK_SIZE || b.readUInt16LE(0) !== 0x0004 || b.readUInt16LE(2) !== 0) throw new Error('not an eCryptfs passphrase auth token');
+  return { key: Buffer.from(b.subarray(648, 712)), sig: b.subarray(712, 728).toString('latin1'), salt: Buffer.from(b.subarray(729, 737)) };
+}

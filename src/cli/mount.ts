@@ -1,0 +1,185 @@
+/**
+ * `ecryptfs mount LOWER UPPER [-o OPTS] [-f]`, `mount.ecryptfs LOWER UPPER [-o OPTS]` (what
+ * `mount -t ecryptfs` runs) and `ecryptfs umount UPPER`.
+ *
+ * The dialogue runs here, in the foreground process; the filesystem is then served by a daemon
+ * process (daemon.ts) that gets its keys over an IPC channel, never argv or the environment.
+ * The command returns once the mount is up ("Mounted eCryptfs"); with -f it stays until unmount.
+ */
+import { fork } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EcryptfsError } from '../errors.js';
+import { DEFAULT_SALT } from '../format/kdf.js';
+import { addKey, keyringAvailable, unlinkKey } from '../keyring/kernel.js';
+import { buildAuthTok } from '../format/authtok.js';
+import { runDialogue, yesNoWord, type DialogueIO } from '../mount/dialogue.js';
+import { keysFromKernel } from '../mount/keys.js';
+import { parseMountOptions, type MountOptions } from '../mount/options.js';
+import { appendSigToCache, sigCachePath, sigInCache } from '../mount/sigcache.js';
+import { readMountState, removeMountState } from '../mount/state.js';
+import { KeyRing } from '../volume/keyring.js';
+import { readSecretFile } from '../volume/keysource.js';
+import { ask, askSecret, interactive } from './prompt.js';
+
+export interface MountArgs {
+  lower: string;
+  upper: string;
+  options: string;
+  foreground: boolean;
+}
+
+/** What the daemon receives over IPC. */
+export interface DaemonRequest {
+  lower: string;
+  upper: string;
+  options: Omit<MountOptions, 'passphrase'>;
+  keys: Array<{ sig: string; key: string; origin: 'passphrase' | 'fnek' | 'raw' }>;
+  foreground: boolean;
+}
+
+function terminalIO(): DialogueIO {
+  return {
+    interactive: interactive(),
+    secret: (p) => askSecret(p),
+    line: (p) => ask(p),
+    out: (t) => process.stdout.write(t),
+  };
+}
+
+/** passphrase_passwd_file holds a line "passphrase_passwd=SECRET" (or passwd=). */
+async function readPassphraseOptionFile(path: string): Promise<Buffer> {
+  const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
+    throw new EcryptfsError('EINVAL', `cannot read the passphrase file: ${e.code}`, path);
+  });
+  for (const line of text.toString('utf8').split('\n')) {
+    const m = /^(?:passphrase_passwd|passwd)=(.*)$/.exec(line.replace(/\r$/, ''));
+    if (m) {
+      text.fill(0);
+      return Buffer.from(m[1], 'utf8');
+    }
+  }
+  text.fill(0);
+  // Also accept a bare passphrase (first line), which is what most users put in such a file.
+  return readSecretFile(path);
+}
+
+export async function mountCommand(a: MountArgs): Promise<number> {
+  const lower = resolve(a.lower);
+  const upper = resolve(a.upper);
+  for (const [what, p] of [['lower directory', lower], ['mount point', upper]] as const) {
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (!st?.isDirectory()) throw new EcryptfsError('EINVAL', `the ${what} does not exist or is not a directory`, p);
+  }
+  const o = parseMountOptions(a.options);
+  const io = terminalIO();
+  if (o.verbosity === 0) io.interactive = false;
+  const ring = new KeyRing();
+  let passphrase: Buffer | undefined;
+  try {
+    const r = await runDialogue(
+      o,
+      io,
+      async (p) => (await ring.addPassphrase(p, o.salt ?? DEFAULT_SALT))[0].sig,
+      readPassphraseOptionFile,
+    );
+    passphrase = r.passphrase;
+    if (o.passphraseFd !== undefined) throw new EcryptfsError('EINVAL', 'passphrase_passwd_fd is not supported; use passphrase_passwd_file');
+    const needed = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
+    await keysFromKernel(ring, needed);
+    // Put the key where the kernel tools look for it (as mount.ecryptfs does), when there is a keyring.
+    if (passphrase && (await keyringAvailable())) {
+      const k = ring.get(o.sigs[0])!;
+      await addKey(k.sig, buildAuthTok(k.key, k.sig, o.salt ?? DEFAULT_SALT)).catch(() => false);
+    }
+    if (!o.noSigCache && io.interactive && o.verbosity !== 0) {
+      const cache = sigCachePath();
+      if (!(await sigInCache(o.sigs[0], cache))) {
+        io.out(`WARNING: Based on the contents of [${cache}],\nit looks like you have never mounted with this key before.\nThis could mean that you have typed your passphrase wrong.\n\n`);
+        if (!(await yesNoWord(io, 'Would you like to proceed with the mount (yes/no)? : '))) {
+          io.out('Aborting mount.\n');
+          return 1;
+        }
+        if (await yesNoWord(io, `Would you like to append sig [${o.sigs[0]}] to [${cache}] \nin order to avoid this warning in the future (yes/no)? : `)) {
+          await appendSigToCache(o.sigs[0], cache);
+          io.out('\nSuccessfully appended new sig to user sig cache file\n');
+        } else io.out('\nNot adding sig to user sig cache file; continuing with mount.\n');
+      }
+    }
+    const keys = ring.sigs.map((sig) => {
+      const k = ring.get(sig)!;
+      return { sig, key: k.key.toString('hex'), origin: k.origin };
+    });
+    const { passphrase: _p, ...options } = o;
+    const code = await startDaemon({ lower, upper, options, keys, foreground: a.foreground });
+    if (code === 0 && !a.foreground) io.out('Mounted eCryptfs\n');
+    return code;
+  } finally {
+    passphrase?.fill(0);
+    o.passphrase?.fill(0);
+    ring.destroy();
+  }
+}
+
+/** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
+function startDaemon(req: DaemonRequest): Promise<number> {
+  const script = fileURLToPath(new URL('../mount/daemon.js', import.meta.url));
+  return new Promise((resolvePromise, reject) => {
+    const child = fork(script, [], {
+      detached: !req.foreground,
+      stdio: req.foreground ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'ignore', 'ipc'],
+      // Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
+      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' },
+      execArgv: ['--openssl-legacy-provider'],
+    });
+    let settled = false;
+    child.on('message', (m: { mounted?: boolean; error?: string }) => {
+      if (settled) return;
+      if (m.mounted) {
+        if (req.foreground) {
+          process.stdout.write('Mounted eCryptfs\n');
+          const stop = () => child.kill('SIGTERM');
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+          return;
+        }
+        settled = true;
+        child.disconnect();
+        child.unref();
+        resolvePromise(0);
+      } else if (m.error) {
+        settled = true;
+        reject(new EcryptfsError('EIO', m.error));
+      }
+    });
+    child.on('exit', (code) => {
+      if (!settled) {
+        settled = true;
+        if (req.foreground) resolvePromise(code ?? 1);
+        else reject(new EcryptfsError('EIO', `the mount daemon exited (code ${code}) before the mount was up`));
+      }
+    });
+    child.on('error', reject);
+    child.send(req);
+  });
+}
+
+export async function umountCommand(upperArg: string): Promise<number> {
+  const upper = resolve(upperArg);
+  const state = await readMountState(upper);
+  const { spawn } = await import('node:child_process');
+  const run = (cmd: string, args: string[]) =>
+    new Promise<number>((res) => {
+      const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      p.on('error', () => res(127));
+      p.on('exit', (c) => res(c ?? 1));
+    });
+  let code = process.getuid?.() === 0 ? await run('umount', [upper]) : await run('fusermount3', ['-u', upper]);
+  if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', upper]);
+  if (code === 0 && state?.unlinkSigs) {
+    for (const s of state.sigs) await unlinkKey(s).catch(() => false);
+  }
+  if (code === 0) await removeMountState(upper);
+  return code;
+}

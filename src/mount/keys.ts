@@ -1,0 +1,24 @@
+/**
+ * Keys for a mount: from a passphrase (both derivations), or by sig from the kernel keyring where
+ * ecryptfs-add-passphrase put them (ecryptfs_sig= without key=), as the kernel module does.
+ */
+import { EcryptfsError } from '../errors.js';
+import { parseAuthTok } from '../format/authtok.js';
+import { readKey } from '../keyring/kernel.js';
+import { KeyRing } from '../volume/keyring.js';
+
+/** Add every sig of `sigs` that the ring lacks from the kernel keyring; error names the missing one. */
+export async function keysFromKernel(ring: KeyRing, sigs: string[]): Promise<void> {
+  for (const sig of sigs) {
+    if (ring.has(sig)) continue;
+    const payload = await readKey(sig).catch(() => undefined);
+    if (!payload) {
+      throw new EcryptfsError('ENOKEY', `no key with sig ${sig} in the user keyring: add it with ecryptfs-add-passphrase${sigs.length > 1 ? ' [--fnek]' : ''} or give key=passphrase`);
+    }
+    const tok = parseAuthTok(payload);
+    ring.add({ sig, key: tok.key, origin: 'raw' });
+    payload.fill(0);
+  }
+}
+
+export { KeyRing };
