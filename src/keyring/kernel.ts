@@ -15,6 +15,7 @@ function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err.trim() }));
+    p.stdin.on('error', () => undefined); // keyctl may exit without reading stdin
     p.stdin.end(input ?? Buffer.alloc(0));
   });
 }

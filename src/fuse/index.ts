@@ -1,0 +1,3 @@
+export * from './abi.js';
+export * from './server.js';
+export * from './mount.js';
