@@ -6,7 +6,8 @@
  * process (daemon.ts) that gets its keys over an IPC channel, never argv or the environment.
  * The command returns once the mount is up ("Mounted eCryptfs"); with -f it stays until unmount.
  */
-import { fork } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { unprivilegedLaunch } from '../fuse/mount.js';
 import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,14 +126,27 @@ export async function mountCommand(a: MountArgs): Promise<number> {
 /** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
 function startDaemon(req: DaemonRequest): Promise<number> {
   const script = fileURLToPath(new URL('../mount/daemon.js', import.meta.url));
+  // Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
+  const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' };
+  const out = req.foreground ? 'inherit' : 'ignore';
   return new Promise((resolvePromise, reject) => {
-    const child = fork(script, [], {
-      detached: !req.foreground,
-      stdio: req.foreground ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'ignore', 'ipc'],
-      // Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
-      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' },
-      execArgv: ['--openssl-legacy-provider'],
-    });
+    let child: ChildProcess;
+    if ((process.getuid?.() ?? 0) === 0) {
+      child = fork(script, [], { detached: !req.foreground, stdio: ['ignore', out, out, 'ipc'], env, execArgv: ['--openssl-legacy-provider'] });
+    } else {
+      // fusermount3 mounts for us; its helper execs the daemon with the /dev/fuse fd as fd 3
+      // (the IPC channel is fd 4 so the two do not collide).
+      const { cmd, args } = unprivilegedLaunch(
+        { source: req.lower, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
+        [process.execPath, '--openssl-legacy-provider', script],
+      );
+      child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env: { ...env, ECRYPTFS_FUSE_FD: '3' } });
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', () => {
+        if (err) process.stderr.write(err);
+      });
+    }
     let settled = false;
     child.on('message', (m: { mounted?: boolean; error?: string }) => {
       if (settled) return;
@@ -146,6 +160,7 @@ function startDaemon(req: DaemonRequest): Promise<number> {
         }
         settled = true;
         child.disconnect();
+        child.stderr?.destroy();
         child.unref();
         resolvePromise(0);
       } else if (m.error) {

@@ -211,8 +211,15 @@ export class EcryptfsFs {
 
   async getattr(nodeid: number): Promise<Attr> {
     const p = this.lowerPathOf(nodeid);
-    const st = await this.vol.lower.lstat(p);
-    return this.attrOf(p, st, nodeid);
+    const state = this.open.get(nodeid);
+    try {
+      return await this.attrOf(p, await this.vol.lower.lstat(p), nodeid);
+    } catch (e) {
+      // An open file whose name was unlinked still has attributes (fstat of its lower file).
+      if (!state || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const st = await state.file.lowerStat();
+      return { ino: st.ino, size: state.file.size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: 4096 };
+    }
   }
 
   async setattr(nodeid: number, a: { mode?: number; uid?: number; gid?: number; size?: number; atimeMs?: number; mtimeMs?: number; fh?: number }): Promise<Attr> {

@@ -341,6 +341,11 @@ export class EcryptfsFile {
     return this.fh.sync();
   }
 
+  /** fstat of the lower file (works after the lower name is gone). */
+  lowerStat() {
+    return this.fh.stat();
+  }
+
   async close(): Promise<void> {
     this.content?.destroy();
     await this.fh.close();
