@@ -43,7 +43,7 @@ export interface DaemonRequest {
 function terminalIO(): DialogueIO {
   return {
     interactive: interactive(),
-    secret: (p) => askSecret(p),
+    secret: (p) => askSecret(p, process.stdout),
     line: (p) => ask(p),
     out: (t) => process.stdout.write(t),
   };
