@@ -110,7 +110,7 @@ test('`mount -t ecryptfs` runs our mount.ecryptfs helper (bind-mounted over /sbi
   try {
     const r = sh(`mount -t ecryptfs ${lower} ${upper} -o key=passphrase:passphrase_passwd_file=${pw},ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n,no_sig_cache`);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /Attempting to mount with the following options:\n  ecryptfs_unlink_sigs\n  ecryptfs_key_bytes=16\n  ecryptfs_cipher=aes\n  ecryptfs_sig=[0-9a-f]{16}\nMounted eCryptfs/);
+    assert.match(r.out, /Attempting to mount with the following options:\n {2}ecryptfs_unlink_sigs\n {2}ecryptfs_key_bytes=16\n {2}ecryptfs_cipher=aes\n {2}ecryptfs_sig=[0-9a-f]{16}\nMounted eCryptfs/);
     writeFileSync(join(upper, 'f'), 'via mount -t');
     assert.equal(sh(`umount ${upper}`).code, 0);
     assert.ok(!isMounted(upper));
