@@ -191,3 +191,21 @@ test('SIGTERM to the daemon unmounts cleanly; a killed daemon is cleared by umou
     await m.cleanup();
   }
 });
+
+test('ecryptfs_sig without key= takes the keys from the kernel keyring; ecryptfs_unlink_sigs removes them at umount', { skip: skip || (sh('keyctl show @u').code !== 0 ? 'no kernel keyring (keyctl)' : false) }, async () => {
+  const { tool } = await import('../cli/run.js');
+  const add = await tool('ecryptfs-add-passphrase', ['--fnek', '-'], 'keyring-mount-pass');
+  assert.equal(add.code, 0, add.stderr);
+  const [sig, fnek] = [...add.stdout.matchAll(/sig \[([0-9a-f]{16})\]/g)].map((x) => x[1]);
+  const m = await mountVolume(`ecryptfs_sig=${sig},ecryptfs_fnek_sig=${fnek},ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_unlink_sigs`);
+  try {
+    await fsp.writeFile(join(m.upper, 'from-keyring'), 'k');
+    assert.ok((await fsp.readdir(m.lower))[0].startsWith('ECRYPTFS_FNEK_ENCRYPTED.'));
+    await m.umount();
+    assert.notEqual(sh(`keyctl search @u user ${sig}`).code, 0, 'file key unlinked');
+    assert.notEqual(sh(`keyctl search @u user ${fnek}`).code, 0, 'FNEK unlinked');
+  } finally {
+    sh(`for s in ${sig} ${fnek}; do id=$(keyctl search @u user $s 2>/dev/null) && keyctl unlink $id @u; done`);
+    await m.cleanup();
+  }
+});
