@@ -3,7 +3,8 @@
  * Paths are relative to the lower root ('' is the root itself) and use '/' separators.
  * Errors are Node's own (with .code such as ENOENT), so adapters can map them to errno values.
  */
-import { promises as fsp, constants as fsc, type Stats, type StatsFs } from 'node:fs';
+import * as fs from 'node:fs';
+import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
 
@@ -43,30 +44,60 @@ export interface LowerFs {
   removexattr(path: string, name: string): Promise<void>;
 }
 
+/**
+ * Small I/O (headers, size fields, metadata) uses synchronous syscalls: on a local lower
+ * filesystem they take microseconds, while a trip through libuv's thread pool costs far more
+ * (and the FUSE server keeps several pool threads busy). Large transfers stay asynchronous.
+ */
+const SYNC_IO_MAX = 64 * 1024;
+
+function promisify<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function ioAsync(op: typeof fs.read | typeof fs.write, fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    (op as (fd: number, b: Uint8Array, o: number, l: number, p: number, cb: (e: NodeJS.ErrnoException | null, n: number) => void) => void)(fd, buf, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)));
+  });
+}
+
 class NodeLowerFile implements LowerFile {
-  constructor(private readonly fh: fsp.FileHandle) {}
+  constructor(private readonly fd: number) {}
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return (await this.fh.read(buf, offset, length, position)).bytesRead;
+    if (length <= SYNC_IO_MAX) return fs.readSync(this.fd, buf, offset, length, position);
+    let done = 0;
+    while (done < length) {
+      const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
   }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     let done = 0;
     while (done < length) {
-      const { bytesWritten } = await this.fh.write(buf, offset + done, length - done, position + done);
-      done += bytesWritten;
+      const n = length - done <= SYNC_IO_MAX
+        ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
+        : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
+      done += n;
     }
     return done;
   }
   truncate(length: number): Promise<void> {
-    return this.fh.truncate(length);
+    return promisify(() => fs.ftruncateSync(this.fd, length));
   }
   stat(): Promise<Stats> {
-    return this.fh.stat();
+    return promisify(() => fs.fstatSync(this.fd));
   }
   sync(): Promise<void> {
-    return this.fh.sync();
+    return new Promise((resolve, reject) => fs.fsync(this.fd, (e) => (e ? reject(e) : resolve())));
   }
   close(): Promise<void> {
-    return this.fh.close();
+    return promisify(() => fs.closeSync(this.fd));
   }
 }
 
@@ -75,24 +106,24 @@ export class NodeLowerFs implements LowerFs {
   abs(path: string): string {
     return path === '' ? this.root : join(this.root, path);
   }
-  async open(path: string, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
+  open(path: string, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
     const flags = mode === 'r' ? fsc.O_RDONLY : mode === 'rw' ? fsc.O_RDWR : fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
-    return new NodeLowerFile(await fsp.open(this.abs(path), flags | fsc.O_NOFOLLOW, createMode));
+    return promisify(() => new NodeLowerFile(fs.openSync(this.abs(path), flags | fsc.O_NOFOLLOW, createMode)));
   }
-  lstat(path: string) { return fsp.lstat(this.abs(path)); }
-  stat(path: string) { return fsp.stat(this.abs(path)); }
-  readdir(path: string) { return fsp.readdir(this.abs(path)); }
-  async mkdir(path: string, mode: number) { await fsp.mkdir(this.abs(path), { mode }); }
-  rmdir(path: string) { return fsp.rmdir(this.abs(path)); }
-  unlink(path: string) { return fsp.unlink(this.abs(path)); }
-  rename(from: string, to: string) { return fsp.rename(this.abs(from), this.abs(to)); }
-  symlink(target: string, path: string) { return fsp.symlink(target, this.abs(path)); }
-  readlink(path: string) { return fsp.readlink(this.abs(path)); }
-  link(existing: string, path: string) { return fsp.link(this.abs(existing), this.abs(path)); }
-  chmod(path: string, mode: number) { return fsp.chmod(this.abs(path), mode); }
-  lchown(path: string, uid: number, gid: number) { return fsp.lchown(this.abs(path), uid, gid); }
-  lutimes(path: string, atime: Date | number, mtime: Date | number) { return fsp.lutimes(this.abs(path), atime, mtime); }
-  statfs(path: string) { return fsp.statfs(this.abs(path)); }
+  lstat(path: string) { return promisify(() => fs.lstatSync(this.abs(path))); }
+  stat(path: string) { return promisify(() => fs.statSync(this.abs(path))); }
+  readdir(path: string) { return promisify(() => fs.readdirSync(this.abs(path))); }
+  mkdir(path: string, mode: number) { return promisify(() => void fs.mkdirSync(this.abs(path), { mode })); }
+  rmdir(path: string) { return promisify(() => fs.rmdirSync(this.abs(path))); }
+  unlink(path: string) { return promisify(() => fs.unlinkSync(this.abs(path))); }
+  rename(from: string, to: string) { return promisify(() => fs.renameSync(this.abs(from), this.abs(to))); }
+  symlink(target: string, path: string) { return promisify(() => fs.symlinkSync(target, this.abs(path))); }
+  readlink(path: string) { return promisify(() => fs.readlinkSync(this.abs(path))); }
+  link(existing: string, path: string) { return promisify(() => fs.linkSync(this.abs(existing), this.abs(path))); }
+  chmod(path: string, mode: number) { return promisify(() => fs.chmodSync(this.abs(path), mode)); }
+  lchown(path: string, uid: number, gid: number) { return promisify(() => fs.lchownSync(this.abs(path), uid, gid)); }
+  lutimes(path: string, atime: Date | number, mtime: Date | number) { return promisify(() => fs.lutimesSync(this.abs(path), atime, mtime)); }
+  statfs(path: string) { return promisify(() => fs.statfsSync(this.abs(path))); }
   getxattr(path: string, name: string) { return getXattrIfAny(this.abs(path), name, false); }
   setxattr(path: string, name: string, value: Uint8Array, flags = 0) { return setXattr(this.abs(path), name, value, flags, false); }
   listxattr(path: string) { return listXattr(this.abs(path), false); }

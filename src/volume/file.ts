@@ -261,8 +261,12 @@ export class EcryptfsFile {
     if (!this.writable) throw new EcryptfsError('EINVAL', 'file is open read-only', this.lower.abs(this.path));
   }
 
-  /** Write `data` at clear offset `pos`; a gap past EOF becomes encrypted zeros. */
-  write(pos: number, data: Uint8Array, keys?: KeyRing, newFile?: NewFileParams): Promise<number> {
+  /**
+   * Write `data` at clear offset `pos`; a gap past EOF becomes encrypted zeros. As with pwrite(2),
+   * writing nothing changes nothing (`extendTo` is truncate's way to grow the file).
+   */
+  write(pos: number, data: Uint8Array, keys?: KeyRing, newFile?: NewFileParams, extendTo = false): Promise<number> {
+    if (data.length === 0 && !extendTo) return Promise.resolve(0);
     return this.lock.write(async () => {
       this.ensureWritable();
       if (this.kind === 'empty') {
@@ -314,7 +318,7 @@ export class EcryptfsFile {
 
   /** Change the clear size: up fills with encrypted zeros, down re-encrypts the new last extent. */
   truncate(size: number, keys?: KeyRing, newFile?: NewFileParams): Promise<void> {
-    if (size > this.size && this.kind !== 'plain') return this.write(size, new Uint8Array(0), keys, newFile).then(() => undefined);
+    if (size > this.size && this.kind !== 'plain') return this.write(size, new Uint8Array(0), keys, newFile, true).then(() => undefined);
     return this.lock.write(async () => {
       this.ensureWritable();
       if (size === this.size) return;

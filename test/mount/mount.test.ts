@@ -182,7 +182,8 @@ test('SIGTERM to the daemon unmounts cleanly; a killed daemon is cleared by umou
   const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n');
   try {
     await fsp.writeFile(join(m.upper, 'f'), 'x');
-    const pid = Number(JSON.parse(sh(`cat /run/ecryptfs-ts/*.json`).out.split('\n').find((l) => l.includes(m.upper)) ?? '{}').pid);
+    const { listMountStates } = await import('../../src/mount/state.js');
+    const pid = (await listMountStates()).find((s) => s.upper === m.upper)?.pid ?? 0;
     assert.ok(pid > 0);
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 50 && isMounted(m.upper); i++) await new Promise((r) => setTimeout(r, 100));

@@ -68,6 +68,7 @@ test(`${OPS} random operations through the mount match a model, online and offli
         const data = Buffer.alloc(len);
         for (let j = 0; j < len; j += 997) data[j] = int(256);
         writeSync(fd, data, 0, len, pos);
+        if (len === 0) continue; // pwrite of nothing does not extend the file
         const next = Buffer.alloc(Math.max(model.length, pos + len));
         model.copy(next);
         data.copy(next, pos);
