@@ -140,7 +140,7 @@ function startDaemon(req: DaemonRequest): Promise<number> {
         { source: req.lower, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
         [process.execPath, '--openssl-legacy-provider', script],
       );
-      child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env: { ...env, ECRYPTFS_FUSE_FD: '3' } });
+      child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env });
       let err = '';
       child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
       child.on('exit', () => {

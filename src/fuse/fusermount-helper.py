@@ -1,34 +1,48 @@
 #!/usr/bin/env python3
 # Non-root FUSE mounts: fusermount3 (setuid, from Debian's fuse3) does the mount and hands the
 # /dev/fuse descriptor back over a Unix socket (SCM_RIGHTS), which Node cannot receive. This helper
-# receives it and execs the daemon command with the descriptor as fd 3.
+# receives it and execs the daemon command with the descriptor as fd 3 (and FUSE_FD=3).
 # usage: fusermount-helper.py MOUNTPOINT OPTIONS -- COMMAND ARGS...
-import array, os, socket, subprocess, sys
+# With auto_unmount in OPTIONS, fusermount3 stays alive watching its socket; we keep our end open
+# (inherited by the daemon) so that the mount is cleared when the daemon dies, however it dies.
+import array, fcntl, os, socket, subprocess, sys
+
 
 def main():
-    sep = sys.argv.index('--')
+    if '--' not in sys.argv or sys.argv.index('--') != 3 or len(sys.argv) < 5:
+        sys.stderr.write('usage: fusermount-helper.py MOUNTPOINT OPTIONS -- COMMAND ARGS...\n')
+        sys.exit(2)
     mountpoint, options = sys.argv[1], sys.argv[2]
-    cmd = sys.argv[sep + 1:]
+    cmd = sys.argv[4:]
+    auto_unmount = 'auto_unmount' in options.split(',')
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    os.set_inheritable(theirs.fileno(), True)
     env = dict(os.environ, _FUSE_COMMFD=str(theirs.fileno()))
     p = subprocess.Popen(['fusermount3', '-o', options, '--', mountpoint], env=env, pass_fds=(theirs.fileno(),))
     theirs.close()
     fds = array.array('i')
-    msg, anc, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(fds.itemsize))
+    _, anc, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(fds.itemsize))
     for level, typ, data in anc:
         if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    rc = p.wait() if not options.count('auto_unmount') else 0
     if not fds:
+        rc = p.wait()
         sys.stderr.write('fusermount3 did not pass a /dev/fuse descriptor (exit %s)\n' % rc)
-        sys.exit(1)
-    fd = fds[0]
-    if fd != 3:
-        os.dup2(fd, 3)
-        os.close(fd)
-    os.set_inheritable(3, True)
-    # With auto_unmount, fusermount3 stays alive holding `ours` to watch for our exit.
+        sys.exit(rc or 1)
+    if not auto_unmount:
+        p.wait()
+    # Move both descriptors above 10 first so that placing the device on fd 3 clobbers neither.
+    dev = fcntl.fcntl(fds[0], fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fds[0])
+    keep = fcntl.fcntl(ours.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+    ours.close()
+    os.dup2(dev, 3, inheritable=True)
+    os.close(dev)
+    if auto_unmount:
+        os.set_inheritable(keep, True)
+    else:
+        os.close(keep)
+    os.environ['FUSE_FD'] = '3'
     os.execvp(cmd[0], cmd)
+
 
 main()

@@ -6,9 +6,11 @@
  *   see launchUnprivileged().
  * Never run a synchronous child process while mounted: unmounting asks our loop for statfs.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { openSync, closeSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { FuseOperations } from './operations.js';
+import { FuseServer, type FuseServerOptions } from './session.js';
 
 export interface MountParams {
   /** Shown as the device in /proc/mounts. */
@@ -87,4 +89,99 @@ export async function isMounted(mountpoint: string): Promise<boolean> {
   const text = await readFile('/proc/self/mounts', 'utf8');
   const esc = mountpoint.replace(/ /g, '\\040');
   return text.split('\n').some((l) => l.split(' ')[1] === esc);
+}
+
+// ---- a whole mount: descriptor, server, watchdog, unmount ----
+
+/**
+ * A dead daemon leaves its mount point answering ENOTCONN ("Transport endpoint is not
+ * connected") until someone runs `umount -l` (root) or `fusermount3 -uz` (the mounting user).
+ * This detached watchdog blocks reading a pipe whose only writer is the daemon, so it wakes when
+ * the daemon exits for any reason (even SIGKILL) and lazily unmounts the mount point if a
+ * fuse.<subtype> mount is still there. (fusermount3's own auto_unmount is asked for too, but
+ * fuse3 3.14 skips it without allow_other: its setuid-root process gets EACCES, not ENOTCONN,
+ * from the dead mount.)
+ */
+export function startWatchdog(p: MountParams): { stop(): void } {
+  const root = (process.getuid?.() ?? 0) === 0;
+  const unmountCmd = root ? 'umount -l "$1"' : 'fusermount3 -uz "$1"';
+  const script =
+    'while read -r _; do :; done; ' +
+    `if findmnt -rn -M "$1" -t "$2" >/dev/null 2>&1; then ${unmountCmd} 2>/dev/null; fi`;
+  const child = spawn('sh', ['-c', script, 'fuse-watchdog', p.mountpoint, `fuse.${p.subtype}`], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  child.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
+  // Neither the child nor the pipe may keep our event loop alive.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  return {
+    stop: () => {
+      // EOF: the watchdog checks the mount (gone after a clean unmount) and exits.
+      child.stdin!.end();
+    },
+  };
+}
+
+export interface FuseMount {
+  readonly server: FuseServer;
+  readonly mountpoint: string;
+  /** Resolves once the filesystem is unmounted (by us, umount(8) or fusermount3 -u). */
+  readonly closed: Promise<void>;
+  /** Unmount and wait for `closed`; a busy mount falls back to a lazy unmount. */
+  unmount(): Promise<void>;
+}
+
+export interface MountFuseOptions extends MountParams {
+  server?: FuseServerOptions;
+  /** Start the watchdog that lazily unmounts if this process dies (default true). */
+  watchdog?: boolean;
+}
+
+/**
+ * Mount `ops` at `p.mountpoint` and serve it in this process. As root: /dev/fuse + mount(8).
+ * As another user the process must have been started through the helper (launchUnprivileged /
+ * fusermount-helper.py), which leaves the mounted descriptor on FUSE_FD. Resolves once the kernel's
+ * INIT is answered, i.e. the mount is usable.
+ */
+export async function mountFuse(ops: FuseOperations, p: MountFuseOptions): Promise<FuseMount> {
+  const inherited = process.env.FUSE_FD;
+  const root = (process.getuid?.() ?? 0) === 0;
+  if (!inherited && !root) {
+    throw new Error(
+      `mounting ${p.mountpoint} needs root, or starting this process through fusermount-helper.py ` +
+        '(launchUnprivileged) so that fusermount3 mounts it',
+    );
+  }
+  const fd = inherited ? Number(inherited) : await mountAsRoot(p);
+  if (inherited) delete process.env.FUSE_FD; // children must not think they own it
+  const server = new FuseServer(ops, p.server);
+  const dog = p.watchdog !== false ? startWatchdog(p) : undefined;
+  const closed = server.closed.then(() => dog?.stop());
+  server.serve(fd);
+  await Promise.race([server.initialized, server.closed]);
+  return {
+    server,
+    mountpoint: p.mountpoint,
+    closed,
+    unmount: async () => {
+      await unmount(p.mountpoint).catch(() => unmount(p.mountpoint, true));
+      await closed;
+    },
+  };
+}
+
+/**
+ * The command that mounts through fusermount3 and then runs `command` (a daemon calling
+ * mountFuse) with the descriptor inherited; spawn it with UV_THREADPOOL_SIZE set in its env.
+ * Returns the spawned process; the mount exists once the daemon says so (e.g. on stdout).
+ */
+export function launchUnprivileged(p: MountParams, command: string[], options: SpawnOptions = {}): ChildProcess {
+  const { cmd, args } = unprivilegedLaunch(p, command);
+  return spawn(cmd, args, {
+    ...options,
+    env: { UV_THREADPOOL_SIZE: '16', ...(options.env ?? process.env) },
+  });
 }

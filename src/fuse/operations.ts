@@ -3,6 +3,8 @@
  * async). Inode numbers are the FUSE node ids: 1 is the root; `lookup`, `mkdir`, `create`, ... hand
  * out new ones and `forget` says when the kernel dropped its references.
  *
+ * File names and symlink targets arrive as Buffers (bytes, as Linux has them).
+ *
  * Every method may throw (or reject with) a FuseErrno, or a Node system error (its `code` maps to
  * the errno), which becomes the error reply. A method left out replies ENOSYS, except open/opendir
  * (fh 0), release/releasedir (success) and statfs (an empty filesystem).
@@ -43,7 +45,8 @@ export interface OpenResult {
 }
 
 export interface DirEntry {
-  name: string;
+  /** Bytes as on disk, or a string taken as UTF-8. */
+  name: string | Buffer;
   /** The inode number shown in d_ino (need not be a node id). */
   ino: number | bigint;
   /** st_mode or just its S_IFMT bits; the dirent type is derived from it. */
@@ -72,31 +75,34 @@ export interface FuseOperations {
   init?(): MaybePromise<void>;
   destroy?(): MaybePromise<void>;
 
-  lookup?(parent: number, name: string, ctx: RequestContext): MaybePromise<Entry>;
+  lookup?(parent: number, name: Buffer, ctx: RequestContext): MaybePromise<Entry>;
   /** The kernel dropped `nlookup` references to `ino`. No reply; errors are only logged. */
   forget?(ino: number, nlookup: number): void;
   getattr?(ino: number, fh: number | undefined, ctx: RequestContext): MaybePromise<Attr>;
   setattr?(ino: number, changes: SetattrChanges, ctx: RequestContext): MaybePromise<Attr>;
   readlink?(ino: number, ctx: RequestContext): MaybePromise<string | Buffer>;
-  symlink?(parent: number, name: string, target: string, ctx: RequestContext): MaybePromise<Entry>;
+  symlink?(parent: number, name: Buffer, target: Buffer, ctx: RequestContext): MaybePromise<Entry>;
   /** mode includes the S_IFMT type bits; the kernel already applied the umask. */
-  mknod?(parent: number, name: string, mode: number, rdev: number, ctx: RequestContext): MaybePromise<Entry>;
+  mknod?(parent: number, name: Buffer, mode: number, rdev: number, ctx: RequestContext): MaybePromise<Entry>;
   /** mode holds the permission bits only (no S_IFDIR); the kernel already applied the umask. */
-  mkdir?(parent: number, name: string, mode: number, ctx: RequestContext): MaybePromise<Entry>;
-  unlink?(parent: number, name: string, ctx: RequestContext): MaybePromise<void>;
-  rmdir?(parent: number, name: string, ctx: RequestContext): MaybePromise<void>;
+  mkdir?(parent: number, name: Buffer, mode: number, ctx: RequestContext): MaybePromise<Entry>;
+  unlink?(parent: number, name: Buffer, ctx: RequestContext): MaybePromise<void>;
+  rmdir?(parent: number, name: Buffer, ctx: RequestContext): MaybePromise<void>;
   /** flags: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2), RENAME_WHITEOUT (4); 0 for plain rename. */
   rename?(
     parent: number,
-    name: string,
+    name: Buffer,
     newParent: number,
-    newName: string,
+    newName: Buffer,
     flags: number,
     ctx: RequestContext,
   ): MaybePromise<void>;
-  link?(ino: number, newParent: number, newName: string, ctx: RequestContext): MaybePromise<Entry>;
+  link?(ino: number, newParent: number, newName: Buffer, ctx: RequestContext): MaybePromise<Entry>;
 
-  /** flags are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY already handled by the kernel). */
+  /**
+   * flags are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY already handled by the kernel). O_TRUNC
+   * must be done here: with ATOMIC_O_TRUNC (negotiated) the kernel sends no setattr for it.
+   */
   open?(ino: number, flags: number, ctx: RequestContext): MaybePromise<OpenResult>;
   /** Return at most `size` bytes; fewer only at end of file (the kernel treats short reads as EOF). */
   read?(ino: number, fh: number, offset: number, size: number, ctx: RequestContext): MaybePromise<Buffer>;
@@ -132,7 +138,7 @@ export interface FuseOperations {
   /** Create and open; mode includes S_IFREG. Left out, the kernel uses mknod + open. */
   create?(
     parent: number,
-    name: string,
+    name: Buffer,
     mode: number,
     flags: number,
     ctx: RequestContext,

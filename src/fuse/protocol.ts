@@ -196,6 +196,14 @@ export class BodyReader {
     this.pos = end + 1;
     return s;
   }
+  /** A NUL-terminated file name as bytes (Linux names need not be UTF-8), copied. */
+  name(): Buffer {
+    const end = this.buf.indexOf(0, this.pos);
+    if (end < 0) throw new FuseProtocolError('name is not NUL-terminated');
+    const b = Buffer.from(this.buf.subarray(this.pos, end));
+    this.pos = end + 1;
+    return b;
+  }
   /** The next n bytes, not copied. */
   bytes(n: number): Buffer {
     this.need(n, 'data');
@@ -261,20 +269,18 @@ export interface LkIn {
 export type Request =
   | { op: Opcode.INIT; arg: InitIn }
   | { op: Opcode.DESTROY }
-  | { op: Opcode.LOOKUP; name: string }
+  | { op: Opcode.LOOKUP | Opcode.UNLINK | Opcode.RMDIR; name: Buffer }
   | { op: Opcode.FORGET; nlookup: number }
   | { op: Opcode.BATCH_FORGET; items: { nodeid: number; nlookup: number }[] }
   | { op: Opcode.INTERRUPT; target: bigint }
   | { op: Opcode.GETATTR; getattrFlags: number; fh: number }
   | { op: Opcode.SETATTR; arg: SetattrIn }
   | { op: Opcode.READLINK }
-  | { op: Opcode.SYMLINK; name: string; target: string }
-  | { op: Opcode.MKNOD; mode: number; rdev: number; umask: number; name: string }
-  | { op: Opcode.MKDIR; mode: number; umask: number; name: string }
-  | { op: Opcode.UNLINK; name: string }
-  | { op: Opcode.RMDIR; name: string }
-  | { op: Opcode.RENAME; newdir: number; flags: number; name: string; newname: string }
-  | { op: Opcode.LINK; oldnodeid: number; name: string }
+  | { op: Opcode.SYMLINK; name: Buffer; target: Buffer }
+  | { op: Opcode.MKNOD; mode: number; rdev: number; umask: number; name: Buffer }
+  | { op: Opcode.MKDIR; mode: number; umask: number; name: Buffer }
+  | { op: Opcode.RENAME; newdir: number; flags: number; name: Buffer; newname: Buffer }
+  | { op: Opcode.LINK; oldnodeid: number; name: Buffer }
   | { op: Opcode.OPEN | Opcode.OPENDIR; flags: number }
   | { op: Opcode.READ | Opcode.READDIR | Opcode.READDIRPLUS; arg: ReadIn }
   | { op: Opcode.WRITE; arg: WriteIn }
@@ -287,7 +293,7 @@ export type Request =
   | { op: Opcode.LISTXATTR; size: number }
   | { op: Opcode.REMOVEXATTR; name: string }
   | { op: Opcode.ACCESS; mask: number }
-  | { op: Opcode.CREATE; flags: number; mode: number; umask: number; name: string }
+  | { op: Opcode.CREATE; flags: number; mode: number; umask: number; name: Buffer }
   | { op: Opcode.GETLK | Opcode.SETLK | Opcode.SETLKW; arg: LkIn }
   | { op: Opcode.FALLOCATE; fh: number; offset: number; length: number; mode: number }
   | { op: Opcode.LSEEK; fh: number; offset: number; whence: number }
@@ -330,6 +336,7 @@ function parseBody(opcode: number, r: BodyReader): Request {
     case Opcode.LOOKUP:
     case Opcode.UNLINK:
     case Opcode.RMDIR:
+      return { op: opcode, name: r.name() };
     case Opcode.REMOVEXATTR:
       return { op: opcode, name: r.cstring() };
     case Opcode.FORGET:
@@ -371,36 +378,36 @@ function parseBody(opcode: number, r: BodyReader): Request {
       };
     }
     case Opcode.SYMLINK: {
-      const name = r.cstring();
-      return { op: opcode, name, target: r.cstring() };
+      const name = r.name();
+      return { op: opcode, name, target: r.name() };
     }
     case Opcode.MKNOD: {
       const mode = r.u32();
       const rdev = r.u32();
       const umask = r.u32();
       r.skip(4);
-      return { op: opcode, mode, rdev, umask, name: r.cstring() };
+      return { op: opcode, mode, rdev, umask, name: r.name() };
     }
     case Opcode.MKDIR: {
       const mode = r.u32();
       const umask = r.u32();
-      return { op: opcode, mode, umask, name: r.cstring() };
+      return { op: opcode, mode, umask, name: r.name() };
     }
     case Opcode.RENAME: {
       const newdir = r.u64();
-      const name = r.cstring();
-      return { op: Opcode.RENAME, newdir, flags: 0, name, newname: r.cstring() };
+      const name = r.name();
+      return { op: Opcode.RENAME, newdir, flags: 0, name, newname: r.name() };
     }
     case Opcode.RENAME2: {
       const newdir = r.u64();
       const flags = r.u32();
       r.skip(4);
-      const name = r.cstring();
-      return { op: Opcode.RENAME, newdir, flags, name, newname: r.cstring() };
+      const name = r.name();
+      return { op: Opcode.RENAME, newdir, flags, name, newname: r.name() };
     }
     case Opcode.LINK: {
       const oldnodeid = r.u64();
-      return { op: opcode, oldnodeid, name: r.cstring() };
+      return { op: opcode, oldnodeid, name: r.name() };
     }
     case Opcode.OPEN:
     case Opcode.OPENDIR: {
@@ -468,7 +475,7 @@ function parseBody(opcode: number, r: BodyReader): Request {
       const mode = r.u32();
       const umask = r.u32();
       r.skip(4);
-      return { op: opcode, flags, mode, umask, name: r.cstring() };
+      return { op: opcode, flags, mode, umask, name: r.name() };
     }
     case Opcode.GETLK:
     case Opcode.SETLK:

@@ -88,6 +88,8 @@ export class EcryptfsFs {
   private readonly byLowerIno = new Map<number, number>();
   private readonly open = new Map<number, OpenState>();
   private readonly handles = new Map<number, { nodeid: number; append: boolean }>();
+  private readonly dirSnapshots = new Map<number, Array<{ name: string | Buffer; ino: number; mode: number }>>();
+  private nextDirHandle = 1;
   private nextNode = 2;
   private nextHandle = 1;
   readonly readOnly: boolean;
@@ -339,6 +341,23 @@ export class EcryptfsFs {
       out.push({ name, ino: st.ino, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other' });
     }
     return out;
+  }
+
+  /** Keep a directory listing for one opendir..releasedir (stable readdir offsets). */
+  snapshotDir(_nodeid: number, entries: Array<{ name: string | Buffer; ino: number; mode: number }>): number {
+    const fh = this.nextDirHandle++;
+    this.dirSnapshots.set(fh, entries);
+    return fh;
+  }
+
+  dirSnapshot(fh: number): Array<{ name: string | Buffer; ino: number; mode: number }> {
+    const d = this.dirSnapshots.get(fh);
+    if (!d) throw new ErrnoError(E.EBADF);
+    return d;
+  }
+
+  dropDirSnapshot(fh: number): void {
+    this.dirSnapshots.delete(fh);
   }
 
   async statfs(): Promise<{ blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number; namelen: number; frsize: number }> {

@@ -1,12 +1,14 @@
 /**
- * Serve an EcryptfsFs through FUSE: the adapter from the generic FUSE operations to the
- * eCryptfs filesystem layer, and the mount itself (root: mount(8) with our /dev/fuse fd;
- * non-root: the descriptor fusermount3 handed to us as ECRYPTFS_FUSE_FD).
+ * Serve an EcryptfsFs through FUSE: the adapter from the generic FUSE operations (src/fuse) to
+ * the eCryptfs filesystem layer, and the mount (root: mount(8) with our /dev/fuse descriptor;
+ * ordinary users: the descriptor fusermount3 handed over as FUSE_FD), with the watchdog that
+ * clears the mount if the daemon dies.
  */
 import { constants as OSC } from 'node:os';
-import { FuseErrno, FuseServer, type FuseOperations } from '../fuse/server.js';
-import { mountAsRoot, unmount } from '../fuse/mount.js';
-import type { EcryptfsFs } from './fs.js';
+import { FuseErrno } from '../fuse/errno.js';
+import { mountFuse } from '../fuse/mount.js';
+import type { Entry as FuseEntry, FuseOperations } from '../fuse/operations.js';
+import type { EcryptfsFs, Entry } from './fs.js';
 
 export interface ServeOptions {
   source: string;
@@ -24,59 +26,81 @@ export interface Served {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const O_WRONLY_CREAT_EXCL = 0o1 | 0o100 | 0o200;
+const MODE: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, other: 0 };
+
+const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });
 
 export function fuseOperations(fs: EcryptfsFs): FuseOperations {
   const str = (b: Buffer) => b.toString('utf8');
   return {
-    lookup: (parent, name) => fs.lookup(parent, str(name)),
-    forget: (nodeid, n) => fs.forget(nodeid, n),
-    getattr: (nodeid) => fs.getattr(nodeid),
-    setattr: (nodeid, c) => fs.setattr(nodeid, c),
-    readlink: async (nodeid) => Buffer.from(await fs.readlink(nodeid), 'utf8'),
-    symlink: (parent, name, target, ctx) => fs.symlink(parent, str(name), str(target), ctx.uid, ctx.gid),
-    mkdir: (parent, name, mode, ctx) => fs.mkdir(parent, str(name), mode, ctx.uid, ctx.gid),
+    lookup: async (parent, name) => entry(await fs.lookup(parent, str(name))),
+    forget: (ino, n) => fs.forget(ino, n),
+    getattr: (ino) => fs.getattr(ino),
+    setattr: (ino, c) =>
+      fs.setattr(ino, {
+        mode: c.mode, uid: c.uid, gid: c.gid, size: c.size,
+        atimeMs: c.atimeMs === 'now' ? Date.now() : c.atimeMs,
+        mtimeMs: c.mtimeMs === 'now' ? Date.now() : c.mtimeMs,
+      }),
+    readlink: (ino) => fs.readlink(ino),
+    symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, str(name), str(target), ctx.uid, ctx.gid)),
+    mkdir: async (parent, name, mode, ctx) => entry(await fs.mkdir(parent, str(name), mode, ctx.uid, ctx.gid)),
     mknod: async (parent, name, mode, _rdev, ctx) => {
-      if ((mode & S_IFMT) !== S_IFREG) throw new FuseErrno(OSC.errno.EPERM, 'only regular files can be created');
+      if ((mode & S_IFMT) !== S_IFREG) throw new FuseErrno(OSC.errno.EPERM);
       const r = await fs.create(parent, str(name), mode, O_WRONLY_CREAT_EXCL, ctx.uid, ctx.gid);
       await fs.release(r.fh);
-      return r.entry;
+      return entry(r.entry);
     },
     unlink: (parent, name) => fs.unlink(parent, str(name)),
     rmdir: (parent, name) => fs.rmdir(parent, str(name)),
     rename: (parent, name, newParent, newName, flags) => fs.rename(parent, str(name), newParent, str(newName), flags),
-    link: (nodeid, newParent, newName) => fs.link(nodeid, newParent, str(newName)),
-    open: (nodeid, flags) => fs.openFile(nodeid, flags),
-    create: (parent, name, mode, flags, ctx) => fs.create(parent, str(name), mode, flags, ctx.uid, ctx.gid),
-    read: (_nodeid, fh, offset, size) => fs.read(fh, offset, size),
-    write: (_nodeid, fh, offset, data) => fs.write(fh, offset, data),
-    flush: async () => undefined,
-    release: (_nodeid, fh) => fs.release(fh),
-    fsync: (_nodeid, fh) => fs.fsync(fh),
-    readdir: async (nodeid) => (await fs.readdir(nodeid)).map((e) => ({ name: Buffer.from(e.name, 'utf8'), ino: e.ino, type: e.type })),
+    link: async (ino, newParent, newName) => entry(await fs.link(ino, newParent, str(newName))),
+    open: async (ino, flags) => ({ fh: await fs.openFile(ino, flags) }),
+    create: async (parent, name, mode, flags, ctx) => {
+      const r = await fs.create(parent, str(name), mode, flags, ctx.uid, ctx.gid);
+      return { entry: entry(r.entry), open: { fh: r.fh } };
+    },
+    read: (_ino, fh, offset, size) => fs.read(fh, offset, size),
+    write: (_ino, fh, offset, data) => fs.write(fh, offset, data),
+    flush: () => undefined,
+    release: (_ino, fh) => fs.release(fh),
+    fsync: (_ino, fh) => fs.fsync(fh),
+    // A directory's listing is read once at opendir so offsets stay stable while it is read.
+    opendir: async (ino) => ({ fh: fs.snapshotDir(ino, await listWithDots(fs, ino)) }),
+    readdir: (_ino, fh, offset) => fs.dirSnapshot(fh).slice(offset),
+    releasedir: (_ino, fh) => fs.dropDirSnapshot(fh),
     statfs: () => fs.statfs(),
-    setxattr: (nodeid, name, value, flags) => fs.setxattr(nodeid, name, value, flags),
-    getxattr: (nodeid, name) => fs.getxattr(nodeid, name),
-    listxattr: (nodeid) => fs.listxattr(nodeid),
-    removexattr: (nodeid, name) => fs.removexattr(nodeid, name),
-    fallocate: async (nodeid, _fh, offset, length, mode) => {
+    setxattr: (ino, name, value, flags) => fs.setxattr(ino, name, value, flags),
+    getxattr: (ino, name) => fs.getxattr(ino, name),
+    listxattr: (ino) => fs.listxattr(ino),
+    removexattr: (ino, name) => fs.removexattr(ino, name),
+    fallocate: async (ino, _fh, offset, length, mode) => {
       if (mode !== 0) throw new FuseErrno(OSC.errno.EOPNOTSUPP);
-      const a = await fs.getattr(nodeid);
-      if (offset + length > a.size) await fs.setattr(nodeid, { size: offset + length });
+      const a = await fs.getattr(ino);
+      if (offset + length > a.size) await fs.setattr(ino, { size: offset + length });
     },
     destroy: () => fs.closeAll(),
   };
 }
 
+async function listWithDots(fs: EcryptfsFs, ino: number) {
+  const entries = await fs.readdir(ino);
+  return [
+    { name: '.', ino, mode: MODE.dir },
+    { name: '..', ino: 1, mode: MODE.dir },
+    ...entries.map((e) => ({ name: Buffer.from(e.name, 'utf8'), ino: e.ino, mode: MODE[e.type] })),
+  ];
+}
+
 export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {
-  const inherited = process.env.ECRYPTFS_FUSE_FD;
-  const params = { source: o.source, mountpoint: o.mountpoint, subtype: 'ecryptfs', readOnly: o.readOnly, allowOther: !inherited, extra: o.generic };
-  const fd = inherited ? Number(inherited) : await mountAsRoot(params);
-  const server = new FuseServer(fd, fuseOperations(fs), { log: o.log });
-  server.start();
-  return {
-    unmounted: server.closed,
-    unmount: async () => {
-      await unmount(o.mountpoint).catch(async () => unmount(o.mountpoint, true));
-    },
-  };
+  const m = await mountFuse(fuseOperations(fs), {
+    source: o.source,
+    mountpoint: o.mountpoint,
+    subtype: 'ecryptfs',
+    readOnly: o.readOnly,
+    allowOther: (process.getuid?.() ?? 0) === 0,
+    extra: o.generic,
+    server: { onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`) },
+  });
+  return { unmounted: m.closed, unmount: () => m.unmount() };
 }
