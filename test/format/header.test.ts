@@ -70,7 +70,7 @@ test('random bytes and mutated headers give only typed errors (property)', () =>
       if (!isEcryptfsError(e)) throw e;
     }
   };
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check), { numRuns: 20000 });
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check), { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) });
   fc.assert(
     fc.property(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: good.length }), (i, v, cut) => {
       const b = Buffer.from(good);
@@ -78,6 +78,6 @@ test('random bytes and mutated headers give only typed errors (property)', () =>
       // Keep the marker valid so the packet parser is exercised.
       check(b.subarray(0, cut));
     }),
-    { numRuns: 20000 },
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
   );
 });

@@ -99,7 +99,7 @@ test('option and sig-cache parsers never throw anything but typed errors (proper
       }
       parseSigCache(s);
     }),
-    { numRuns: 20000 },
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
   );
   assert.deepEqual([...parseSigCache('0123456789abcdef\nzzzzzzzzzzzzzzzz\nfedcba9876543210\n')], ['0123456789abcdef', 'fedcba9876543210']);
 });

@@ -11,7 +11,7 @@ import { mountSkipReason, mountVolume } from './harness.js';
 import { ecryptfs } from '../cli/run.js';
 
 const skip = mountSkipReason();
-const OPS = Number(process.env.ECRYPTFS_RANDOM_OPS ?? 5000);
+const OPS = Number(process.env.ECRYPTFS_RANDOM_OPS ?? 20000);
 
 /** Small deterministic PRNG so a failing seed can be replayed. */
 function prng(seed: number): () => number {
