@@ -79,7 +79,7 @@ export class EcryptfsFile {
   private writeScratch: Buffer | undefined;
 
   private scratch(bytes: number): Buffer {
-    if (!this.writeScratch || this.writeScratch.length < bytes) this.writeScratch = Buffer.alloc(Math.max(bytes, 64 * 1024));
+    if (!this.writeScratch || this.writeScratch.length < bytes) this.writeScratch = Buffer.alloc(bytes);
     const b = this.writeScratch.subarray(0, bytes);
     b.fill(0);
     return b;
