@@ -1,49 +1,216 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+/**
+ * Keyed block ciphers for eCryptfs: OpenSSL (node:crypto) where it has the cipher, pure
+ * TypeScript where it does not (Twofish, CAST-256) or where OpenSSL 3 hides it in the legacy
+ * provider (Blowfish, CAST5) and Node was started without --openssl-legacy-provider.
+ *
+ * CBC is batched: eCryptfs encrypts each 4096-byte extent with its own IV, and a cipher object
+ * per extent costs more than the AES work on it, so one OpenSSL context serves a whole batch and
+ * the first block of each extent is corrected for the IV change (see the methods).
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import type { BlockCipher, CipherName } from './types.js';
+import type { WordCipher } from './wordcipher.js';
+import { Blowfish } from './blowfish.js';
+import { Cast5 } from './cast5.js';
+import { Cast6 } from './cast6.js';
+import { Twofish } from './twofish.js';
+import { checkExtents, jsCbcDecryptExtents, jsCbcEncryptExtents, jsEcb } from './jsmodes.js';
 
-// PROVISIONAL minimal implementation (OpenSSL only, unbatched) so other layers can start;
-// the crypto module owner replaces it with batched OpenSSL + pure-TS ciphers.
+export type CipherBackend = 'openssl' | 'js';
 
 const BLOCK: Record<CipherName, 8 | 16> = { aes: 16, blowfish: 8, des3_ede: 8, twofish: 16, cast6: 16, cast5: 8 };
 
-function opensslName(name: CipherName, keyBytes: number, mode: 'ecb' | 'cbc'): string {
-  switch (name) {
-    case 'aes': return `aes-${keyBytes * 8}-${mode}`;
-    case 'des3_ede': return mode === 'ecb' ? 'des-ede3-ecb' : 'des-ede3-cbc';
-    case 'blowfish': return `bf-${mode}`;
-    case 'cast5': return `cast5-${mode}`;
-    default: throw new Error(`no OpenSSL cipher for ${name}`);
-  }
-}
+/** Key lengths (bytes) each cipher accepts. */
+const KEY_OK: Record<CipherName, (n: number) => boolean> = {
+  aes: (n) => n === 16 || n === 24 || n === 32,
+  des3_ede: (n) => n === 24,
+  blowfish: (n) => n >= 4 && n <= 56,
+  cast5: (n) => n >= 5 && n <= 16,
+  twofish: (n) => n === 16 || n === 24 || n === 32,
+  cast6: (n) => n >= 16 && n <= 32 && n % 4 === 0,
+};
 
 export function blockSizeOf(name: CipherName): 8 | 16 {
   return BLOCK[name];
 }
 
-export function createBlockCipher(name: CipherName, key: Uint8Array): BlockCipher {
-  const bs = BLOCK[name];
-  const k = Buffer.from(key);
-  const run = (mode: 'ecb' | 'cbc', enc: boolean, iv: Uint8Array | null, data: Uint8Array): Buffer => {
-    const algo = opensslName(name, k.length, mode);
-    const c = enc ? createCipheriv(algo, k, iv) : createDecipheriv(algo, k, iv);
+let legacy: boolean | undefined;
+/** Whether OpenSSL serves bf-* and cast5-* (OpenSSL 3 has them only in the legacy provider). Cached. */
+export function hasLegacyProvider(): boolean {
+  if (legacy === undefined) {
+    try {
+      createCipheriv('bf-ecb', Buffer.alloc(16), null);
+      createCipheriv('cast5-ecb', Buffer.alloc(16), null);
+      legacy = true;
+    } catch {
+      legacy = false;
+    }
+  }
+  return legacy;
+}
+
+/** Which implementation createBlockCipher picks for this cipher in this process. */
+export function cipherBackend(name: CipherName): CipherBackend {
+  switch (name) {
+    case 'aes':
+    case 'des3_ede':
+      return 'openssl';
+    case 'blowfish':
+    case 'cast5':
+      return hasLegacyProvider() ? 'openssl' : 'js';
+    default:
+      return 'js';
+  }
+}
+
+function opensslName(name: CipherName, keyBytes: number, mode: 'ecb' | 'cbc'): string {
+  switch (name) {
+    case 'aes': return `aes-${keyBytes * 8}-${mode}`;
+    case 'des3_ede': return `des-ede3-${mode}`;
+    case 'blowfish': return `bf-${mode}`;
+    case 'cast5': return `cast5-${mode}`;
+    default: throw new Error(`OpenSSL has no ${name} cipher`);
+  }
+}
+
+export interface CreateOptions {
+  /** Force an implementation (tests compare them); default: cipherBackend(name). */
+  backend?: CipherBackend;
+}
+
+/**
+ * A keyed cipher. Throws RangeError for a key length the cipher does not take, and Error when
+ * `backend: 'openssl'` is forced for a cipher this OpenSSL does not provide.
+ */
+export function createBlockCipher(name: CipherName, key: Uint8Array, options: CreateOptions = {}): BlockCipher {
+  const check = KEY_OK[name];
+  if (!check) throw new RangeError(`unknown cipher ${String(name)}`);
+  if (!check(key.length)) throw new RangeError(`${name} does not take a ${key.length}-byte key`);
+  const backend = options.backend ?? cipherBackend(name);
+  if (backend === 'openssl') {
+    if (name === 'twofish' || name === 'cast6') throw new Error(`OpenSSL has no ${name} cipher`);
+    if ((name === 'blowfish' || name === 'cast5') && !hasLegacyProvider()) {
+      throw new Error(`${name} needs OpenSSL's legacy provider: run node with --openssl-legacy-provider`);
+    }
+    return new OpenSslCipher(name, key);
+  }
+  return new JsCipher(name, key);
+}
+
+/** Whether two views cover exactly the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
+
+function wordCipher(name: CipherName, key: Uint8Array): WordCipher {
+  switch (name) {
+    case 'blowfish': return new Blowfish(key);
+    case 'cast5': return new Cast5(key);
+    case 'cast6': return new Cast6(key);
+    case 'twofish': return new Twofish(key);
+    default: throw new Error(`no pure TypeScript ${name}; it is served by OpenSSL`);
+  }
+}
+
+class JsCipher implements BlockCipher {
+  readonly backend = 'js' as const;
+  readonly blockSize: 8 | 16;
+  readonly keyBytes: number;
+  private readonly c: WordCipher;
+
+  constructor(readonly name: CipherName, key: Uint8Array) {
+    this.blockSize = BLOCK[name];
+    this.keyBytes = key.length;
+    this.c = wordCipher(name, key);
+  }
+
+  ecbEncrypt(data: Uint8Array): Buffer { return jsEcb(this.c, data, true); }
+  ecbDecrypt(data: Uint8Array): Buffer { return jsEcb(this.c, data, false); }
+  cbcEncryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+    jsCbcEncryptExtents(this.c, src, dst, extentSize, ivs);
+  }
+  cbcDecryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+    jsCbcDecryptExtents(this.c, src, dst, extentSize, ivs);
+  }
+}
+
+class OpenSslCipher implements BlockCipher {
+  readonly backend = 'openssl' as const;
+  readonly blockSize: 8 | 16;
+  readonly keyBytes: number;
+  private readonly key: KeyObject;
+  private readonly ecb: string;
+  private readonly cbc: string;
+  /** Scratch for one patched extent (encrypt), grown on demand. */
+  private scratch = Buffer.alloc(0);
+
+  constructor(readonly name: CipherName, key: Uint8Array) {
+    this.blockSize = BLOCK[name];
+    this.keyBytes = key.length;
+    this.key = createSecretKey(Buffer.from(key));
+    this.ecb = opensslName(name, key.length, 'ecb');
+    this.cbc = opensslName(name, key.length, 'cbc');
+  }
+
+  private ecbRun(data: Uint8Array, encrypt: boolean): Buffer {
+    if (data.length % this.blockSize !== 0) {
+      throw new RangeError(`data length ${data.length} is not a multiple of the ${this.blockSize}-byte cipher block`);
+    }
+    const c = encrypt ? createCipheriv(this.ecb, this.key, null) : createDecipheriv(this.ecb, this.key, null);
     c.setAutoPadding(false);
-    return Buffer.concat([c.update(data), c.final()]);
-  };
-  return {
-    name, blockSize: bs, keyBytes: k.length, backend: 'openssl',
-    ecbEncrypt: (d) => run('ecb', true, null, d),
-    ecbDecrypt: (d) => run('ecb', false, null, d),
-    cbcEncryptExtents(src, dst, extentSize, ivs) {
-      for (let i = 0; i < ivs.length; i++) {
-        const o = i * extentSize;
-        dst.set(run('cbc', true, ivs[i].subarray(0, bs), src.subarray(o, o + extentSize)), o);
-      }
-    },
-    cbcDecryptExtents(src, dst, extentSize, ivs) {
-      for (let i = 0; i < ivs.length; i++) {
-        const o = i * extentSize;
-        dst.set(run('cbc', false, ivs[i].subarray(0, bs), src.subarray(o, o + extentSize)), o);
-      }
-    },
-  };
+    const out = c.update(data);
+    c.final();
+    return out;
+  }
+
+  ecbEncrypt(data: Uint8Array): Buffer { return this.ecbRun(data, true); }
+  ecbDecrypt(data: Uint8Array): Buffer { return this.ecbRun(data, false); }
+
+  /**
+   * One CBC context for all extents. Before extent i>0 the context chains from the previous
+   * ciphertext block C, so feeding P0 ^ C ^ IV_i as the first plaintext block yields
+   * E(P0 ^ IV_i), exactly what a fresh context with IV_i would produce.
+   */
+  cbcEncryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+    const bs = this.blockSize;
+    checkExtents(src, dst, extentSize, ivs, bs);
+    if (ivs.length === 0) return;
+    const c = createCipheriv(this.cbc, this.key, ivs[0].subarray(0, bs));
+    c.setAutoPadding(false);
+    dst.set(c.update(src.subarray(0, extentSize)), 0);
+    if (ivs.length === 1) return;
+    const inPlace = sameBytes(src, dst);
+    if (!inPlace && this.scratch.length < extentSize) this.scratch = Buffer.alloc(extentSize);
+    for (let e = 1; e < ivs.length; e++) {
+      const o = e * extentSize;
+      const iv = ivs[e];
+      // src is never modified, so the patched extent goes through a scratch copy; in place the
+      // plaintext is about to be overwritten anyway, so patch it where it is (saves a copy).
+      const s = inPlace ? dst.subarray(o, o + extentSize) : this.scratch.subarray(0, extentSize);
+      if (!inPlace) s.set(src.subarray(o, o + extentSize));
+      for (let j = 0; j < bs; j++) s[j] ^= dst[o - bs + j] ^ iv[j];
+      dst.set(c.update(s), o);
+    }
+    c.final();
+  }
+
+  /**
+   * One CBC context over all extents in a single update. The first block of extent i>0 then
+   * came out as D(C0) ^ Clast(i-1) instead of D(C0) ^ IV_i; xor both in to correct it, reading
+   * Clast from src before the output is copied over it (dst may be src).
+   */
+  cbcDecryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+    const bs = this.blockSize;
+    checkExtents(src, dst, extentSize, ivs, bs);
+    if (ivs.length === 0) return;
+    const c = createDecipheriv(this.cbc, this.key, ivs[0].subarray(0, bs));
+    c.setAutoPadding(false);
+    const out = c.update(src.subarray(0, extentSize * ivs.length));
+    for (let e = 1; e < ivs.length; e++) {
+      const o = e * extentSize;
+      const iv = ivs[e];
+      for (let j = 0; j < bs; j++) out[o + j] ^= src[o - bs + j] ^ iv[j];
+    }
+    dst.set(out, 0);
+  }
 }
