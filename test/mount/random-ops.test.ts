@@ -102,15 +102,21 @@ test(`${OPS} random operations through the mount match a model, online and offli
       } else if (models.has(name)) check(name);
     }
     for (const name of models.keys()) check(name);
-  } finally {
+  } catch (e) {
     for (const fd of fds.values()) closeSync(fd);
+    await m.cleanup();
+    throw e;
   }
+  for (const fd of fds.values()) closeSync(fd);
   await m.umount();
   const pw = join(m.root, 'offline-pw');
   await fsp.writeFile(pw, 'mount-test-passphrase\n');
   const out = join(m.root, 'offline');
   const r = await ecryptfs(['decrypt', m.lower, '-o', out, '--passphrase-file', pw]);
   assert.equal(r.code, 0, r.stderr);
-  for (const [name, want] of models) assert.ok((await fsp.readFile(join(out, name))).equals(want), `offline ${name} (seed ${seed})`);
-  await m.cleanup();
+  try {
+    for (const [name, want] of models) assert.ok((await fsp.readFile(join(out, name))).equals(want), `offline ${name} (seed ${seed})`);
+  } finally {
+    await m.cleanup();
+  }
 });
