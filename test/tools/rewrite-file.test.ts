@@ -1,0 +1,31 @@
+/** ecryptfs-rewrite-file through a real mount: plain files written under passthrough get encrypted. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { hasMarker } from '../../src/format/header.js';
+import { mountSkipReason, mountVolume } from '../mount/harness.js';
+import { tool } from '../cli/run.js';
+
+const skip = mountSkipReason();
+
+test('ecryptfs-rewrite-file encrypts passthrough files in place and keeps their contents and modes', { skip }, async () => {
+  const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=y,ecryptfs_enable_filename_crypto=n');
+  try {
+    await fsp.writeFile(join(m.lower, 'plain.txt'), 'written in clear below\n', { mode: 0o640 });
+    await fsp.mkdir(join(m.upper, 'dir'));
+    assert.equal(await fsp.readFile(join(m.upper, 'plain.txt'), 'utf8'), 'written in clear below\n');
+    const r = await tool('ecryptfs-rewrite-file', [join(m.upper, 'plain.txt'), join(m.upper, 'dir'), join(m.upper, 'missing')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /INFO: Rewriting \[1\/3\] \[.*plain\.txt\] \.\.\. \[OK\]/);
+    assert.match(r.stdout, /\[3\/3\] .* \.\.\. \[FAILED\]\n2\/3 rewrites succeeded\n$/);
+    assert.match(r.stderr, /ERROR: File does not exist/);
+    const lower = await fsp.readFile(join(m.lower, 'plain.txt'));
+    assert.ok(hasMarker(lower), 'the lower file is an eCryptfs file now');
+    assert.equal((await fsp.stat(join(m.lower, 'plain.txt'))).mode & 0o777, 0o640);
+    assert.equal(await fsp.readFile(join(m.upper, 'plain.txt'), 'utf8'), 'written in clear below\n');
+    assert.deepEqual((await fsp.readdir(m.upper)).sort(), ['dir', 'plain.txt']);
+  } finally {
+    await m.cleanup();
+  }
+});
