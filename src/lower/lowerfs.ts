@@ -49,7 +49,7 @@ export interface LowerFs {
  * filesystem they take microseconds, while a trip through libuv's thread pool costs far more
  * (and the FUSE server keeps several pool threads busy). Large transfers stay asynchronous.
  */
-const SYNC_IO_MAX = 64 * 1024;
+const SYNC_IO_MAX = 4 << 20;
 
 function promisify<T>(fn: () => T): Promise<T> {
   try {
