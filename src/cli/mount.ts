@@ -132,7 +132,9 @@ function startDaemon(req: DaemonRequest): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     let child: ChildProcess;
     if ((process.getuid?.() ?? 0) === 0) {
-      child = fork(script, [], { detached: !req.foreground, stdio: ['ignore', out, out, 'ipc'], env, execArgv: ['--openssl-legacy-provider'] });
+      // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
+      const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      child = fork(script, [], { detached: !req.foreground, stdio: ['ignore', out, out, 'ipc'], env, execArgv: ['--openssl-legacy-provider', ...extra] });
     } else {
       // fusermount3 mounts for us; its helper execs the daemon with the /dev/fuse fd as fd 3
       // (the IPC channel is fd 4 so the two do not collide).

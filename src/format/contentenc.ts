@@ -10,7 +10,7 @@ import { md5Short } from './md5.js';
 import { cryptoPool } from '../crypto/pool.js';
 
 /** Batches smaller than this stay on the calling thread (a worker round trip costs ~50 us). */
-const PARALLEL_MIN_EXTENTS = 64;
+const PARALLEL_MIN_EXTENTS = Number(process.env.ECRYPTFS_PARALLEL_MIN ?? 64);
 
 export function rootIv(fek: Uint8Array): Buffer {
   return createHash('md5').update(fek).digest();
@@ -39,6 +39,7 @@ export class ContentCipher {
   readonly extentSize: number;
   private readonly root: Buffer;
 
+  private spare: ArrayBuffer | undefined;
   /** Copy of the FEK for worker threads; zeroed by destroy(). */
   private readonly key: Buffer;
 
@@ -82,12 +83,17 @@ export class ContentCipher {
     }
     const half = count >> 1;
     const es = this.extentSize;
-    const second = new ArrayBuffer((count - half) * es);
+    const bytes = (count - half) * es;
+    // Reuse the buffer the worker sent back last time: fresh memory page-faults slowly.
+    const second = this.spare && this.spare.byteLength === bytes ? this.spare : new ArrayBuffer(bytes);
+    this.spare = undefined;
     new Uint8Array(second).set(buf.subarray(half * es, count * es));
     const ivs = Buffer.concat(this.ivs(first + half, count - half));
     const job = pool.encrypt(this.cipher.name, this.key, es, ivs, second);
     this.encrypt(buf, buf, first, half);
-    buf.set(new Uint8Array(await job), half * es);
+    const done = await job;
+    buf.set(new Uint8Array(done), half * es);
+    this.spare = done;
   }
 
   /** Encrypt `count` whole extents starting at extent index `first` into dst. */

@@ -51,6 +51,14 @@ export interface LowerFs {
  */
 const SYNC_IO_MAX = 4 << 20;
 
+export interface NodeLowerFsOptions {
+  /**
+   * Transfers up to this size use synchronous syscalls (default 4 MiB). A server that must overlap
+   * several requests' disk I/O (the FUSE daemon) sets it low so large transfers run in the pool.
+   */
+  syncIoMax?: number;
+}
+
 function promisify<T>(fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
@@ -66,9 +74,9 @@ function ioAsync(op: typeof fs.read | typeof fs.write, fd: number, buf: Uint8Arr
 }
 
 class NodeLowerFile implements LowerFile {
-  constructor(private readonly fd: number) {}
+  constructor(private readonly fd: number, private readonly syncIoMax: number) {}
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    if (length <= SYNC_IO_MAX) return fs.readSync(this.fd, buf, offset, length, position);
+    if (length <= this.syncIoMax) return fs.readSync(this.fd, buf, offset, length, position);
     let done = 0;
     while (done < length) {
       const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
@@ -80,7 +88,7 @@ class NodeLowerFile implements LowerFile {
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     let done = 0;
     while (done < length) {
-      const n = length - done <= SYNC_IO_MAX
+      const n = length - done <= this.syncIoMax
         ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
         : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
       done += n;
@@ -102,13 +110,16 @@ class NodeLowerFile implements LowerFile {
 }
 
 export class NodeLowerFs implements LowerFs {
-  constructor(readonly root: string) {}
+  private readonly syncIoMax: number;
+  constructor(readonly root: string, opts: NodeLowerFsOptions = {}) {
+    this.syncIoMax = opts.syncIoMax ?? SYNC_IO_MAX;
+  }
   abs(path: string): string {
     return path === '' ? this.root : join(this.root, path);
   }
   open(path: string, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
     const flags = mode === 'r' ? fsc.O_RDONLY : mode === 'rw' ? fsc.O_RDWR : fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
-    return promisify(() => new NodeLowerFile(fs.openSync(this.abs(path), flags | fsc.O_NOFOLLOW, createMode)));
+    return promisify(() => new NodeLowerFile(fs.openSync(this.abs(path), flags | fsc.O_NOFOLLOW, createMode), this.syncIoMax));
   }
   lstat(path: string) { return promisify(() => fs.lstatSync(this.abs(path))); }
   stat(path: string) { return promisify(() => fs.statSync(this.abs(path))); }
