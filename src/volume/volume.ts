@@ -407,7 +407,7 @@ export class Volume {
  * cipher's sizes, since the deterministic name prefix tells a right key from a wrong one).
  */
 async function detectFnek(lower: LowerFs, keys: KeyRing): Promise<{ sig: string; cipher: CipherName; keyBytes: number } | undefined> {
-  const names = await lower.readdir('').catch(() => [] as string[]);
+  const names = await lower.readdir('');
   for (const n of names) {
     if (!n.startsWith(FNEK_PREFIX)) continue;
     try {

@@ -26,6 +26,8 @@ async function checkLower(lower: string, synced: Map<string, number>): Promise<v
   const ring = new KeyRing();
   await ring.addPassphrase(PASS);
   const vol = await Volume.open(lower, ring, { readOnly: true });
+  const listing = (await fsp.readdir(lower)).join(', ');
+  assert.ok(vol.filenameEncryption || synced.size === 0, `filename key detected from the lower names [${listing}]`);
   const report = await fsck(vol);
   assert.ok(!fsckFailed(report), `fsck after the crash: ${JSON.stringify(report.entries.filter((e) => e.verdict !== 'ok'))}`);
   for (const [name, size] of synced) {
