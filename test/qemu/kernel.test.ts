@@ -16,6 +16,7 @@ import { Volume } from '../../src/volume/volume.js';
 import { decryptTree, encryptTree } from '../../src/volume/tree.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { kernelSkipReason, QEMU_DIR, runInKernel } from './kernel.js';
+import { mountVolume } from '../mount/harness.js';
 
 const skip = kernelSkipReason();
 
@@ -25,6 +26,8 @@ interface Config {
   keyBytes: number;
   fnek: 'none' | 'same' | 'fnek';
   xattr?: boolean;
+  /** Written through an ecryptfs-ts FUSE mount instead of the offline encoder. */
+  viaMount?: boolean;
 }
 
 const CONFIGS: Config[] = [
@@ -36,6 +39,8 @@ const CONFIGS: Config[] = [
   { name: 'cast6-16-plain', cipher: 'cast6', keyBytes: 16, fnek: 'none' },
   { name: 'aes-16-addfnek', cipher: 'aes', keyBytes: 16, fnek: 'fnek' },
   { name: 'aes-16-xattr', cipher: 'aes', keyBytes: 16, fnek: 'none', xattr: true },
+  { name: 'aes-32-mount', cipher: 'aes', keyBytes: 32, fnek: 'same', viaMount: true },
+  { name: 'twofish-32-mount', cipher: 'twofish', keyBytes: 32, fnek: 'same', viaMount: true },
 ];
 
 function prng(seed: number): () => number {
@@ -115,8 +120,17 @@ test('the real kernel reads what ecryptfs-ts writes and ecryptfs-ts reads what t
       const lower = join(t.path, 'ours', c.name);
       mkdirSync(lower, { recursive: true });
       const vol = await Volume.open(lower, ring, { cipher: c.cipher, keyBytes: c.keyBytes, sigs: [file.sig], fnekSig, xattrMetadata: c.xattr });
-      const r = await encryptTree(vol, [clear]);
-      assert.deepEqual(r.problems, [], `${c.name}: encrypt`);
+      if (c.viaMount) {
+        const m = await mountVolume(`ecryptfs_cipher=${c.cipher},ecryptfs_key_bytes=${c.keyBytes},ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y`, { lower, passphrase: pass });
+        try {
+          execFileSync('cp', ['-a', `${clear}/.`, `${m.upper}/`]);
+        } finally {
+          await m.cleanup();
+        }
+      } else {
+        const r = await encryptTree(vol, [clear]);
+        assert.deepEqual(r.problems, [], `${c.name}: encrypt`);
+      }
       execFileSync('tar', ['cf', join(inDir, 'ours', `${c.name}.tar`), '-C', lower, '.']);
       if (c.xattr) writeFileSync(join(inDir, 'ours', `${c.name}.xattrs`), execFileSync('getfattr', ['-h', '-R', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: lower }));
       const opts = [`ecryptfs_sig=${file.sig}`, `ecryptfs_cipher=${c.cipher}`, `ecryptfs_key_bytes=${c.keyBytes}`];
