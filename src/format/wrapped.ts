@@ -15,6 +15,16 @@ export function wrapPassphrase(passphrase: string | Uint8Array, wrapping: string
   p.copy(padded);
   return Buffer.concat([Buffer.from([0x3a, 0x02]), salt, Buffer.from(k.sig, 'latin1'), ecb(true, k.key.subarray(0, 16), padded)]);
 }
+/** A version-1 file (ecryptfs-utils <= 104): sig + ciphertext, salt not stored (default or ~/.ecryptfsrc). */
+export function wrapPassphraseV1(passphrase: string | Uint8Array, wrapping: string | Uint8Array, salt: Buffer = DEFAULT_SALT): Buffer {
+  const p = Buffer.from(typeof passphrase === 'string' ? Buffer.from(passphrase) : passphrase);
+  if (p.length > 64 || p.length === 0) throw new EcryptfsError('EINVAL', 'passphrase must be 1 to 64 bytes');
+  const k = deriveKey(wrapping, salt);
+  const padded = Buffer.alloc(Math.ceil(p.length / 16) * 16);
+  p.copy(padded);
+  return Buffer.concat([Buffer.from(k.sig, 'latin1'), ecb(true, k.key.subarray(0, 16), padded)]);
+}
+
 export function unwrapPassphrase(file: Uint8Array, wrapping: string | Uint8Array, v1Salt: Buffer = DEFAULT_SALT): Buffer {
   const b = Buffer.from(file);
   let salt = v1Salt, sig: string, ct: Buffer;

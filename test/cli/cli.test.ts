@@ -179,3 +179,32 @@ test('no passphrase on a non-terminal stdin is an error, never a hang', async ()
     lower.cleanup();
   }
 });
+
+test('keys from a wrapped-passphrase file and the login password (an ecryptfs-setup-private home)', async () => {
+  const m = manifest('setup-private') as unknown as { passphrase: string; login_passphrase: string; dot_ecryptfs: Record<string, { hex: string | null; text: string | null }>; files: Array<{ path: string; type: string; sha256?: string }> };
+  const lower = await unpackLower('setup-private');
+  const out = tempDir();
+  try {
+    const wp = join(out.path, 'wrapped-passphrase');
+    await fsp.writeFile(wp, Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex!, 'hex'));
+    const login = passFile(out.path, m.login_passphrase, 'login');
+    const r = await ecryptfs(['decrypt', lower.path, '-o', join(out.path, 'clear'), '--wrapped-passphrase', wp, '--login-password-file', login]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of m.files.filter((x) => x.type === 'file' && x.sha256)) assert.equal(sha(await fsp.readFile(join(out.path, 'clear', f.path))), f.sha256, f.path);
+    const bad = await ecryptfs(['ls', lower.path, '--wrapped-passphrase', wp, '--login-password-file', passFile(out.path, 'wrong', 'bad')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /wrapped-passphrase: wrong wrapping passphrase/);
+    // The library's ~/.ecryptfs source: wrapped-passphrase + Private.sig name both keys.
+    const dot = join(out.path, '.ecryptfs');
+    await fsp.mkdir(dot);
+    await fsp.copyFile(wp, join(dot, 'wrapped-passphrase'));
+    await fsp.writeFile(join(dot, 'Private.sig'), m.dot_ecryptfs['Private.sig'].text!);
+    const { resolveKeys } = await import('../../src/volume/keysource.js');
+    const k = await resolveKeys({ ecryptfsDir: dot, loginPassword: m.login_passphrase });
+    assert.deepEqual([k.fileSig, k.fnekSig], m.dot_ecryptfs['Private.sig'].text!.trim().split('\n'));
+    k.ring.destroy();
+  } finally {
+    lower.cleanup();
+    out.cleanup();
+  }
+});

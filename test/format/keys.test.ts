@@ -1,0 +1,97 @@
+/** Key derivation, wrapped passphrases (v1 and v2), auth tokens, names: vectors from the spec and the corpus. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { isEcryptfsError } from '../../src/errors.js';
+import { deriveKey, DEFAULT_SALT, FNEK_SALT } from '../../src/format/kdf.js';
+import { unwrapPassphrase, wrapPassphrase, wrapPassphraseV1 } from '../../src/format/wrapped.js';
+import { buildAuthTok, parseAuthTok } from '../../src/format/authtok.js';
+import { decode64, encode64, parseEncryptedFilename } from '../../src/format/filename.js';
+import { FIXTURES } from '../helpers/fixtures.js';
+
+test('passphrase -> sig for the file key and the --fnek key (corpus table)', () => {
+  const table: Array<[string, string, string]> = [
+    ['test123', '2a97418edca01eb9', '33a5d5e39463d53f'],
+    ['passphrase', '1848e1d7b8a187fc', '554c7c95a5b5d6ee'],
+    ['oracle-pass-aes128', 'ea9454409d17f45d', 'e42c4258d4e1ef45'],
+    ['0123456789abcdef0123456789abcdef', '849d6b79848a0296', '9487d0e1beb5be83'],
+    ['ünïcødé pass', '3bd8c09177234196', '6cd9467f30d28208'],
+    ['test', 'd395309aaad4de06', 'be877764c5918621'],
+  ];
+  for (const [p, sig, fnek] of table) {
+    assert.equal(deriveKey(p, DEFAULT_SALT).sig, sig, p);
+    assert.equal(deriveKey(p, FNEK_SALT).sig, fnek, `${p} --fnek`);
+  }
+  assert.throws(() => deriveKey('x'.repeat(65)), (e: unknown) => isEcryptfsError(e, 'EINVAL'));
+});
+
+test('v1 wrapped passphrases: the ecryptfs-utils test vectors', () => {
+  const cases: Array<[string, string, string, string]> = [
+    ['This is test #1', 'Wrapping pass', '0011223344556677', '6ee51761d91019e7'],
+    ['a'.repeat(64), 'z'.repeat(64), '5a175a175a175a17', '4cc3757c3f538695'],
+    ['!', '*', '0123456789abcdef', 'bef9457e4740a855'],
+  ];
+  for (const [pass, wrap, salt, sig] of cases) {
+    const f = wrapPassphraseV1(pass, wrap, Buffer.from(salt, 'hex'));
+    assert.equal(f.subarray(0, 16).toString(), sig);
+    assert.equal(unwrapPassphrase(f, wrap, Buffer.from(salt, 'hex')).toString(), pass);
+    assert.throws(() => unwrapPassphrase(f, 'wrong', Buffer.from(salt, 'hex')), (e: unknown) => isEcryptfsError(e, 'EWRONGPASS'));
+  }
+});
+
+test('v2 wrapped passphrases: the real setup-private file, and round trips', () => {
+  const m = JSON.parse(readFileSync(join(FIXTURES, 'corpus', 'setup-private', 'manifest.json'), 'utf8'));
+  const file = Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex, 'hex');
+  assert.equal(unwrapPassphrase(file, m.login_passphrase).toString(), m.passphrase);
+  const w = wrapPassphrase('f00dfeedcafebabe0123456789abcdef', 'login');
+  assert.equal(w.length, 58);
+  assert.deepEqual([...w.subarray(0, 2)], [0x3a, 0x02]);
+  assert.notDeepEqual(w, wrapPassphrase('f00dfeedcafebabe0123456789abcdef', 'login'), 'random salt per wrap');
+  assert.equal(wrapPassphrase('short', 'x').length, 42);
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 120 }), (b) => {
+      try {
+        unwrapPassphrase(b, 'pw');
+      } catch (e) {
+        if (!isEcryptfsError(e)) throw e;
+      }
+    }),
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+  );
+});
+
+test('auth token payload round-trips and matches the documented layout', () => {
+  const key = randomBytes(64);
+  const tok = buildAuthTok(key, '0123456789abcdef', DEFAULT_SALT);
+  assert.equal(tok.length, 740);
+  assert.equal(tok.readUInt16LE(0), 4);
+  assert.equal(tok.readUInt32LE(640), 64);
+  assert.equal(tok.readUInt32LE(644), 2);
+  const p = parseAuthTok(tok);
+  assert.deepEqual(p.key, key);
+  assert.equal(p.sig, '0123456789abcdef');
+});
+
+test('the filename alphabet codec round-trips, and the Tag 70 parser only throws typed errors', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), (b) => {
+      const s = encode64(b);
+      assert.equal(s.length, 4 * Math.ceil(b.length / 3));
+      assert.deepEqual(decode64(s).subarray(0, b.length), Buffer.from(b));
+    }),
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (s) => {
+      try {
+        parseEncryptedFilename(`ECRYPTFS_FNEK_ENCRYPTED.${s}`);
+      } catch (e) {
+        if (!isEcryptfsError(e)) throw e;
+      }
+    }),
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
+  );
+});
