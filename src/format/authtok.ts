@@ -1,4 +1,4 @@
-// PROVISIONAL (lead's scaffold; the format owner replaces it).
+/** The 740-byte struct ecryptfs_auth_tok the kernel module reads from the user keyring (§9). */
 export const AUTH_TOK_SIZE = 740;
 export function buildAuthTok(key: Uint8Array, sig: string, salt: Uint8Array): Buffer {
   const b = Buffer.alloc(AUTH_TOK_SIZE);

@@ -1,4 +1,4 @@
-// PROVISIONAL (lead's scaffold; the format owner replaces it).
+/** The eCryptfs cipher table: block sizes, key sizes the mount helper offers, RFC 2440 codes (ECRYPTFS-FORMAT §3.6). */
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
 

@@ -1,4 +1,8 @@
-// PROVISIONAL (lead's scaffold; the format owner replaces it).
+/**
+ * Encrypted file names and symlink targets (Tag 70, ECRYPTFS-FORMAT §7, CORPUS-RULES §5): the
+ * deterministic MD5-chain prefix, ECB under the FNEK, the eCryptfs base64-like alphabet and the
+ * ECRYPTFS_FNEK_ENCRYPTED. prefix. Decryption checks the prefix, so a wrong key or key size is detected.
+ */
 import { createHash } from 'node:crypto';
 import { createBlockCipher, blockSizeOf } from '../crypto/blockcipher.js';
 import type { CipherName } from '../crypto/types.js';

@@ -1,4 +1,4 @@
-// PROVISIONAL (lead's scaffold; the format owner replaces it).
+/** OpenPGP-style packet lengths as eCryptfs writes and parses them: 1 byte below 192, 2 bytes up to 8383 (§3.1). */
 import { EcryptfsError } from '../errors.js';
 export function encodePacketLength(n: number): Buffer {
   if (n < 192) return Buffer.from([n]);

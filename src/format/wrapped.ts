@@ -1,4 +1,7 @@
-// PROVISIONAL (lead's scaffold; the format owner replaces it).
+/**
+ * ~/.ecryptfs/wrapped-passphrase files (§10): v2 (':' 0x02, random salt, sig, AES-128-ECB) written and
+ * read, v1 (sig + ciphertext, salt not stored) read and written. The sig is the only password check.
+ */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { EcryptfsError } from '../errors.js';
 import { deriveKey, DEFAULT_SALT } from './kdf.js';
