@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountSkipReason, mountVolume, sh, isMounted } from '../mount/harness.js';
@@ -43,7 +43,7 @@ async function checkLower(lower: string, synced: Map<string, number>): Promise<v
 function runWriter(dir: string, killAfterMs: number, kill: (killWriter: () => void) => void): Promise<Map<string, number>> {
   return new Promise((resolve) => {
     const synced = new Map<string, number>();
-    const w = spawn(process.execPath, [WRITER, dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const w = spawn(process.execPath, [WRITER, dir, String(statSync(dir).dev)], { stdio: ['ignore', 'pipe', 'ignore'] });
     let buf = '';
     w.stdout.on('data', (d: Buffer) => {
       buf += d.toString();

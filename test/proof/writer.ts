@@ -2,7 +2,7 @@
  * Crash-test writer: appends a deterministic pattern to a few files through the mount, fsyncs
  * now and then, and prints "synced NAME SIZE" after each fsync returns (then it is durable).
  */
-import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function patternByte(file: number, offset: number): number {
@@ -19,6 +19,9 @@ if (process.argv[2]) {
   const dir = process.argv[2];
   const files = 3;
   const fds = Array.from({ length: files }, (_, i) => openSync(join(dir, `file${i}`), 'w'));
+  // If the mount died before we opened, the files are in the bare mount point: report nothing.
+  const dev = Number(process.argv[3]);
+  if (dev && fds.some((fd) => fstatSync(fd).dev !== dev)) process.exit(0);
   const sizes = new Array<number>(files).fill(0);
   for (let round = 0; ; round++) {
     const f = round % files;
