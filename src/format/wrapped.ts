@@ -10,22 +10,30 @@ function ecb(enc: boolean, key: Buffer, d: Buffer): Buffer {
   c.setAutoPadding(false);
   return Buffer.concat([c.update(d), c.final()]);
 }
-export function wrapPassphrase(passphrase: string | Uint8Array, wrapping: string | Uint8Array, salt: Buffer = randomBytes(8)): Buffer {
+/** The wrapping key's sig and the zero-padded passphrase under AES-128-ECB. */
+function wrap(passphrase: string | Uint8Array, wrapping: string | Uint8Array, salt: Buffer): { sig: string; ct: Buffer } {
   const p = Buffer.from(typeof passphrase === 'string' ? Buffer.from(passphrase) : passphrase);
   if (p.length > 64 || p.length === 0) throw new EcryptfsError('EINVAL', 'passphrase must be 1 to 64 bytes');
   const k = deriveKey(wrapping, salt);
   const padded = Buffer.alloc(Math.ceil(p.length / 16) * 16);
   p.copy(padded);
-  return Buffer.concat([Buffer.from([0x3a, 0x02]), salt, Buffer.from(k.sig, 'latin1'), ecb(true, k.key.subarray(0, 16), padded)]);
+  const ct = ecb(true, k.key.subarray(0, 16), padded);
+  padded.fill(0);
+  p.fill(0);
+  k.key.fill(0);
+  return { sig: k.sig, ct };
 }
+
+/** A version-2 file (what ecryptfs-utils >= 106 writes): a random salt stored in the file. */
+export function wrapPassphrase(passphrase: string | Uint8Array, wrapping: string | Uint8Array, salt: Buffer = randomBytes(8)): Buffer {
+  const { sig, ct } = wrap(passphrase, wrapping, salt);
+  return Buffer.concat([Buffer.from([0x3a, 0x02]), salt, Buffer.from(sig, 'latin1'), ct]);
+}
+
 /** A version-1 file (ecryptfs-utils <= 104): sig + ciphertext, salt not stored (default or ~/.ecryptfsrc). */
 export function wrapPassphraseV1(passphrase: string | Uint8Array, wrapping: string | Uint8Array, salt: Buffer = DEFAULT_SALT): Buffer {
-  const p = Buffer.from(typeof passphrase === 'string' ? Buffer.from(passphrase) : passphrase);
-  if (p.length > 64 || p.length === 0) throw new EcryptfsError('EINVAL', 'passphrase must be 1 to 64 bytes');
-  const k = deriveKey(wrapping, salt);
-  const padded = Buffer.alloc(Math.ceil(p.length / 16) * 16);
-  p.copy(padded);
-  return Buffer.concat([Buffer.from(k.sig, 'latin1'), ecb(true, k.key.subarray(0, 16), padded)]);
+  const { sig, ct } = wrap(passphrase, wrapping, salt);
+  return Buffer.concat([Buffer.from(sig, 'latin1'), ct]);
 }
 
 export function unwrapPassphrase(file: Uint8Array, wrapping: string | Uint8Array, v1Salt: Buffer = DEFAULT_SALT): Buffer {
