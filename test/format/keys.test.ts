@@ -59,7 +59,7 @@ test('v2 wrapped passphrases: the real setup-private file, and round trips', () 
         if (!isEcryptfsError(e)) throw e;
       }
     }),
-    { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
   );
 });
 
@@ -94,4 +94,24 @@ test('the filename alphabet codec round-trips, and the Tag 70 parser only throws
     }),
     { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
   );
+});
+
+test('names of 1 to 143 UTF-8 bytes round-trip for every cipher and key size; 144 is ENAMETOOLONG (property)', async () => {
+  const { encryptFilename, decryptFilename, maxClearNameLength } = await import('../../src/format/filename.js');
+  const fnek = deriveKey('names-property', FNEK_SALT);
+  const configs: Array<[import('../../src/crypto/types.js').CipherName, number]> = [['aes', 16], ['aes', 24], ['aes', 32], ['blowfish', 16], ['blowfish', 56], ['des3_ede', 24], ['twofish', 16], ['twofish', 32], ['cast6', 16], ['cast6', 32], ['cast5', 16]];
+  for (const [cipher, kb] of configs) {
+    assert.equal(maxClearNameLength(cipher), 143, cipher);
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 143 }), (s) => {
+        const name = Buffer.from(s, 'utf8').subarray(0, 143);
+        if (name.length === 0) return;
+        const lower = encryptFilename(name, fnek, cipher, kb);
+        assert.ok(lower.length <= 255);
+        assert.deepEqual(decryptFilename(parseEncryptedFilename(lower), fnek, cipher, kb), name);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
+    assert.throws(() => encryptFilename(Buffer.alloc(144, 0x61), fnek, cipher, kb), (e: unknown) => isEcryptfsError(e, 'ENAMETOOLONG'));
+  }
 });
