@@ -1,0 +1,3 @@
+#!/usr/bin/env -S node --openssl-legacy-provider
+import { managerToolMain } from "../dist/src/cli/manager.js";
+managerToolMain();
