@@ -1,0 +1,3 @@
+#!/usr/bin/env -S node --openssl-legacy-provider
+import { insertWrappedToolMain } from "../dist/src/cli/private.js";
+insertWrappedToolMain();

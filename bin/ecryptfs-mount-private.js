@@ -1,0 +1,3 @@
+#!/usr/bin/env -S node --openssl-legacy-provider
+import { mountPrivateToolMain } from "../dist/src/cli/private.js";
+mountPrivateToolMain();

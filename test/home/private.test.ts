@@ -1,0 +1,77 @@
+/**
+ * A Private directory for a real user: ecryptfs-setup-private (files and modes as the real tool
+ * leaves them), ecryptfs-mount-private with the login password, the session counter of
+ * ecryptfs-umount-private, and the wrapped passphrase read by the real ecryptfs-unwrap-passphrase.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deriveKey, DEFAULT_SALT, FNEK_SALT } from '../../src/format/kdf.js';
+import { mountSkipReason, openDevFuse, sh } from '../mount/harness.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
+const USER = 'ecryptfs-private-test';
+const skip = mountSkipReason() || (sh('command -v fusermount3 && keyctl show @u').code !== 0 ? 'needs fusermount3 (fuse3) and keyctl (keyutils)' : false);
+
+function asUser(cmd: string, input = ''): { code: number; out: string } {
+  const r = spawnSync('su', [USER, '-s', '/bin/sh', '-c', `cd /tmp && ${cmd}`], { input, encoding: 'utf8' });
+  // pam_ecryptfs from the real ecryptfs-utils may chime in at su's session start: not ours.
+  const out = `${r.stdout}${r.stderr}`.split('\n').filter((l) => !/Signature not found in user keyring|Perhaps try the interactive/.test(l)).join('\n');
+  return { code: r.status ?? -1, out };
+}
+const tool = (name: string, args = '') => `${process.execPath} --openssl-legacy-provider ${join(BIN, `${name}.js`)} ${args}`;
+
+test('setup-private, mount-private with the login password, and the last session unmounts', { skip }, async () => {
+  openDevFuse();
+  sh(`userdel -r ${USER} 2>/dev/null; useradd -m -s /bin/sh ${USER}`);
+  const home = sh(`getent passwd ${USER} | cut -d: -f6`).out.trim();
+  try {
+    writeFileSync(join(home, 'lp'), 'login-password-1\n');
+    writeFileSync(join(home, 'mp'), 'mount-pass-abcdef0123456789abcd\n');
+    const uid = Number(sh(`id -u ${USER}`).out.trim());
+    chownSync(join(home, 'lp'), uid, uid);
+    chownSync(join(home, 'mp'), uid, uid);
+    const setup = asUser(tool('ecryptfs-setup-private', `--loginpass-file ${home}/lp --mountpass-file ${home}/mp`));
+    assert.equal(setup.code, 0, setup.out);
+    assert.match(setup.out, /YOU SHOULD RECORD YOUR MOUNT PASSPHRASE[\s\S]*Done configuring\.[\s\S]*Testing succeeded\./);
+    const dot = join(home, '.ecryptfs');
+    const sig = deriveKey('mount-pass-abcdef0123456789abcd', DEFAULT_SALT).sig;
+    const fnek = deriveKey('mount-pass-abcdef0123456789abcd', FNEK_SALT).sig;
+    assert.equal(readFileSync(join(dot, 'Private.sig'), 'utf8'), `${sig}\n${fnek}\n`);
+    assert.equal(readFileSync(join(dot, 'Private.mnt'), 'utf8'), `${home}/Private\n`);
+    for (const [f, mode] of [['Private.sig', 0o600], ['Private.mnt', 0o600], ['wrapped-passphrase', 0o600], ['auto-mount', 0o644], ['auto-umount', 0o644]] as const) {
+      const st = statSync(join(dot, f));
+      assert.equal(st.mode & 0o777, mode, f);
+      assert.equal(st.uid, uid, `${f} owned by the user`);
+    }
+    assert.equal(statSync(join(home, 'Private')).mode & 0o777, 0o500, '~/Private is 0500 while unmounted');
+    assert.equal(statSync(join(home, '.Private')).mode & 0o777, 0o700);
+    if (sh('command -v ecryptfs-unwrap-passphrase').code === 0) {
+      const real = spawnSync('ecryptfs-unwrap-passphrase', [join(dot, 'wrapped-passphrase'), '-'], { input: 'login-password-1', encoding: 'utf8' });
+      assert.equal(real.stdout.trim(), 'mount-pass-abcdef0123456789abcd', 'the real tool unwraps our file');
+    }
+    const wrong = asUser(tool('ecryptfs-mount-private'), 'wrong\n');
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.out, /ERROR: Your passphrase is incorrect/);
+    const m1 = asUser(`${tool('ecryptfs-mount-private')} && echo kept > ${home}/Private/doc && ${tool('ecryptfs-mount-private')} </dev/null`, 'login-password-1\n');
+    assert.equal(m1.code, 0, m1.out);
+    const u1 = asUser(tool('ecryptfs-umount-private'));
+    assert.match(u1.out, /Sessions still open, not unmounting/);
+    assert.match(readFileSync('/proc/mounts', 'utf8'), new RegExp(` ${home}/Private fuse\\.ecryptfs `));
+    const u2 = asUser(tool('ecryptfs-umount-private'));
+    assert.equal(u2.code, 0, u2.out);
+    assert.doesNotMatch(readFileSync('/proc/mounts', 'utf8'), new RegExp(` ${home}/Private `));
+    assert.equal(asUser('keyctl list @u').out.trim(), 'keyring is empty', 'keys unlinked at the last unmount');
+    const lower = sh(`ls ${home}/.Private`).out.trim();
+    assert.match(lower, /^ECRYPTFS_FNEK_ENCRYPTED\./);
+    // insert-wrapped puts both keys back; then the mount needs no password.
+    const ins = asUser(`${tool('ecryptfs-insert-wrapped-passphrase-into-keyring', `${dot}/wrapped-passphrase -`)} && ${tool('ecryptfs-mount-private')} </dev/null && cat ${home}/Private/doc && ${tool('ecryptfs-umount-private')}`, 'login-password-1');
+    assert.equal(ins.code, 0, ins.out);
+    assert.match(ins.out, new RegExp(`Inserted auth tok with sig \\[${sig}\\] into the user session keyring\\nkept`));
+  } finally {
+    sh(`fusermount3 -uz ${home}/Private 2>/dev/null; umount -l ${home}/Private 2>/dev/null; rm -f /dev/shm/ecryptfs-${USER}-Private; userdel -r ${USER} 2>/dev/null`);
+  }
+});
