@@ -29,6 +29,8 @@ export interface MountArgs {
   upper: string;
   options: string;
   foreground: boolean;
+  /** Print nothing on success (for tools that mount on the user's behalf). */
+  quiet?: boolean;
 }
 
 /** What the daemon receives over IPC. */
@@ -76,6 +78,7 @@ export async function mountCommand(a: MountArgs): Promise<number> {
   const o = parseMountOptions(a.options);
   const io = terminalIO();
   if (o.verbosity === 0) io.interactive = false;
+  if (a.quiet) io.out = () => undefined;
   const ring = new KeyRing();
   let passphrase: Buffer | undefined;
   try {
@@ -113,7 +116,7 @@ export async function mountCommand(a: MountArgs): Promise<number> {
       return { sig, key: k.key.toString('hex'), origin: k.origin };
     });
     const { passphrase: _p, ...options } = o;
-    const code = await startDaemon({ lower, upper, options, keys, foreground: a.foreground });
+    const code = await startDaemon({ lower, upper, options, keys, foreground: a.foreground }, io.out);
     if (code === 0 && !a.foreground) io.out('Mounted eCryptfs\n');
     return code;
   } finally {
@@ -124,7 +127,7 @@ export async function mountCommand(a: MountArgs): Promise<number> {
 }
 
 /** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
-function startDaemon(req: DaemonRequest): Promise<number> {
+function startDaemon(req: DaemonRequest, say: (text: string) => void): Promise<number> {
   const script = fileURLToPath(new URL('../mount/daemon.js', import.meta.url));
   // Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
   const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' };
@@ -154,7 +157,7 @@ function startDaemon(req: DaemonRequest): Promise<number> {
       if (settled) return;
       if (m.mounted) {
         if (req.foreground) {
-          process.stdout.write('Mounted eCryptfs\n');
+          say('Mounted eCryptfs\n');
           const stop = () => child.kill('SIGTERM');
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);

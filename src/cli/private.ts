@@ -121,14 +121,8 @@ async function mountPrivateNow(p: ReturnType<typeof paths>, sigs: string[]): Pro
   // fusermount3 wants the user to have write access to it; the mount then covers it.
   const st = await fsp.stat(mp);
   if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
-  const out = process.stdout.write.bind(process.stdout);
   // The helper's "Attempting to mount" lines are not ecryptfs-mount-private's output.
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    return await mountCommand({ lower: p.lower, upper: mp, options: opts.join(','), foreground: false });
-  } finally {
-    process.stdout.write = out;
-  }
+  return mountCommand({ lower: p.lower, upper: mp, options: opts.join(','), foreground: false, quiet: true });
 }
 
 export async function mountPrivateMain(): Promise<number> {

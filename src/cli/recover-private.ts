@@ -96,14 +96,7 @@ export async function recoverPrivate(args: string[], lines?: string[]): Promise<
     const tmpdir = mkdtempSync('/tmp/ecryptfs.');
     const options = [`ecryptfs_sig=${file.sig}`, 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_passthrough=n', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', rw ? 'rw' : 'ro'];
     if (nameSig) options.push(`ecryptfs_fnek_sig=${nameSig === file.sig ? file.sig : fnekKey.sig}`);
-    const out = process.stdout.write.bind(process.stdout);
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await mountCommand({ lower: d, upper: tmpdir, options: options.join(','), foreground: false });
-    } finally {
-      process.stdout.write = out;
-    }
+    const code = await mountCommand({ lower: d, upper: tmpdir, options: options.join(','), foreground: false, quiet: true });
     if (code === 0) info(`Success!  Private data mounted at [${tmpdir}].`);
     else {
       process.stderr.write(`ERROR: Failed to mount private data at [${tmpdir}].\n`);
