@@ -1,89 +1,260 @@
 /**
- * Encrypted file names and symlink targets (Tag 70, ECRYPTFS-FORMAT §7, CORPUS-RULES §5): the
- * deterministic MD5-chain prefix, ECB under the FNEK, the eCryptfs base64-like alphabet and the
- * ECRYPTFS_FNEK_ENCRYPTED. prefix. Decryption checks the prefix, so a wrong key or key size is detected.
+ * Encrypted file names and symlink targets (Tag 70; ECRYPTFS-FORMAT §7, CORPUS-RULES §5).
+ *
+ * lower = "ECRYPTFS_FNEK_ENCRYPTED." + enc64(0x46 <len> <sig 8> <cipher code> ECB(fnek[0:kb], block))
+ * block = prefix || 0x00 || name, block-aligned by growing the prefix (16..16+bs-1 bytes). The
+ * prefix is an MD5 chain of the whole 64-byte FNEK (not random), so a name always encrypts to the
+ * same lower name: lookups re-encrypt, and we can check a decryption by its prefix.
+ *
+ * Names are raw bytes (UTF-8 is not normalised). Callers must pass "." and ".." through
+ * unencrypted, as the kernel does; nothing here special-cases them.
  */
 import { createHash } from 'node:crypto';
-import { createBlockCipher, blockSizeOf } from '../crypto/blockcipher.js';
+import { blockSizeOf, createBlockCipher } from '../crypto/blockcipher.js';
 import type { CipherName } from '../crypto/types.js';
-import { EcryptfsError } from '../errors.js';
-import { cipherCode } from './ciphers.js';
-import { decodePacketLength, encodePacketLength } from './packetlen.js';
+import { EcryptfsError, isEcryptfsError } from '../errors.js';
+import { checkKeyBytes, cipherCode } from './ciphers.js';
+import { decodePacketLength, encodePacketLength, MAX_PACKET_LENGTH, packetLengthSize } from './packetlen.js';
 
 export const FNEK_PREFIX = 'ECRYPTFS_FNEK_ENCRYPTED.';
-const ALPHA = '-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const REV = new Int16Array(256).fill(-1);
-for (let i = 0; i < 64; i++) REV[ALPHA.charCodeAt(i)] = i;
+export const TAG70 = 0x46;
+/** 16 prefix bytes + the 0x00 separator: the least the kernel puts before a name. */
+const MIN_PREFIX = 17;
+/** Longest name a 255-byte lower NAME_MAX allows, for every eCryptfs cipher (statfs f_namelen). */
+export const MAX_NAME_BYTES = 143;
 
+const ALPHABET = '-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+// char code -> 6-bit value, -1 for characters outside the alphabet.
+const REVERSE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 64; i++) REVERSE[ALPHABET.charCodeAt(i)] = i;
+
+/** enc64: 3 bytes -> 4 chars; a final 1- or 2-byte group is zero-padded and still gives 4 chars. */
 export function encode64(b: Uint8Array): string {
-  let s = '';
+  const out: string[] = [];
   for (let i = 0; i < b.length; i += 3) {
-    const x = (b[i] << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
-    s += ALPHA[(x >> 18) & 63] + ALPHA[(x >> 12) & 63] + ALPHA[(x >> 6) & 63] + ALPHA[x & 63];
+    const x = (b[i] << 16) | ((i + 1 < b.length ? b[i + 1] : 0) << 8) | (i + 2 < b.length ? b[i + 2] : 0);
+    out.push(ALPHABET[x >> 18], ALPHABET[(x >> 12) & 63], ALPHABET[(x >> 6) & 63], ALPHABET[x & 63]);
   }
-  return s;
+  return out.join('');
 }
-export function decode64(s: string): Buffer {
-  const out = Buffer.alloc(Math.floor((s.length * 6) / 8));
-  let acc = 0, bits = 0, o = 0;
+
+/** True when every character of s is in the eCryptfs alphabet. */
+export function isEncoded64(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
-    const v = REV[s.charCodeAt(i) & 255];
-    if (v < 0) throw new EcryptfsError('EBADNAME', 'not an encrypted name (bad character)');
-    acc = (acc << 6) | v; bits += 6;
-    if (bits >= 8) { bits -= 8; out[o++] = (acc >> bits) & 255; }
+    const c = s.charCodeAt(i);
+    if (c > 255 || REVERSE[c] < 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Decode as the kernel does: 6 bits per char, floor(6n/8) bytes, characters outside the alphabet
+ * count as 0. With `strict`, such characters are an EBADNAME error instead.
+ */
+export function decode64(s: string, strict = false): Buffer {
+  const out = Buffer.alloc(Math.floor((s.length * 6) / 8));
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let v = c > 255 ? -1 : REVERSE[c];
+    if (v < 0) {
+      if (strict) throw new EcryptfsError('EBADNAME', `not an encrypted name: character ${JSON.stringify(s[i])} is outside the eCryptfs alphabet`);
+      v = 0;
+    }
+    acc = ((acc << 6) | v) & 0xfff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
   }
   return out;
 }
-function prefix(key: Uint8Array, n: number): Buffer {
+
+/** The deterministic "random" prefix: MD5 chain of the FNEK, 0x00 replaced by 0x42. */
+export function namePrefix(fnek: Uint8Array, n: number): Buffer {
   const out = Buffer.alloc(n);
-  let h = createHash('md5').update(key).digest();
+  let h = createHash('md5').update(fnek).digest();
   for (let j = 0; j < n; j++) {
-    out[j] = h[j % 16] === 0 ? 0x42 : h[j % 16];
+    const v = h[j % 16];
+    out[j] = v === 0 ? 0x42 : v;
     if (j % 16 === 15) h = createHash('md5').update(h).digest();
   }
   return out;
 }
+
+/** Bytes before the name (prefix + separator): grows so the block is a whole number of blocks. */
+function prefixLength(nameBytes: number, bs: number): number {
+  return MIN_PREFIX + ((bs - ((MIN_PREFIX + nameBytes) % bs)) % bs);
+}
+
+/** Tag 70 body length (sig + code + ciphertext) for a clear name of n bytes. */
+function tag70BodyLength(n: number, bs: number): number {
+  return 8 + 1 + prefixLength(n, bs) + n;
+}
+
+/**
+ * Length of the lower name (or lower symlink target) for a clear name of `nameBytes` bytes, prefix
+ * included. Infinity if the Tag 70 packet would exceed the 8383-byte packet length limit.
+ */
+export function encryptedNameLength(nameBytes: number, cipher: CipherName): number {
+  const body = tag70BodyLength(nameBytes, blockSizeOf(cipher));
+  if (body > MAX_PACKET_LENGTH) return Infinity;
+  const packet = 1 + packetLengthSize(body) + body;
+  return FNEK_PREFIX.length + 4 * Math.ceil(packet / 3);
+}
+
+/**
+ * Longest clear name (bytes) whose lower name fits in lowerNameMax: 143 for every cipher at 255
+ * (what statfs reports as f_namelen under FNEK); pass e.g. 4095 for symlink targets.
+ */
 export function maxClearNameLength(cipher: CipherName, lowerNameMax = 255): number {
-  const bs = blockSizeOf(cipher);
-  let best = 0;
-  for (let n = 1; n < 4096; n++) {
-    const L = 17 + n + ((bs - ((17 + n) % bs)) % bs);
-    const body = 9 + L;
-    const pkt = 1 + (body < 192 ? 1 : 2) + body;
-    if (24 + 4 * Math.ceil(pkt / 3) > lowerNameMax) break;
-    best = n;
+  // The length grows monotonically with n, so a binary search is exact.
+  let lo = 0;
+  let hi = MAX_PACKET_LENGTH;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (encryptedNameLength(mid, cipher) <= lowerNameMax) lo = mid;
+    else hi = mid - 1;
   }
-  return best;
+  return lo;
 }
-export function encryptFilename(name: Uint8Array, fnek: { key: Uint8Array; sig: string }, cipher: CipherName, keyBytes: number, lowerNameMax = 255): string {
+
+export interface Fnek {
+  /** The 64-byte FNEK (auth token session_key_encryption_key); all 64 bytes feed the prefix. */
+  key: Uint8Array;
+  /** Its 16-hex-digit sig, stored in every Tag 70 packet. */
+  sig: string;
+}
+
+function checkFnekKey(key: Uint8Array, keyBytes: number): void {
+  if (key.length !== 64) throw new EcryptfsError('EINVAL', `the FNEK must be the 64-byte auth-token key, not ${key.length} bytes`);
+  if (keyBytes > key.length) throw new EcryptfsError('EINVAL', `key size ${keyBytes} is larger than the FNEK`);
+}
+
+/**
+ * Clear name (or symlink target) bytes -> lower name. ENAMETOOLONG if the result would be longer
+ * than lowerNameMax (255 for names: 143 bytes is the longest name; the lower fs's symlink limit,
+ * e.g. 4095, for targets).
+ */
+export function encryptFilename(name: Uint8Array, fnek: Fnek, cipher: CipherName, keyBytes: number, lowerNameMax = 255): string {
+  checkKeyBytes(cipher, keyBytes);
+  checkFnekKey(fnek.key, keyBytes);
+  if (!/^[0-9a-f]{16}$/.test(fnek.sig)) throw new EcryptfsError('EINVAL', `FNEK sig must be 16 lowercase hex digits, not ${JSON.stringify(fnek.sig)}`);
+  if (name.length === 0) throw new EcryptfsError('EINVAL', 'cannot encrypt an empty name');
+  const lowerLen = encryptedNameLength(name.length, cipher);
+  if (lowerLen > lowerNameMax) {
+    throw new EcryptfsError(
+      'ENAMETOOLONG',
+      `a ${name.length}-byte name would need a ${lowerLen}-byte encrypted lower name, above the limit of ${lowerNameMax} ` +
+        `(at most ${maxClearNameLength(cipher, lowerNameMax)} bytes fit); use a shorter name`,
+    );
+  }
   const bs = blockSizeOf(cipher);
-  const r = 17 + ((bs - ((17 + name.length) % bs)) % bs);
-  const buf = Buffer.alloc(r + name.length);
-  prefix(fnek.key, r - 1).copy(buf);
-  buf.set(name, r);
-  const ct = createBlockCipher(cipher, fnek.key.subarray(0, keyBytes)).ecbEncrypt(buf);
-  const body = Buffer.concat([Buffer.from(fnek.sig, 'hex'), Buffer.from([cipherCode(cipher, keyBytes)]), ct]);
-  const out = FNEK_PREFIX + encode64(Buffer.concat([Buffer.from([0x46]), encodePacketLength(body.length), body]));
-  if (out.length > lowerNameMax) throw new EcryptfsError('ENAMETOOLONG', `encrypted name would be ${out.length} bytes`);
-  return out;
+  const r = prefixLength(name.length, bs);
+  const block = Buffer.alloc(r + name.length);
+  namePrefix(fnek.key, r - 1).copy(block); // block[r-1] stays 0x00: the separator
+  block.set(name, r);
+  const ct = createBlockCipher(cipher, fnek.key.subarray(0, keyBytes)).ecbEncrypt(block);
+  block.fill(0);
+  const body = 8 + 1 + ct.length;
+  const lenField = encodePacketLength(body);
+  const packet = Buffer.alloc(1 + lenField.length + body);
+  packet[0] = TAG70;
+  lenField.copy(packet, 1);
+  let p = 1 + lenField.length;
+  p += packet.write(fnek.sig, p, 'hex');
+  packet[p++] = cipherCode(cipher, keyBytes);
+  ct.copy(packet, p);
+  return FNEK_PREFIX + encode64(packet);
 }
-export function parseEncryptedFilename(lower: string): { sig: string; cipherCode: number; ciphertext: Buffer } {
-  if (!lower.startsWith(FNEK_PREFIX) || lower.length <= FNEK_PREFIX.length) throw new EcryptfsError('EBADNAME', 'not an encrypted name');
-  const b = decode64(lower.slice(FNEK_PREFIX.length));
-  if (b[0] !== 0x46) throw new EcryptfsError('EBADNAME', 'not a Tag 70 packet');
-  const { length, bytesUsed } = decodePacketLength(b, 1);
-  const start = 1 + bytesUsed;
-  if (length < 10 || start + length > b.length) throw new EcryptfsError('EBADNAME', 'Tag 70 packet truncated');
-  return { sig: b.subarray(start, start + 8).toString('hex'), cipherCode: b[start + 8], ciphertext: Buffer.from(b.subarray(start + 9, start + length)) };
+
+export interface ParsedFilename {
+  /** Sig of the FNEK that encrypted the name: pick the key by it. */
+  sig: string;
+  /** RFC 2440 cipher code (cipherFromCode); the key size comes from the mount, except AES. */
+  cipherCode: number;
+  ciphertext: Buffer;
 }
-export function decryptFilename(p: { ciphertext: Buffer }, fnek: { key: Uint8Array }, cipher: CipherName, keyBytes: number): Buffer {
+
+/** True if the name has the FNEK prefix (the kernel would try to decrypt it). */
+export function isEncryptedFilename(lowerName: string): boolean {
+  return lowerName.length > FNEK_PREFIX.length && lowerName.startsWith(FNEK_PREFIX);
+}
+
+/**
+ * Lower name -> the Tag 70 fields, without a key. By default strict: the text must be exactly
+ * what the kernel's encoder makes of the packet (alphabet only, no extra characters, zero
+ * padding), so arbitrary names that merely start with the prefix are EBADNAME. `lenient` decodes
+ * like the kernel (unknown characters = 0, trailing text ignored).
+ */
+export function parseEncryptedFilename(lowerName: string, options: { lenient?: boolean } = {}): ParsedFilename {
+  if (!isEncryptedFilename(lowerName)) throw new EcryptfsError('EBADNAME', `not an encrypted name (no ${FNEK_PREFIX} prefix)`);
+  const text = lowerName.slice(FNEK_PREFIX.length);
+  const strict = !options.lenient;
+  const b = decode64(text, strict);
+  if (b.length < 2 || b[0] !== TAG70) throw new EcryptfsError('EBADNAME', 'not an encrypted name (no Tag 70 packet)');
+  let len: { length: number; bytesUsed: number };
+  try {
+    len = decodePacketLength(b, 1);
+  } catch (e) {
+    throw new EcryptfsError('EBADNAME', `bad Tag 70 packet length: ${isEcryptfsError(e) ? e.message : String(e)}`);
+  }
+  const start = 1 + len.bytesUsed;
+  const end = start + len.length;
+  if (len.length < 8 + 1 + 8) throw new EcryptfsError('EBADNAME', `Tag 70 packet too short (${len.length}-byte body)`);
+  if (end > b.length) throw new EcryptfsError('EBADNAME', 'Tag 70 packet truncated (name shorter than its length field says)');
+  if (strict && encode64(b.subarray(0, end)) !== text) {
+    throw new EcryptfsError('EBADNAME', 'not an encrypted name (text after the Tag 70 packet, or not in canonical form)');
+  }
+  return {
+    sig: b.subarray(start, start + 8).toString('hex'),
+    cipherCode: b[start + 8],
+    ciphertext: Buffer.from(b.subarray(start + 9, end)),
+  };
+}
+
+/**
+ * Tag 70 ciphertext -> clear name bytes. `key` is the 64-byte FNEK (or an object holding it).
+ * By default the decrypted prefix is checked against the FNEK's MD5 chain, which tells a wrong key
+ * or key size (EBADNAME) from a right one; `verifyPrefix: false` accepts any prefix like the kernel.
+ */
+export function decryptFilename(
+  parsed: Pick<ParsedFilename, 'ciphertext'>,
+  key: Uint8Array | { key: Uint8Array },
+  cipher: CipherName,
+  keyBytes: number,
+  options: { verifyPrefix?: boolean } = {},
+): Buffer {
+  const fnek = key instanceof Uint8Array ? key : key.key;
+  checkKeyBytes(cipher, keyBytes);
+  checkFnekKey(fnek, keyBytes);
   const bs = blockSizeOf(cipher);
-  if (p.ciphertext.length % bs !== 0) throw new EcryptfsError('EBADNAME', 'ciphertext not a whole number of blocks');
-  const pt = createBlockCipher(cipher, fnek.key.subarray(0, keyBytes)).ecbDecrypt(p.ciphertext);
+  const ct = parsed.ciphertext;
+  if (ct.length === 0 || ct.length % bs !== 0) {
+    throw new EcryptfsError('EBADNAME', `encrypted name is ${ct.length} bytes, not a whole number of ${bs}-byte ${cipher} blocks`);
+  }
+  const pt = createBlockCipher(cipher, fnek.subarray(0, keyBytes)).ecbDecrypt(ct);
   const z = pt.indexOf(0);
-  const want = prefix(fnek.key, 16);
-  if (z < 0 || z + 1 >= pt.length || !pt.subarray(0, Math.min(16, z)).equals(want.subarray(0, Math.min(16, z)))) {
-    throw new EcryptfsError('EBADNAME', 'encrypted name does not decrypt with this key');
+  if (z < 0 || z + 1 >= pt.length) {
+    pt.fill(0);
+    throw new EcryptfsError('EBADNAME', 'encrypted name does not decrypt with this key (no separator / empty name): wrong FNEK or cipher key size?');
   }
-  return Buffer.from(pt.subarray(z + 1));
+  if (options.verifyPrefix !== false) {
+    const want = namePrefix(fnek, z);
+    if (z < MIN_PREFIX - 1 || z >= MIN_PREFIX - 1 + bs || !want.equals(pt.subarray(0, z))) {
+      pt.fill(0);
+      throw new EcryptfsError('EBADNAME', 'encrypted name does not decrypt with this key (prefix mismatch): wrong FNEK or cipher key size?');
+    }
+  }
+  const name = Buffer.from(pt.subarray(z + 1));
+  pt.fill(0);
+  return name;
+}
+
+/** parseEncryptedFilename + decryptFilename, for callers that already know the key. */
+export function decryptLowerName(lowerName: string, fnek: Uint8Array | { key: Uint8Array }, cipher: CipherName, keyBytes: number): Buffer {
+  return decryptFilename(parseEncryptedFilename(lowerName), fnek, cipher, keyBytes);
 }
