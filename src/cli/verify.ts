@@ -1,150 +1,246 @@
 /**
- * ecryptfs-verify [-h|--home] [-p|--private] [-e|--filenames-encrypted] [-n|--filenames-not-encrypted]
- * [-u|--user USER]: check a user's encrypted home or Private setup with ecryptfs-utils' checks and
- * messages, plus what the script does not check (file modes, the sigs' syntax, the wrapped
- * passphrase's format, whether the lower directory is mounted, FUSE mounts included), each
- * failure saying how to fix it. Exit 1 at the first failed check, as the script does.
+ * ecryptfs-verify [-h|--home] [-p|--private] [-e|--filenames-encrypted]
+ * [-n|--filenames-not-encrypted] [-u|--user USER] [--home-dir DIR] [--help]:
+ * check a user's encrypted home or Private setup. The checks, their order and their messages are
+ * ecryptfs-utils 111's script; after each of its checks come the ones it lacks (owners and modes
+ * of ~/.ecryptfs and its files, the sigs' syntax, the wrapped passphrase's format, the lower
+ * directory ~/.Private, whether and from where the mount point is mounted, `ecryptfs` and
+ * `fuse.ecryptfs` both), and every failure says how to fix it. Like the script, the first failed
+ * check ends the run with exit 1; warnings do not.
+ * --home-dir DIR (ours) checks a home at DIR instead of $HOME or USER's passwd entry;
+ * ECRYPTFS_ROOT=DIR reads DIR/proc/mounts (both for tests and for checking a copied home).
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { isEcryptfsError } from '../errors.js';
 import { parseSigFile } from '../volume/keysource.js';
 import { runMain } from './run.js';
 
-class CheckFailed extends Error {}
+export const USAGE = `
+Usage:
+ecryptfs-verify [-h|--home] [-p|--private] [-e|--filenames-encrypted] [-n|--filenames-not-encrypted] [-u|--user USER] [--home-dir DIR] [--help]
 
-const info = (m: string) => process.stdout.write(`INFO: ${m}\n`);
-function fail(m: string, fix?: string): never {
-  process.stderr.write(`ERROR: ${m}\n`);
-  if (fix) process.stderr.write(`  fix: ${fix}\n`);
-  process.stderr.write('ERROR: Configuration invalid\n');
-  throw new CheckFailed(m);
+ -h|--home			True if HOME is correctly configured for
+				encryption, False otherwise
+
+ -p|--private			True if a non-HOME directory is correctly
+				configured for encryption, False otherwise
+
+ -e|--filenames-encrypted	True if filenames are set for encryption,
+				False otherwise
+
+ -n|--filenames-not-encrypted	True if filenames are not encrypted,
+				False otherwise
+
+ -u|--user USER			By default, the current user's configuration
+				is checked, override with this option
+
+ --home-dir DIR			Check the home directory DIR (for example a
+				copy or a backup) instead of the user's
+
+ --help 			This usage information
+
+ Note that options are additive.  ALL checks must pass in order for this
+ program to exit 0.  Any failing check will cause this program to exit
+ non-zero.
+
+`;
+
+export type Check = 'home' | 'private' | 'encrypted' | 'not-encrypted';
+
+export interface VerifyOptions {
+  user: string;
+  home: string;
+  /** The mount table to read (default /proc/mounts). */
+  mounts?: string;
+  out?(s: string): void;
+  err?(s: string): void;
 }
+
+/** Thrown by fail(): the message has been printed already. */
+class CheckFailed extends Error {}
 
 function ownerName(uid: number): string {
   try {
-    return execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8' }).split(':')[0];
+    return execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8' }).split(':')[0] || String(uid);
   } catch {
     return String(uid);
   }
 }
 
-async function exists(p: string) {
-  return fsp.stat(p).catch(() => undefined);
-}
+const lstatOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
+const mode = (st: Stats) => (st.mode & 0o7777).toString(8).padStart(4, '0');
 
-export interface VerifyTarget {
-  user: string;
-  home: string;
-}
-
-export async function verify(t: VerifyTarget, checks: Set<string>): Promise<void> {
-  const dot = join(t.home, '.ecryptfs');
+/** Run the checks; 0 when all pass, 1 at the first failure (after printing it and its fix). */
+export async function verify(o: VerifyOptions, checks: Check[]): Promise<number> {
+  const out = o.out ?? ((s: string) => process.stdout.write(s));
+  const err = o.err ?? ((s: string) => process.stderr.write(s));
+  const info = (m: string) => out(`INFO: ${m}\n`);
+  const warn = (m: string, fix?: string) => err(`WARNING: ${m}\n${fix ? `  fix: ${fix}\n` : ''}`);
+  const fail: (m: string, fix?: string) => never = (m, fix) => {
+    err(`ERROR: ${m}\n${fix ? `  fix: ${fix}\n` : ''}ERROR: Configuration invalid\n`);
+    throw new CheckFailed(m);
+  };
+  const { home, user } = o;
+  const dot = join(home, '.ecryptfs');
   const sigFile = join(dot, 'Private.sig');
   const mntFile = join(dot, 'Private.mnt');
-  const base = async () => {
-    if (!(await exists(dot))?.isDirectory()) fail(`[${dot}] does not exist`, 'run ecryptfs-setup-private');
+  const wrapped = join(dot, 'wrapped-passphrase');
+  const owned = (p: string, st: Stats, fix: string) => {
+    const owner = ownerName(st.uid);
+    if (owner !== user) fail(`[${p}] is owned by [${owner}], not by [${user}]`, fix);
+  };
+
+  const ecryptfsExists = async () => {
+    const st = await lstatOrUndef(dot);
+    if (!st?.isDirectory()) fail(`[${dot}] does not exist`, 'run ecryptfs-setup-private (or ecryptfs-migrate-home for an encrypted home)');
     info(`[${dot}] exists`);
-    if (!(await exists(sigFile))?.isFile()) fail(`[${sigFile}] does not exist`, 'run ecryptfs-setup-private --force to recreate it');
+    // pam_ecryptfs runs as the user: it cannot read a ~/.ecryptfs it does not own.
+    owned(dot, st, `chown -R ${user} ${dot}`);
+    if (st.mode & 0o022) fail(`[${dot}] is writable by others (mode ${mode(st)})`, `chmod 700 ${dot}`);
+  };
+  const sigfileValid = async (): Promise<string[]> => {
+    const st = await lstatOrUndef(sigFile);
+    if (!st?.isFile()) fail(`[${sigFile}] does not exist`, 'it holds the sigs of your keys: restore it from a backup, or write them one a line (ecryptfs-add-passphrase --fnek prints both)');
     info(`[${sigFile}] exists`);
-    let sigs: string[];
+    let sigs: string[] = [];
     try {
       sigs = parseSigFile(await fsp.readFile(sigFile, 'utf8'), sigFile);
     } catch (e) {
-      fail(`[${sigFile}] does not contain exactly 1 or 2 lines`, (e as Error).message);
+      if (!isEcryptfsError(e)) throw e;
+      fail(`[${sigFile}] does not contain exactly 1 or 2 lines`, `it must hold the file key's sig and, for encrypted names, the FNEK sig, one a line (16 hex digits each): ${e.message}`);
     }
     info(`[${sigFile}] contains [${sigs.length}] signatures`);
-    if (!(await exists(mntFile))?.isFile()) fail(`[${mntFile}] does not exist`, `echo ${join(t.home, 'Private')} > ${mntFile}`);
-    info(`[${mntFile}] exists`);
-    const m = (await fsp.readFile(mntFile, 'utf8')).trim();
-    if (!(await exists(m))?.isDirectory()) fail(`[${m}] is not a directory`, `mkdir -m 700 ${m}`);
-    info(`[${m}] is a directory`);
-    for (const f of ['Private.sig', 'Private.mnt', 'wrapped-passphrase']) {
-      const st = await exists(join(dot, f));
-      if (st && (st.mode & 0o077) !== 0) fail(`[${join(dot, f)}] is readable by others (mode ${(st.mode & 0o777).toString(8)})`, `chmod 600 ${join(dot, f)}`);
-    }
-    const wp = await fsp.readFile(join(dot, 'wrapped-passphrase')).catch(() => undefined);
-    if (wp) {
-      const v2 = wp[0] === 0x3a && wp[1] === 2 && /^[0-9a-f]{16}$/.test(wp.subarray(10, 26).toString('latin1'));
-      const v1 = /^[0-9a-f]{16}$/.test(wp.subarray(0, 16).toString('latin1'));
-      if (!v1 && !v2) fail(`[${join(dot, 'wrapped-passphrase')}] is not a wrapped-passphrase file`, 'restore it from a backup, or re-wrap your mount passphrase with ecryptfs-wrap-passphrase');
-      info(`[${join(dot, 'wrapped-passphrase')}] is a version ${v2 ? 2 : 1} wrapped passphrase`);
-    }
-    const mounts = await fsp.readFile('/proc/mounts', 'utf8');
-    const mounted = mounts.split('\n').some((l) => {
-      const f = l.split(' ');
-      return f[1] === m && (f[2] === 'ecryptfs' || f[2] === 'fuse.ecryptfs');
-    });
-    info(`[${m}] is ${mounted ? '' : 'not '}mounted`);
-    return { sigs, m };
+    owned(sigFile, st, `chown ${user} ${sigFile}`);
+    if (st.mode & 0o022) fail(`[${sigFile}] is writable by others (mode ${mode(st)})`, `chmod 600 ${sigFile}`);
+    return sigs;
   };
-  const owns = async (m: string) => {
+  const readMnt = async () => (await fsp.readFile(mntFile, 'utf8')).replace(/\n+$/, '');
+  const mountfileValid = async () => {
+    const st = await lstatOrUndef(mntFile);
+    if (!st?.isFile()) fail(`[${mntFile}] does not exist`, `echo ${join(home, 'Private')} > ${mntFile}   (or ${home} for an encrypted home)`);
+    info(`[${mntFile}] exists`);
+    const m = await readMnt();
+    if (!(await lstatOrUndef(m))?.isDirectory()) fail(`[${m}] is not a directory`, `mkdir -m 500 ${m}; chown ${user} ${m}`);
+    info(`[${m}] is a directory`);
+    owned(mntFile, st, `chown ${user} ${mntFile}`);
+    if (st.mode & 0o022) fail(`[${mntFile}] is writable by others (mode ${mode(st)})`, `chmod 600 ${mntFile}`);
+  };
+  // The key material and the lower directory: what a mount needs besides the sig and mnt files.
+  const keysAndLower = async (m: string) => {
+    const st = await lstatOrUndef(wrapped);
+    if (!st) {
+      warn(`[${wrapped}] does not exist: login cannot mount automatically, and ecryptfs-mount-private needs the keys in the keyring already`, 'add them with ecryptfs-add-passphrase --fnek or ecryptfs-manager, or recreate the file with ecryptfs-wrap-passphrase');
+    } else {
+      const b = await fsp.readFile(wrapped);
+      const hex = (s: Buffer) => /^[0-9a-f]{16}$/.test(s.toString('latin1'));
+      const body = (n: number) => b.length > n && (b.length - n) % 16 === 0 && b.length - n <= 64;
+      const version = b[0] === 0x3a && b[1] === 2 && hex(b.subarray(10, 26)) && body(26) ? 2 : hex(b.subarray(0, 16)) && body(16) ? 1 : 0;
+      if (!version) fail(`[${wrapped}] is not a wrapped-passphrase file (version 1 or 2)`, 'restore it from a backup, or wrap your mount passphrase again with ecryptfs-wrap-passphrase');
+      info(`[${wrapped}] is a version ${version} wrapped passphrase`);
+      if (version === 1) warn(`[${wrapped}] is version 1 (no salt of its own, easier to attack)`, 'ecryptfs-rewrap-passphrase writes version 2; so does the next login with pam_ecryptfs');
+      owned(wrapped, st, `chown ${user} ${wrapped}`);
+      if (st.mode & 0o077) fail(`[${wrapped}] is accessible by others (mode ${mode(st)})`, `chmod 600 ${wrapped}`);
+    }
+    const lower = join(home, '.Private');
+    const lst = await lstatOrUndef(lower);
+    if (!lst?.isDirectory()) fail(`[${lower}] does not exist or is not a directory: it holds the encrypted files`, 'restore it (or, for an encrypted home, the symlink to /home/.ecryptfs/USER/.Private) from a backup');
+    info(`[${lower}] is a directory`);
+    const table = await fsp.readFile(o.mounts ?? '/proc/mounts', 'utf8').catch(() => '');
+    const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(parseInt(n, 8)));
+    const entry = table.split('\n').map((l) => l.split(' ')).find((f) => unescape(f[1] ?? '') === m && (f[2] === 'ecryptfs' || f[2] === 'fuse.ecryptfs'));
+    if (!entry) {
+      info(`[${m}] is not mounted`);
+      return;
+    }
+    const src = unescape(entry[0]);
+    info(`[${m}] is mounted (${entry[2]}) from [${src}]`);
+    const real = await fsp.realpath(lower).catch(() => lower);
+    if (entry[2] === 'ecryptfs' && resolve(src) !== lower && resolve(src) !== real) warn(`[${m}] is mounted from [${src}], not from [${lower}]`);
+  };
+  const ownsMountpoint = async (m: string) => {
     const owner = ownerName((await fsp.stat(m)).uid);
-    if (owner !== t.user) fail(`Invalid owner [${owner}] of mount point [${m}]`, `chown ${t.user} ${m}`);
+    if (owner !== user) fail(`Invalid owner [${owner}] of mount point [${m}]`, `chown ${user} ${m}`);
     info(`Ownership [${owner}] of mount point [${m}] is correct`);
   };
-  for (const c of checks) {
-    const { sigs, m } = await base();
-    if (c === 'home') {
-      if (!(await exists(join(dot, 'auto-mount')))) fail(`[${join(dot, 'auto-mount')}] does not exist`, `touch ${join(dot, 'auto-mount')}`);
-      info(`[${join(dot, 'auto-mount')}] Automount is set`);
-      if (m !== t.home) fail(`Mount point [${m}] is not the user's home [${t.home}]`);
-      info(`Mount point [${m}] is the user's home`);
-      await owns(m);
-    } else if (c === 'private') {
-      if (m === t.home) fail(`Mount point [${m}] is the user's home`);
-      info(`Mount point [${m}] is not the user's home [${t.home}]`);
-      info(`Mount point [${m}] is a valid directory`);
-      await owns(m);
-    } else if (c === 'encrypted') {
-      if (sigs.length !== 2) fail('Filenames are not encrypted');
-      info('Filenames are encrypted');
-    } else if (c === 'not-encrypted') {
-      if (sigs.length !== 1) fail('Filenames are encrypted');
-      info('Filenames are not encrypted');
+
+  try {
+    for (const c of checks) {
+      await ecryptfsExists();
+      const sigs = await sigfileValid();
+      if (c === 'home' || c === 'private') {
+        await mountfileValid();
+        const m = await readMnt();
+        if (c === 'home') {
+          const auto = join(dot, 'auto-mount');
+          if (!(await lstatOrUndef(auto))?.isFile()) fail(`[${auto}] does not exist`, `touch ${auto}`);
+          info(`[${auto}] Automount is set`);
+          if (m !== home) fail(`Mount point [${m}] is not the user's home [${home}]`, `echo ${home} > ${mntFile}`);
+          info(`Mount point [${m}] is the user's home`);
+        } else {
+          if (m !== home) info(`Mount point [${m}] is not the user's home [${home}]`);
+          else fail(`Mount point [${m}] is the user's home`, `this is an encrypted home: check it with ecryptfs-verify -h`);
+          if (!(await lstatOrUndef(m))?.isDirectory()) fail(`[${m}] is not a valid mount point`, `mkdir -m 500 ${m}`);
+          info(`Mount point [${m}] is a valid directory`);
+        }
+        await ownsMountpoint(m);
+        info(`[${join(dot, 'auto-umount')}] Autoumount is ${(await lstatOrUndef(join(dot, 'auto-umount'))) ? 'set' : 'not set'}`);
+        await keysAndLower(m);
+      } else if (c === 'encrypted') {
+        if (sigs.length === 2) info('Filenames are encrypted');
+        else fail('Filenames are not encrypted', `Private.sig holds no FNEK sig: add it as the second line (ecryptfs-add-passphrase --fnek prints it)`);
+      } else {
+        if (sigs.length === 1) info('Filenames are not encrypted');
+        else fail('Filenames are encrypted');
+      }
     }
+  } catch (e) {
+    if (e instanceof CheckFailed) return 1;
+    throw e;
   }
+  info('Configuration valid');
+  return 0;
 }
 
 export async function verifyMain(args: string[]): Promise<number> {
   let user = process.env.USER ?? userInfo().username;
   let home = process.env.HOME ?? homedir();
-  const checks = new Set<string>();
+  let homeDir: string | undefined;
+  const checks: Check[] = [];
+  const invalid = (m: string) => {
+    process.stderr.write(`ERROR: ${m}\nERROR: Configuration invalid\n`);
+    return 1;
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '-h' || a === '--home') checks.add('home');
-    else if (a === '-p' || a === '--private') checks.add('private');
-    else if (a === '-e' || a === '--filenames-encrypted') checks.add('encrypted');
-    else if (a === '-n' || a === '--filenames-not-encrypted') checks.add('not-encrypted');
-    else if (a === '-u' || a === '--user') {
-      user = args[++i] ?? '';
+    if (a === '-h' || a === '--home') checks.push('home');
+    else if (a === '-p' || a === '--private') checks.push('private');
+    else if (a === '-e' || a === '--filenames-encrypted') checks.push('encrypted');
+    else if (a === '-n' || a === '--filenames-not-encrypted') checks.push('not-encrypted');
+    else if (a === '--home-dir' && i + 1 < args.length) homeDir = args[++i];
+    else if ((a === '-u' || a === '--user') && i + 1 < args.length) {
+      user = args[++i];
       try {
-        home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5];
+        home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5] ?? '';
       } catch {
         home = '';
       }
-      if (!home || !(await exists(home))?.isDirectory()) {
-        process.stderr.write(`ERROR: Invalid home directory [${home}] of [${user}]\nERROR: Configuration invalid\n`);
-        return 1;
-      }
+      if (homeDir === undefined && !(await lstatOrUndef(home))?.isDirectory()) return invalid(`Invalid home directory [${home}] of [${user}]`);
     } else if (a === '--help') {
-      process.stdout.write('Usage:\necryptfs-verify [-h|--home] [-p|--private] [-e|--filenames-encrypted] [-n|--filenames-not-encrypted] [-u|--user USER] [--help]\n');
+      process.stdout.write(USAGE);
+      return 1;
+    } else {
+      // The script loops for ever on an unknown option; say what is wrong instead.
+      process.stderr.write(`ERROR: Unknown option [${a}]\n${USAGE}`);
       return 1;
     }
   }
-  if (checks.size === 0) {
-    process.stderr.write('ERROR: No checks given\nERROR: Configuration invalid\n');
-    return 1;
-  }
-  try {
-    await verify({ user, home }, checks);
-    info('Configuration valid');
-    return 0;
-  } catch (e) {
-    if (e instanceof CheckFailed) return 1;
-    throw e;
-  }
+  if (homeDir !== undefined) home = resolve(homeDir);
+  if (checks.length === 0) return invalid('No checks given');
+  const root = process.env.ECRYPTFS_ROOT;
+  return verify({ user, home, mounts: root ? join(root, 'proc/mounts') : undefined }, checks);
 }
 
 export function verifyToolMain(): void {
