@@ -35,7 +35,10 @@ export interface MountArgs {
 
 /** What the daemon receives over IPC. */
 export interface DaemonRequest {
+  /** The lower directory, symlinks resolved. */
   lower: string;
+  /** The lower directory as given: what /proc/mounts shows, as for the kernel's mount. */
+  source: string;
   upper: string;
   options: Omit<MountOptions, 'passphrase'>;
   keys: Array<{ sig: string; key: string; origin: 'passphrase' | 'fnek' | 'raw' }>;
@@ -69,12 +72,15 @@ async function readPassphraseOptionFile(path: string): Promise<Buffer> {
 }
 
 export async function mountCommand(a: MountArgs): Promise<number> {
-  const lower = resolve(a.lower);
+  const source = resolve(a.lower);
   const upper = resolve(a.upper);
-  for (const [what, p] of [['lower directory', lower], ['mount point', upper]] as const) {
+  for (const [what, p] of [['lower directory', source], ['mount point', upper]] as const) {
     const st = await fsp.stat(p).catch(() => undefined);
     if (!st?.isDirectory()) throw new EcryptfsError('EINVAL', `the ${what} does not exist or is not a directory`, p);
   }
+  // Resolved before mounting, as the kernel does: an encrypted home's ~/.Private is a link
+  // through the mount point, and following it later would send the daemon into its own mount.
+  const lower = await fsp.realpath(source);
   const o = parseMountOptions(a.options);
   const io = terminalIO();
   if (o.verbosity === 0) io.interactive = false;
@@ -116,7 +122,7 @@ export async function mountCommand(a: MountArgs): Promise<number> {
       return { sig, key: k.key.toString('hex'), origin: k.origin };
     });
     const { passphrase: _p, ...options } = o;
-    const code = await startDaemon({ lower, upper, options, keys, foreground: a.foreground }, io.out);
+    const code = await startDaemon({ lower, source, upper, options, keys, foreground: a.foreground }, io.out);
     if (code === 0 && !a.foreground) io.out('Mounted eCryptfs\n');
     return code;
   } finally {
@@ -142,7 +148,7 @@ function startDaemon(req: DaemonRequest, say: (text: string) => void): Promise<n
       // fusermount3 mounts for us; its helper execs the daemon with the /dev/fuse fd as fd 3
       // (the IPC channel is fd 4 so the two do not collide).
       const { cmd, args } = unprivilegedLaunch(
-        { source: req.lower, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
+        { source: req.source, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
         [process.execPath, '--openssl-legacy-provider', script],
       );
       child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env });

@@ -3,12 +3,14 @@
  * ecryptfs-mount-private, ecryptfs-umount-private and
  * ecryptfs-insert-wrapped-passphrase-into-keyring. Files and messages follow ecryptfs-utils:
  * ~/.Private (lower), ~/Private (mount point), ~/.ecryptfs/{Private.sig, Private.mnt,
- * wrapped-passphrase, auto-mount, auto-umount}; a session counter in /dev/shm so that the last
- * session to leave unmounts. Secrets come from prompts, stdin or files, never argv.
+ * wrapped-passphrase, auto-mount, auto-umount}; for an encrypted home (-b) the lower and config
+ * directories live in /home/.ecryptfs/USER and the mount point is the home itself. A session
+ * counter in /dev/shm lets the last session unmount. Secrets come from prompts, stdin or files,
+ * never argv.
  */
-import { promises as fsp } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { promises as fsp, accessSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
@@ -16,54 +18,49 @@ import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
 import { addKey, findKey, linkUserIntoSession, unlinkKey } from '../keyring/kernel.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
+import { type Account, currentAccount, isMounted, isRoot, lookupAccount, mountPointOf, nextStdinSecret, type PrivatePaths, privatePaths, writePrivateFile } from '../home/account.js';
+import { bumpCounter } from '../home/counter.js';
 import { mountCommand, umountCommand } from './mount.js';
 import { askSecret, interactive } from './prompt.js';
 import { runMain } from './run.js';
 
-function user(): string {
-  return process.env.USER ?? userInfo().username;
-}
+const ECRYPTFS_DIR = '/home/.ecryptfs';
+const SHARE = '/usr/share/ecryptfs-utils';
+const PW_ATTEMPTS = 3;
 
-function paths(home = process.env.HOME ?? homedir()) {
-  const dot = join(home, '.ecryptfs');
-  return { home, dot, lower: join(home, '.Private'), sig: join(dot, 'Private.sig'), mnt: join(dot, 'Private.mnt'), wrapped: join(dot, 'wrapped-passphrase') };
-}
-
-/** Read one secret: a file, stdin (one line, or up to a NUL as ecryptfs-mount-private pipes), or a prompt. */
+/** One secret: from a file, the terminal (no echo), or the next line of stdin. */
 async function secret(prompt: string, file?: string): Promise<Buffer> {
   if (file) return readSecretFile(file);
   if (interactive()) return askSecret(prompt, process.stdout);
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const all = Buffer.concat(chunks);
-  let end = all.findIndex((b) => b === 0x0a || b === 0x00);
-  if (end < 0) end = all.length;
-  const out = Buffer.from(all.subarray(0, end));
-  all.fill(0);
-  return out;
+  return nextStdinSecret();
 }
 
-/** Add the FNEK key, then the file key, of a mount passphrase to @u; returns [file sig, fnek sig]. */
-export async function addPrivateKeys(pass: Uint8Array): Promise<[string, string]> {
+/** The key auth toks of a mount passphrase: FNEK first, then the file key (as ecryptfs-add-passphrase --fnek). */
+export async function addPrivateKeys(pass: Uint8Array, print = false): Promise<[string, string]> {
   await linkUserIntoSession();
-  const fnek = await deriveKeyAsync(pass, FNEK_SALT);
   const file = await deriveKeyAsync(pass, DEFAULT_SALT);
-  await addKey(fnek.sig, buildAuthTok(fnek.key, fnek.sig, FNEK_SALT));
+  const fnek = await deriveKeyAsync(pass, FNEK_SALT);
   await addKey(file.sig, buildAuthTok(file.key, file.sig, DEFAULT_SALT));
-  fnek.key.fill(0);
+  await addKey(fnek.sig, buildAuthTok(fnek.key, fnek.sig, FNEK_SALT));
   file.key.fill(0);
+  fnek.key.fill(0);
+  if (print) process.stdout.write(`Inserted auth tok with sig [${file.sig}] into the user session keyring\nInserted auth tok with sig [${fnek.sig}] into the user session keyring\n`);
   return [file.sig, fnek.sig];
 }
 
 export async function insertWrappedMain(args: string[]): Promise<number> {
-  const file = args[0] && args[0] !== '-' ? args[0] : paths().wrapped;
+  const file = args[0] && args[0] !== '-' ? args[0] : privatePaths(currentAccount().home).wrapped;
+  if (args.length > 2 || (args.length === 2 && args[1] !== '-')) {
+    process.stderr.write('ERROR: a passphrase on the command line is visible to every user (ps); give "-" and the passphrase on stdin\n');
+    return 1;
+  }
   const login = await secret('Passphrase: ');
   let pass: Buffer;
   try {
     pass = unwrapPassphrase(await fsp.readFile(file), login);
   } catch (e) {
     if (isEcryptfsError(e, 'EWRONGPASS')) {
-      process.stderr.write('Error: Unwrapping passphrase and inserting into the user session keyring failed [-5]\nInfo: the wrapping passphrase does not match the wrapped-passphrase file\n');
+      process.stderr.write('Error: Unwrapping passphrase and inserting into the user session keyring failed [-5]\nInfo: Check the system log for more information from libecryptfs\n');
       return 1;
     }
     throw e;
@@ -76,98 +73,67 @@ export async function insertWrappedMain(args: string[]): Promise<number> {
   return 0;
 }
 
-// ---- the session counter (/dev/shm/ecryptfs-USER-Private) ----
-
-const counterFile = () => join('/dev/shm', `ecryptfs-${user()}-Private`);
-
-/** Change the counter under a lock (mkdir is atomic); returns the new value. */
-export async function bumpCounter(delta: number | 'zero'): Promise<number> {
-  const lock = `${counterFile()}.lock`;
-  for (let i = 0; ; i++) {
-    try {
-      await fsp.mkdir(lock);
-      break;
-    } catch {
-      if (i > 200) await fsp.rmdir(lock).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  try {
-    const cur = Number((await fsp.readFile(counterFile(), 'utf8').catch(() => '0')).trim()) || 0;
-    const next = delta === 'zero' ? 0 : Math.max(0, cur + delta);
-    await fsp.writeFile(counterFile(), `${next}\n`, { mode: 0o600 });
-    return next;
-  } finally {
-    await fsp.rmdir(lock).catch(() => undefined);
-  }
-}
-
-async function mountPoint(p: ReturnType<typeof paths>): Promise<string> {
-  return (await fsp.readFile(p.mnt, 'utf8').catch(() => join(p.home, 'Private'))).trim();
-}
-
-async function isMounted(mp: string): Promise<boolean> {
-  const m = await fsp.readFile('/proc/mounts', 'utf8');
-  return m.split('\n').some((l) => l.split(' ')[1] === mp);
-}
-
-/** Mount ~/.Private on Private.mnt with the keys named in Private.sig (already in @u). */
-async function mountPrivateNow(p: ReturnType<typeof paths>, sigs: string[]): Promise<number> {
-  const mp = await mountPoint(p);
-  await bumpCounter(1);
+/** Mount the lower directory on Private.mnt with the keys named in Private.sig (already in @u). */
+export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: string[]): Promise<number> {
+  const mp = await mountPointOf(p);
+  await bumpCounter(who.name, 1);
   if (await isMounted(mp)) return 0;
   const opts = [`ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev'];
   // The mount point is 0500 while unmounted (nothing can be written into it by mistake), but
-  // fusermount3 wants the user to have write access to it; the mount then covers it.
+  // fusermount3 wants write access to it; the mount then covers it.
   const st = await fsp.stat(mp);
   if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
   // The helper's "Attempting to mount" lines are not ecryptfs-mount-private's output.
-  return mountCommand({ lower: p.lower, upper: mp, options: opts.join(','), foreground: false, quiet: true });
+  const rc = await mountCommand({ lower: p.lower, upper: mp, options: opts.join(','), foreground: false, quiet: true });
+  if (rc !== 0) await bumpCounter(who.name, -1);
+  return rc;
 }
 
-export async function mountPrivateMain(): Promise<number> {
-  const p = paths();
+export async function mountPrivate(who: Account = currentAccount()): Promise<number> {
+  const p = privatePaths(who.home);
   const sigText = await fsp.readFile(p.sig, 'utf8').catch(() => undefined);
+  const sigs = sigText === undefined ? [] : parseSigFile(sigText, p.sig);
+  if (sigs.length && (await Promise.all(sigs.map((s) => findKey(s)))).every((x) => x !== undefined)) return mountPrivateNow(who, p, sigs);
   if (sigText === undefined || !(await fsp.stat(p.wrapped).catch(() => undefined))) {
     process.stderr.write('ERROR: Encrypted private directory is not setup properly\n');
     return 1;
   }
-  const sigs = parseSigFile(sigText, p.sig);
-  const present = await Promise.all(sigs.map((s) => findKey(s)));
-  if (present.some((x) => x === undefined)) {
-    const independent = await fsp.stat(join(p.dot, 'wrapping-independent')).then(() => true, () => false);
-    let ok = false;
-    for (let tries = 0; tries < 3 && !ok; tries++) {
-      const login = await secret(independent ? 'Enter your wrapping passphrase: ' : 'Enter your login passphrase: ');
-      try {
-        const pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
-        await addPrivateKeys(pass);
-        pass.fill(0);
-        ok = true;
-      } catch (e) {
-        if (!isEcryptfsError(e, 'EWRONGPASS')) throw e;
-        process.stdout.write('ERROR: Your passphrase is incorrect\n');
-        if (!interactive()) break;
-      } finally {
-        login.fill(0);
-      }
-    }
-    if (!ok) {
-      process.stdout.write('ERROR: Too many incorrect password attempts, exiting\n');
-      return 1;
+  const independent = await fsp.stat(join(p.dot, 'wrapping-independent')).then(() => true, () => false);
+  let ok = false;
+  for (let tries = 0; tries < PW_ATTEMPTS && !ok; tries++) {
+    const login = await secret(independent ? 'Enter your wrapping passphrase: ' : 'Enter your login passphrase: ');
+    try {
+      const pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
+      await addPrivateKeys(pass);
+      pass.fill(0);
+      ok = true;
+    } catch (e) {
+      if (!isEcryptfsError(e, 'EWRONGPASS')) throw e;
+      process.stdout.write('ERROR: Your passphrase is incorrect\n');
+      if (!interactive()) break;
+    } finally {
+      login.fill(0);
     }
   }
-  return mountPrivateNow(p, sigs);
+  if (!ok) {
+    process.stdout.write('ERROR: Too many incorrect password attempts, exiting\n');
+    return 1;
+  }
+  const rc = await mountPrivateNow(who, p, sigs);
+  const mp = await mountPointOf(p);
+  if (rc === 0 && process.cwd() === mp) process.stdout.write(`\nINFO: Your private directory has been mounted.\nINFO: To see this change in your current shell:\n  cd ${mp}\n\n`);
+  return rc;
 }
 
-export async function umountPrivateMain(args: string[]): Promise<number> {
-  const p = paths();
-  const left = await bumpCounter(args.includes('-f') ? 'zero' : -1);
+/** Leave one session; the last one (or -f) unmounts and unlinks the keys. */
+export async function umountPrivate(args: string[], who: Account = currentAccount()): Promise<number> {
+  const p = privatePaths(who.home);
+  const left = await bumpCounter(who.name, args.includes('-f') ? 'zero' : -1);
   if (left > 0) {
     process.stderr.write('Sessions still open, not unmounting\n');
     return 1;
   }
-  const mp = await mountPoint(p);
+  const mp = await mountPointOf(p);
   if (await isMounted(mp)) {
     const rc = await umountCommand(mp);
     if (rc !== 0) return rc;
@@ -179,96 +145,310 @@ export async function umountPrivateMain(args: string[]): Promise<number> {
 }
 
 export interface SetupOptions {
+  user?: string;
   loginPassFile?: string;
   mountPassFile?: string;
   fnek: boolean;
   autoMount: boolean;
   autoUmount: boolean;
   force: boolean;
+  noPwCheck: boolean;
+  /** -w: an independent wrapping passphrase instead of the login password. */
+  wrapping: boolean;
+  /** -b: a whole home (root only); leaves the home mounted for the caller (adduser, migrate-home). */
+  bootstrap: boolean;
+  /** Set by ecryptfs-migrate-home: bootstrap still asks for the login password and wraps at once. */
+  migrate?: boolean;
 }
 
-export async function setupPrivate(o: SetupOptions): Promise<number> {
-  const p = paths();
-  const mp = join(p.home, 'Private');
-  for (const f of [p.wrapped, p.sig]) {
-    if (!o.force && (await fsp.stat(f).catch(() => undefined))) {
-      throw new EcryptfsError('EINVAL', `[${f}] exists: an encrypted private directory is already set up (use --force to replace it; the old files are backed up)`);
-    }
-  }
-  if (await isMounted(mp)) throw new EcryptfsError('EINVAL', `[${mp}] is mounted; unmount it first`);
-  const login = await secret(`Enter your login passphrase [${user()}]: `, o.loginPassFile);
-  if (login.length === 0) throw new EcryptfsError('EINVAL', 'You must provide a login passphrase');
-  let mount = await secret('Enter your mount passphrase [leave blank to generate one]: ', o.mountPassFile);
-  if (mount.length === 0) mount = Buffer.from(randomBytes(16).toString('hex'));
+export interface SetupResult {
+  account: Account;
+  lower: string;
+  mountPoint: string;
+  sigs: string[];
+}
+
+const fail = (msg: string): never => {
+  throw new EcryptfsError('EINVAL', msg);
+};
+
+/** "ls -A | count", skipping symlinks for the mount point as the real script does. */
+async function nonEmpty(dir: string, countLinks: boolean): Promise<boolean> {
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.some((e) => countLinks || !e.isSymbolicLink());
+}
+
+/** unix_chkpwd (setgid shadow) checks a password without us reading /etc/shadow; stdin only. */
+function checkLoginPassword(user: string, pass: Buffer): boolean | undefined {
+  const helper = '/sbin/unix_chkpwd';
   try {
-    await fsp.mkdir(p.dot, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(p.lower, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(mp, { recursive: true, mode: 0o700 });
+    accessSync(helper, fsc.X_OK);
+  } catch {
+    return undefined;
+  }
+  const r = spawnSync(helper, [user, 'nullok'], { input: Buffer.concat([pass, Buffer.from([0])]) });
+  return r.status === 0;
+}
+
+async function askLoginPassphrase(o: SetupOptions, user: string): Promise<Buffer> {
+  const message = o.wrapping ? 'Enter your wrapping passphrase' : 'Enter your login passphrase';
+  const canCheck = !o.wrapping && (await fsp.access('/sbin/unix_chkpwd', fsc.X_OK).then(() => true, () => false));
+  for (let tries = 0; tries < PW_ATTEMPTS; tries++) {
+    const pass = await secret(`${message} [${user}]: `);
+    if (!canCheck) {
+      // Nothing can check a wrapping passphrase: have it typed twice.
+      const again = await secret(`${message} [${user}] (again): `);
+      const same = pass.equals(again);
+      again.fill(0);
+      if (same && pass.length) return pass;
+      process.stdout.write(pass.length ? 'ERROR:  Wrapping passphrases must match\n' : 'ERROR:  You must provide a login passphrase\n');
+      pass.fill(0);
+      continue;
+    }
+    if (pass.length === 0) {
+      process.stdout.write('ERROR:  You must provide a login passphrase\n');
+      continue;
+    }
+    if (o.noPwCheck) {
+      process.stdout.write('INFO: Skipping password verification\n');
+      return pass;
+    }
+    if (checkLoginPassword(user, pass)) return pass;
+    process.stdout.write('ERROR:  Your login passphrase is incorrect\n');
+    pass.fill(0);
+  }
+  return fail('Too many incorrect password attempts, exiting');
+}
+
+async function askMountPassphrase(): Promise<Buffer | undefined> {
+  for (let tries = 0; tries < PW_ATTEMPTS; tries++) {
+    const pass = await secret('Enter your mount passphrase [leave blank to generate one]: ');
+    if (pass.length === 0) return undefined;
+    const again = await secret('Enter your mount passphrase (again): ');
+    const same = pass.equals(again);
+    again.fill(0);
+    if (same) return pass;
+    process.stdout.write('ERROR:  Mount passphrases do not match\n');
+    pass.fill(0);
+  }
+  return fail('Too many incorrect passphrase attempts, exiting');
+}
+
+/** 16 random bytes as 32 hex digits, as the real random_passphrase gives. */
+const randomMountPassphrase = () => Buffer.from(randomBytes(16).toString('hex'));
+
+async function chownTree(path: string, a: Account): Promise<void> {
+  await fsp.lchown(path, a.uid, a.gid);
+  const st = await fsp.lstat(path);
+  if (!st.isDirectory()) return;
+  for (const e of await fsp.readdir(path)) await chownTree(join(path, e), a);
+}
+
+export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
+  const who = o.user ? lookupAccount(o.user) : currentAccount();
+  if (o.bootstrap && !isRoot()) fail('You must be root to bootstrap encrypt a home directory');
+  if (!isRoot() && who.uid !== process.getuid?.()) fail(`You must be root to set up an encrypted private directory for ${who.name}`);
+  const group = await fsp.readFile('/etc/group', 'utf8').catch(() => '');
+  const eg = group.split('\n').find((l) => l.startsWith('ecryptfs:'));
+  if (eg) {
+    const members = eg.split(':')[3]?.split(',') ?? [];
+    if (!members.includes(who.name) && Number(eg.split(':')[2]) !== who.gid) fail('User needs to be a member of ecryptfs group');
+  }
+  if (!(await fsp.stat(who.home).catch(() => undefined))?.isDirectory()) fail(`User home directory does not exist [${who.home}]`);
+  const ecdir = join(ECRYPTFS_DIR, who.name);
+  const p = privatePaths(who.home);
+  const mountPoint = o.bootstrap ? who.home : join(who.home, 'Private');
+  const lower = o.bootstrap ? join(ecdir, '.Private') : p.lower;
+  if (o.bootstrap) {
+    // The config and lower directories live outside the home, linked into it.
+    await fsp.mkdir(join(ecdir, '.ecryptfs'), { recursive: true, mode: 0o700 });
+    for (const n of ['.ecryptfs', '.Private']) {
+      await fsp.rm(join(who.home, n), { force: true });
+      await fsp.symlink(join(ecdir, n), join(who.home, n));
+    }
+  } else await fsp.mkdir(p.dot, { recursive: true, mode: 0o700 });
+  const nonEmptyFile = async (f: string) => ((await fsp.stat(f).catch(() => undefined))?.size ?? 0) > 0;
+  if (!o.force && (await nonEmptyFile(p.wrapped))) fail('wrapped-passphrase file already exists, use --force to overwrite.');
+  if (!o.force && (await nonEmptyFile(p.sig))) fail('Private.sig file already exists, use --force to overwrite.');
+  for (const d of [mountPoint, lower]) if (await isMounted(d)) fail(`[${d}] is already mounted`);
+  if (await nonEmpty(mountPoint, false)) {
+    // In bootstrap mode the home holds the two links we just made (symlinks are skipped).
+    fail(`${mountPoint} must be empty before proceeding`);
+  }
+  if (await nonEmpty(lower, true)) fail(`${lower} must be empty before proceeding`);
+
+  let login: Buffer | undefined;
+  let mount: Buffer | undefined;
+  try {
+    if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
+    else if (!o.bootstrap || o.migrate) login = await askLoginPassphrase(o, who.name);
+    if (login && login.length === 0) fail('You must provide a login passphrase');
+    if (o.mountPassFile) mount = await readSecretFile(o.mountPassFile);
+    else if (!o.bootstrap) mount = await askMountPassphrase();
+    if (!mount || mount.length === 0) mount = randomMountPassphrase();
+
     process.stdout.write('\n************************************************************************\nYOU SHOULD RECORD YOUR MOUNT PASSPHRASE AND STORE IT IN A SAFE LOCATION.\n  ecryptfs-unwrap-passphrase ~/.ecryptfs/wrapped-passphrase\nTHIS WILL BE REQUIRED IF YOU NEED TO RECOVER YOUR DATA AT A LATER TIME.\n************************************************************************\n\n');
-    if (o.autoMount) await fsp.writeFile(join(p.dot, 'auto-mount'), '', { mode: 0o644 });
-    else process.stdout.write(`INFO: ${mp} will not be mounted on login\n`);
-    if (o.autoUmount) await fsp.writeFile(join(p.dot, 'auto-umount'), '', { mode: 0o644 });
-    else process.stdout.write(`INFO: ${mp} will not be unmounted on logout\n`);
-    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    for (const f of [p.wrapped, p.sig]) await fsp.rename(f, `${f}.${stamp}`).catch(() => undefined);
-    const writeKeyFile = async (f: string, data: Buffer | string) => {
-      const tmp = `${f}.tmp-${process.pid}`;
-      await fsp.writeFile(tmp, data, { mode: 0o600 });
-      await fsp.rename(tmp, f);
+    await fsp.mkdir(lower, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(mountPoint, { recursive: true, mode: 0o700 });
+    // The help links only where ecryptfs-utils' share files are installed.
+    for (const [src, name] of [['ecryptfs-mount-private.txt', 'README.txt'], ['ecryptfs-mount-private.desktop', 'Access-Your-Private-Data.desktop']]) {
+      if (!(await fsp.stat(join(SHARE, src)).catch(() => undefined))) continue;
+      await fsp.rm(join(mountPoint, name), { force: true });
+      await fsp.symlink(join(SHARE, src), join(mountPoint, name));
+    }
+    await fsp.chmod(mountPoint, 0o500);
+    const marker = async (f: string, on: boolean, off: string) => {
+      if (on) await (await fsp.open(join(p.dot, f), 'a', 0o644)).close();
+      else process.stdout.write(`INFO: ${join(who.home, 'Private')} will not be ${off}\n`);
     };
-    await writeKeyFile(p.wrapped, wrapPassphrase(mount, login));
+    await marker('auto-mount', o.autoMount, 'mounted on login');
+    await marker('auto-umount', o.autoUmount, 'unmounted on logout');
+    if (o.wrapping) await (await fsp.open(join(p.dot, 'wrapping-independent'), 'a', 0o644)).close();
+    else await fsp.rm(join(p.dot, 'wrapping-independent'), { force: true });
+    // Keep what an earlier setup left (never destroy a wrapped passphrase).
+    const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    for (const f of [p.wrapped, p.sig]) if (await nonEmptyFile(f)) await fsp.rename(f, `${f}.${stamp}`);
+    if (!login) {
+      // Bootstrap for adduser: PAM wraps this with the first password the user sets; until then
+      // only its 0400 mode protects it, so it lives in RAM (/dev/shm), as in ecryptfs-utils.
+      await writePrivateFile(`/dev/shm/.ecryptfs-${who.name}`, mount, who, 0o400);
+    } else await writePrivateFile(p.wrapped, wrapPassphrase(mount, login), who);
     const [sig, fnekSig] = await addPrivateKeys(mount);
-    await writeKeyFile(p.sig, o.fnek ? `${sig}\n${fnekSig}\n` : `${sig}\n`);
-    await writeKeyFile(p.mnt, `${mp}\n`);
-    process.stdout.write('\nDone configuring.\n\n');
-    // Test the mount before reporting success: write, unmount, mount again, compare.
-    process.stdout.write('Testing mount/write/umount/read...\n');
     const sigs = o.fnek ? [sig, fnekSig] : [sig];
-    const data = randomBytes(16000).toString('hex');
-    if ((await mountPrivateNow(p, sigs)) !== 0) throw new EcryptfsError('EIO', 'Could not mount the private directory for testing');
-    const probe = join(mp, `.ecryptfs-setup-test-${process.pid}`);
-    await fsp.writeFile(probe, data);
-    await umountPrivateMain(['-f']);
-    await addPrivateKeys(mount);
-    if ((await mountPrivateNow(p, sigs)) !== 0) throw new EcryptfsError('EIO', 'Could not mount the private directory again for testing');
-    const back = await fsp.readFile(probe, 'utf8').catch(() => '');
-    await fsp.rm(probe, { force: true });
-    await umountPrivateMain(['-f']);
-    if (back !== data) throw new EcryptfsError('EIO', 'Testing failed: what was written could not be read back');
-    await fsp.chmod(mp, 0o500);
+    await writePrivateFile(p.sig, sigs.map((s) => `${s}\n`).join(''), who);
+    await writePrivateFile(p.mnt, `${mountPoint}\n`, who);
+    process.stdout.write('\nDone configuring.\n\n');
+    const own = async () => {
+      if (!isRoot()) return;
+      await chownTree(o.bootstrap ? ecdir : p.dot, who);
+      await fsp.lchown(lower, who.uid, who.gid);
+      await fsp.lchown(mountPoint, who.uid, who.gid);
+      for (const n of ['.ecryptfs', '.Private']) await fsp.lchown(join(who.home, n), who.uid, who.gid).catch(() => undefined);
+    };
+    if (o.bootstrap) {
+      // For migrate-home: exit with the home mounted (by root, with root's keys); it fills and unmounts it.
+      await own();
+      const opts = ['rw', `ecryptfs_sig=${sig}`, ...(o.fnek ? [`ecryptfs_fnek_sig=${fnekSig}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0'];
+      if ((await mountCommand({ lower, upper: mountPoint, options: opts.join(','), foreground: false, quiet: true })) !== 0) fail('Could not mount');
+      for (const n of ['.ecryptfs', '.Private']) {
+        await fsp.rm(join(mountPoint, n), { force: true });
+        await fsp.symlink(join(ecdir, n), join(mountPoint, n));
+        await fsp.lchown(join(mountPoint, n), who.uid, who.gid);
+      }
+      await fsp.chown(mountPoint, who.uid, who.gid);
+      await fsp.chmod(mountPoint, 0o700);
+      if (!o.migrate) {
+        // adduser-style: the links inside the encrypted view are made (ecryptfs-umount-private
+        // finds its config through them once the home is mounted); the first login mounts it.
+        if ((await umountCommand(mountPoint)) !== 0) fail(`Could not unmount ${mountPoint}`);
+        for (const s of sigs) await unlinkKey(s).catch(() => false);
+      }
+      return { account: who, lower, mountPoint, sigs };
+    }
+    await own();
+    // Test before claiming success: write random data, unmount, mount again, compare.
+    process.stdout.write('Testing mount/write/umount/read...\n');
+    await addPrivateKeys(mount, true);
+    if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory');
+    const probe = join(mountPoint, `ecryptfs.test.${randomBytes(4).toString('hex')}`);
+    const data = randomBytes(16000);
+    try {
+      await fsp.writeFile(probe, data);
+      if ((await umountPrivate(['-f'], who)) !== 0) fail('Could not unmount private ecryptfs directory');
+      await addPrivateKeys(mount, true);
+      if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory (2)');
+      const back = await fsp.readFile(probe).catch(() => Buffer.alloc(0));
+      await fsp.rm(probe, { force: true });
+      if (!back.equals(data)) fail('Testing failed.');
+    } finally {
+      await umountPrivate(['-f'], who).catch(() => 1);
+    }
+    await own();
     process.stdout.write('Testing succeeded.\n\nLogout, and log back in to begin using your encrypted directory.\n\n');
-    return 0;
+    return { account: who, lower, mountPoint, sigs };
   } finally {
-    login.fill(0);
-    mount.fill(0);
+    login?.fill(0);
+    mount?.fill(0);
   }
 }
 
-export function setupPrivateMain(): void {
-  const args = process.argv.slice(2);
-  const o: SetupOptions = { fnek: true, autoMount: true, autoUmount: true, force: false };
+const UNDO = `
+In the event that you want to remove your eCryptfs Private Directory setup,
+you will need to very carefully perform the following actions manually:
+
+ 1. Obtain your Private directory mountpoint
+   $ PRIVATE=\`cat ~/.ecryptfs/Private.mnt 2>/dev/null || echo $HOME/Private\`
+ 2. Ensure that you have moved all relevant data out of your $PRIVATE directory
+ 3. Unmount your encrypted private directory
+   $ ecryptfs-umount-private
+ 4. Make your Private directory writable again
+   $ chmod 700 $PRIVATE
+ 5. Remove $PRIVATE, ~/.Private, ~/.ecryptfs
+    Note: THIS IS VERY PERMANENT, BE VERY CAREFUL
+   $ rm -rf $PRIVATE ~/.Private ~/.ecryptfs
+`;
+
+const USAGE = `
+Usage:
+
+ecryptfs-setup-private [-f|--force] [-w|--wrapping] [--nopwcheck] [-n|--no-fnek]
+  [-u|--username USER] [--loginpass-file FILE] [--mountpass-file FILE]
+  [--noautomount] [--noautoumount] [-b|--bootstrap] [--undo]
+
+ Secrets are read from the files given, or prompted for (one a line on stdin when it is not a
+ terminal). The real tool's -l/--loginpass and -m/--mountpass are refused: they put the
+ secret on the command line, where every user can read it (ps, /proc).
+`;
+
+/** Parse ecryptfs-setup-private's options; undefined after printing usage/undo or an error. */
+export function parseSetupArgs(args: string[]): SetupOptions | number {
+  const o: SetupOptions = { fnek: true, autoMount: true, autoUmount: true, force: false, noPwCheck: false, wrapping: false, bootstrap: false, migrate: process.env.ECRYPTFS_MIGRATE === '1' };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--loginpass-file') o.loginPassFile = args[++i];
-    else if (a === '--mountpass-file') o.mountPassFile = args[++i];
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new EcryptfsError('EINVAL', `${a} needs a value`);
+      return v;
+    };
+    if (a === '--loginpass-file') o.loginPassFile = value();
+    else if (a === '--mountpass-file') o.mountPassFile = value();
+    else if (a === '-u' || a === '--username') o.user = value();
     else if (a === '-n' || a === '--no-fnek') o.fnek = false;
     else if (a === '--noautomount') o.autoMount = false;
     else if (a === '--noautoumount') o.autoUmount = false;
     else if (a === '-f' || a === '--force') o.force = true;
-    else if (a === '--nopwcheck') continue;
-    else if (a === '-l' || a === '--loginpass' || a === '-m' || a === '--mountpass') {
-      process.stderr.write(`ERROR: ${a} would put a secret on the command line (visible in ps); use --loginpass-file/--mountpass-file or the prompts\n`);
-      process.exitCode = 1;
-      return;
+    else if (a === '-w' || a === '--wrapping') o.wrapping = true;
+    else if (a === '-b' || a === '--bootstrap') o.bootstrap = true;
+    else if (a === '--nopwcheck') o.noPwCheck = true;
+    else if (a === '--undo') {
+      process.stdout.write(UNDO);
+      return 0;
+    } else if (a === '-l' || a === '--loginpass' || a === '-m' || a === '--mountpass') {
+      process.stderr.write(`ERROR:  ${a} would put a secret on the command line (visible in ps); use --loginpass-file/--mountpass-file or the prompts\n`);
+      return 1;
     } else {
-      process.stderr.write(`ERROR: option ${a} is not supported\n`);
-      process.exitCode = 1;
-      return;
+      process.stderr.write(USAGE);
+      return 1;
     }
   }
-  runMain('ecryptfs-setup-private', () => setupPrivate(o));
+  return o;
+}
+
+export function setupPrivateMain(): void {
+  runMain('ecryptfs-setup-private', async () => {
+    const o = parseSetupArgs(process.argv.slice(2));
+    if (typeof o === 'number') return o;
+    try {
+      await setupPrivate(o);
+    } catch (e) {
+      if (!isEcryptfsError(e)) throw e;
+      process.stderr.write(`ERROR:  ${e.message}\n`);
+      return 1;
+    }
+    return 0;
+  });
 }
 
 export const insertWrappedToolMain = () => runMain('ecryptfs-insert-wrapped-passphrase-into-keyring', () => insertWrappedMain(process.argv.slice(2)));
-export const mountPrivateToolMain = () => runMain('ecryptfs-mount-private', mountPrivateMain);
-export const umountPrivateToolMain = () => runMain('ecryptfs-umount-private', () => umountPrivateMain(process.argv.slice(2)));
+export const mountPrivateToolMain = () => runMain('ecryptfs-mount-private', () => mountPrivate());
+export const umountPrivateToolMain = () => runMain('ecryptfs-umount-private', () => umountPrivate(process.argv.slice(2)));

@@ -46,7 +46,7 @@ async function run(req: DaemonRequest): Promise<void> {
   });
   const fs = new EcryptfsFs(vol, { readOnly: o.readOnly, encryptedView: o.encryptedView, log });
   const served = await serve(fs, {
-    source: req.lower,
+    source: req.source,
     mountpoint: req.upper,
     readOnly: o.readOnly || o.encryptedView,
     generic: o.generic,

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mountSkipReason, openDevFuse, sh } from '../mount/harness.js';
+import { mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const USER = 'ecryptfs-pam-user';
@@ -27,8 +27,7 @@ const mounted = (home: string) => readFileSync('/proc/mounts', 'utf8').includes(
 
 test('PAM login mounts the Private directory, logout unmounts it', { skip }, async () => {
   openDevFuse();
-  sh(`userdel -r ${USER} 2>/dev/null; useradd -m -s /bin/sh ${USER} && echo '${USER}:login-pw' | chpasswd`);
-  const home = sh(`getent passwd ${USER} | cut -d: -f6`).out.trim();
+  const { home } = freshUser(USER, 'login-pw');
   const hook = `/usr/bin/env ECRYPTFS_TS_NODE=${process.execPath} ECRYPTFS_TS_BIN=${join(ROOT, 'bin')} ${join(ROOT, 'src/pam/pam-ecryptfs-ts.sh')}`;
   writeFileSync(SERVICE, [
     'auth     required pam_unix.so',

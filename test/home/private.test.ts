@@ -10,7 +10,7 @@ import { readFileSync, statSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveKey, DEFAULT_SALT, FNEK_SALT } from '../../src/format/kdf.js';
-import { mountSkipReason, openDevFuse, sh } from '../mount/harness.js';
+import { mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
 const USER = 'ecryptfs-private-test';
@@ -26,8 +26,7 @@ const tool = (name: string, args = '') => `${process.execPath} --openssl-legacy-
 
 test('setup-private, mount-private with the login password, and the last session unmounts', { skip }, async () => {
   openDevFuse();
-  sh(`userdel -r ${USER} 2>/dev/null; useradd -m -s /bin/sh ${USER}`);
-  const home = sh(`getent passwd ${USER} | cut -d: -f6`).out.trim();
+  const { home } = freshUser(USER);
   try {
     writeFileSync(join(home, 'lp'), 'login-password-1\n');
     writeFileSync(join(home, 'mp'), 'mount-pass-abcdef0123456789abcd\n');

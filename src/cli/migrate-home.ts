@@ -1,0 +1,283 @@
+/**
+ * ecryptfs-migrate-home -u USER (root): turn a clear home into an encrypted one, with
+ * ecryptfs-utils' checks and messages. The clear home is moved to /home/USER.XXXXXXXX (the
+ * backup), an encrypted home is set up in bootstrap mode and mounted, every file is copied
+ * through the mount (modes, owners, times, symlinks, hard links, holes) and then verified
+ * against the backup. A state file records where a migration is, so running the command again
+ * after an interruption resumes it instead of starting over on a half-moved home.
+ */
+import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { EcryptfsError, isEcryptfsError } from '../errors.js';
+import { MAX_NAME_BYTES } from '../format/filename.js';
+import { unwrapPassphrase } from '../format/wrapped.js';
+import { type Account, isMounted, isRoot, lookupAccount, nextStdinSecret, privatePaths } from '../home/account.js';
+import { copyTree, measure, verifyTree } from '../home/copytree.js';
+import { parseSigFile, readSecretFile } from '../volume/keysource.js';
+import { addPrivateKeys, setupPrivate } from './private.js';
+import { mountCommand, umountCommand } from './mount.js';
+import { askSecret, interactive } from './prompt.js';
+import { runMain } from './run.js';
+
+const info = (m: string) => process.stderr.write(`INFO:  ${m}\n`);
+const fail = (m: string): never => {
+  throw new EcryptfsError('EINVAL', m);
+};
+
+interface MigrateOptions {
+  user: string;
+  loginPassFile?: string;
+  mountPassFile?: string;
+}
+
+interface MigrateState {
+  orig: string;
+  phase: 'setup' | 'copy';
+}
+
+const statePath = (user: string) => join('/home/.ecryptfs', `.migrate-${user}.json`);
+
+async function readState(user: string): Promise<MigrateState | undefined> {
+  const t = await fsp.readFile(statePath(user), 'utf8').catch(() => undefined);
+  return t === undefined ? undefined : (JSON.parse(t) as MigrateState);
+}
+
+async function writeState(user: string, s: MigrateState): Promise<void> {
+  await fsp.mkdir('/home/.ecryptfs', { recursive: true, mode: 0o755 });
+  const tmp = `${statePath(user)}.tmp`;
+  await fsp.writeFile(tmp, JSON.stringify(s), { mode: 0o600 });
+  await fsp.rename(tmp, statePath(user));
+}
+
+async function assertDirEmpty(dir: string): Promise<void> {
+  const st = await fsp.lstat(dir).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) fail(`${dir} exists but is not an empty directory, cannot continue.`);
+  if ((await fsp.readdir(dir)).length) {
+    process.stderr.write(`If you already have some data in directory ${dir},\nplease move all of these files and directories out of the way, and\nfollow the instructions in:\n    ecryptfs-setup-private --undo\n\n`);
+    fail(`${dir} is not empty, cannot continue.`);
+  }
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** Processes with files (or their working directory) under `dir`: what `lsof +D` would list. */
+async function openFilesUnder(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const comm = (await fsp.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim();
+    const targets = [await fsp.readlink(`/proc/${pid}/cwd`).catch(() => '')];
+    for (const fd of await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) targets.push(await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+    for (const t of targets) if (t === dir || t.startsWith(`${dir}/`)) found.push(`${comm} ${pid} ${t}`);
+  }
+  return found;
+}
+
+async function sanityCheck(a: Account): Promise<void> {
+  if (await fsp.lstat(join(a.home, '.ecryptfs')).catch(() => undefined)) fail(`${a.home} appears to be encrypted already.`);
+  info('Checking disk space, this may take a few moments.  Please be patient.');
+  const { blocksBytes, longNames } = await measure(a.home, MAX_NAME_BYTES);
+  if (longNames.length) {
+    // Encrypted names must fit the lower 255-byte limit; better to say so before moving anything.
+    for (const n of longNames.slice(0, 20)) process.stderr.write(`    ${n}\n`);
+    fail(`${longNames.length} names are longer than ${MAX_NAME_BYTES} bytes, the longest an encrypted filename can be; rename them and run again.`);
+  }
+  const needed = Math.ceil(blocksBytes * 2.5);
+  const fs = await fsp.statfs(a.home);
+  const free = fs.bavail * fs.bsize;
+  if (needed > free) {
+    info('2.5x the size your current home directory is required to perform a migration.');
+    info(`Needed: ${mib(needed)}; free on the filesystem of ${a.home}: ${mib(free)}.`);
+    info('Once the migration succeeds, you may recover most of this space by deleting the cleartext directory.');
+    fail('Not enough free disk space.');
+  }
+  await assertDirEmpty(join(a.home, '.Private'));
+  await assertDirEmpty(join(a.home, '.ecryptfs'));
+  await assertDirEmpty(join('/home/.ecryptfs', a.name));
+}
+
+/** The backup's name, /home/USER.XXXXXXXX as mktemp makes it. */
+async function backupName(user: string): Promise<string> {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  for (;;) {
+    const name = `/home/${user}.${Array.from(randomBytes(8), (b) => abc[b % abc.length]).join('')}`;
+    if (!(await fsp.lstat(name).catch(() => undefined))) return name;
+  }
+}
+
+/** Put the clear home back after a failed setup (the real script's recovery). */
+async function restore(a: Account, orig: string): Promise<void> {
+  if (await isMounted(a.home)) await umountCommand(a.home).catch(() => 1);
+  await fsp.rm(a.home, { recursive: true, force: true });
+  await fsp.rm(join('/home/.ecryptfs', a.name), { recursive: true, force: true });
+  await fsp.rename(orig, a.home);
+  await fsp.rm(statePath(a.name), { force: true });
+}
+
+/** Mount the half-migrated home again (resume): keys from the mount passphrase or the login password. */
+async function remount(a: Account, o: MigrateOptions): Promise<void> {
+  if (await isMounted(a.home)) return;
+  const p = privatePaths(join('/home/.ecryptfs', a.name));
+  let pass: Buffer;
+  if (o.mountPassFile) pass = await readSecretFile(o.mountPassFile);
+  else {
+    const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : interactive() ? await askSecret(`Enter your login passphrase [${a.name}]: `, process.stdout) : await nextStdinSecret();
+    try {
+      pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
+    } catch (e) {
+      if (isEcryptfsError(e, 'EWRONGPASS')) fail('Your login passphrase is incorrect');
+      throw e;
+    } finally {
+      login.fill(0);
+    }
+  }
+  await addPrivateKeys(pass);
+  pass.fill(0);
+  const sigs = parseSigFile(await fsp.readFile(p.sig, 'utf8'), p.sig);
+  const opts = ['rw', `ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0'];
+  if ((await mountCommand({ lower: p.lower, upper: a.home, options: opts.join(','), foreground: false, quiet: true })) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
+}
+
+async function copyWithProgress(src: string, dst: string): Promise<string[]> {
+  let bar: cliProgress.SingleBar | undefined;
+  if (process.stderr.isTTY) {
+    const { bytes } = await measure(src);
+    bar = new cliProgress.SingleBar(
+      { stream: process.stderr, format: 'Encrypting [{bar}] {percentage}% | {value}/{total} MiB | ETA {eta_formatted}', hideCursor: true, formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? (v / 1048576).toFixed(1) : String(v)) },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(Math.max(bytes, 1), 0);
+  }
+  try {
+    const r = await copyTree(src, dst, { onEntry: (n) => bar?.increment(n) });
+    for (const s of r.skipped) process.stderr.write(`WARNING:  not copied (socket, FIFO or device): ${s}\n`);
+    return r.skipped;
+  } finally {
+    bar?.stop();
+  }
+}
+
+export async function migrateHome(o: MigrateOptions): Promise<number> {
+  if (!isRoot()) fail('This program must be executed with root privileges');
+  const a = lookupAccount(o.user);
+  let state = await readState(a.name);
+  if (state?.phase === 'setup') {
+    // Interrupted before the encrypted home was ready: put the clear home back and start over.
+    info(`An earlier migration stopped during setup; restoring ${a.home} from ${state.orig}.`);
+    await restore(a, state.orig);
+    state = undefined;
+  }
+  if (!state) {
+    await sanityCheck(a);
+    info(`Checking for open files in ${a.home}`);
+    const open = await openFilesUnder(a.home);
+    if (open.length) {
+      info('The following files are in use:');
+      process.stderr.write(`\n${open.map((l) => `    ${l}`).join('\n')}\n\n`);
+      fail('Cannot proceed.');
+    }
+    const orig = await backupName(a.name);
+    state = { orig, phase: 'setup' };
+    await writeState(a.name, state);
+    await fsp.rename(a.home, orig);
+    await fsp.chmod(orig, 0o700);
+    await fsp.mkdir(a.home, { mode: 0o700 });
+    await fsp.chown(a.home, a.uid, a.gid);
+    await fsp.chown(orig, a.uid, a.gid);
+    try {
+      await setupPrivate({ user: a.name, bootstrap: true, migrate: true, loginPassFile: o.loginPassFile, mountPassFile: o.mountPassFile, fnek: true, autoMount: true, autoUmount: true, force: false, noPwCheck: false, wrapping: false });
+    } catch (e) {
+      await restore(a, orig);
+      throw e;
+    }
+    state = { orig, phase: 'copy' };
+    await writeState(a.name, state);
+  } else {
+    info(`Resuming the migration of ${a.home} from ${state.orig}.`);
+    await remount(a, o);
+  }
+  info('Encrypted home has been set up, encrypting files now...this may take a while.');
+  const skipped = await copyWithProgress(state.orig, a.home);
+  const rootSt = await fsp.lstat(state.orig);
+  await fsp.chown(a.home, rootSt.uid, rootSt.gid);
+  await fsp.chmod(a.home, rootSt.mode & 0o7777);
+  info('Verifying every file against the backup...');
+  const problems = await verifyTree(state.orig, a.home, new Set(skipped));
+  if (problems.length) {
+    for (const p of problems.slice(0, 20)) process.stderr.write(`    ${p}\n`);
+    fail(`${problems.length} entries differ from ${state.orig}; the clear copy is untouched there. Run ecryptfs-migrate-home -u ${a.name} again to resume.`);
+  }
+  if ((await umountCommand(a.home)) !== 0) fail(`Could not unmount ${a.home}`);
+  await fsp.rm(statePath(a.name), { force: true });
+  process.stdout.write(`
+========================================================================
+Some Important Notes!
+
+ 1. The file encryption appears to have completed successfully, however,
+    ${a.name} MUST LOGIN IMMEDIATELY, _BEFORE_THE_NEXT_REBOOT_,
+    TO COMPLETE THE MIGRATION!!!
+
+ 2. If ${a.name} can log in and read and write their files, then the migration is complete,
+    and you should remove ${state.orig}.
+    Otherwise, restore ${state.orig} back to ${a.home}.
+
+ 3. ${a.name} should also run 'ecryptfs-unwrap-passphrase' and record
+    their randomly generated mount passphrase as soon as possible.
+
+ 4. To ensure the integrity of all encrypted data on this system, you
+    should also encrypt swap space with 'ecryptfs-setup-swap'.
+========================================================================
+
+`);
+  return 0;
+}
+
+const USAGE = `
+Usage:
+
+ecryptfs-migrate-home -u USER [--loginpass-file FILE] [--mountpass-file FILE]
+
+ -u,--user       Migrate USER's home directory to an encrypted home directory
+
+WARNING: Make a complete backup copy of the non-encrypted data to
+another system or external media. This script is dangerous and, in
+case of an error, could result in data lost, or lock you out of your
+system!
+
+This program must be executed by root.
+
+`;
+
+export function migrateHomeMain(): void {
+  runMain('ecryptfs-migrate-home', async () => {
+    const args = process.argv.slice(2);
+    const o: Partial<MigrateOptions> = {};
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if ((a === '-u' || a === '--user') && args[i + 1]) o.user = args[++i];
+      else if (a === '--loginpass-file' && args[i + 1]) o.loginPassFile = args[++i];
+      else if (a === '--mountpass-file' && args[i + 1]) o.mountPassFile = args[++i];
+      else if (a === '-l' || a === '-m') {
+        process.stderr.write(`ERROR:  ${a} would put a secret on the command line (visible in ps); use --loginpass-file/--mountpass-file or the prompt\n`);
+        return 1;
+      } else {
+        process.stderr.write(USAGE);
+        return 1;
+      }
+    }
+    if (!o.user) {
+      process.stderr.write(USAGE);
+      return 1;
+    }
+    try {
+      return await migrateHome(o as MigrateOptions);
+    } catch (e) {
+      if (!isEcryptfsError(e)) throw e;
+      process.stderr.write(`ERROR:  ${e.message}\n`);
+      return 1;
+    }
+  });
+}

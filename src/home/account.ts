@@ -1,0 +1,96 @@
+/**
+ * Who the ~/Private and encrypted-home tools work for: a passwd entry, the paths ecryptfs-utils
+ * uses for it, and stdin secrets (several secrets may come one a line, or NUL-terminated as
+ * ecryptfs-mount-private pipes them).
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { EcryptfsError } from '../errors.js';
+
+export interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** The passwd entry of `name` (getent, so NSS/LDAP users work as in the real scripts). */
+export function lookupAccount(name: string): Account {
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).split('\n')[0];
+  } catch {
+    throw new EcryptfsError('EINVAL', `User does not exist [${name}]`);
+  }
+  const f = line.split(':');
+  return { name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] };
+}
+
+/** The user we run for: SUDO_USER (as the real script), else USER, else the process owner. */
+export function currentAccount(): Account {
+  const name = process.env.SUDO_USER || process.env.USER || userInfo().username;
+  const a = lookupAccount(name);
+  // Tests and PAM run us with HOME set for the user; honour it as the real scripts do.
+  if (a.uid === process.getuid?.() && process.env.HOME) a.home = process.env.HOME;
+  return a;
+}
+
+export const isRoot = () => process.getuid?.() === 0;
+
+export interface PrivatePaths {
+  home: string;
+  dot: string;
+  lower: string;
+  sig: string;
+  mnt: string;
+  wrapped: string;
+}
+
+export function privatePaths(home: string): PrivatePaths {
+  const dot = join(home, '.ecryptfs');
+  return { home, dot, lower: join(home, '.Private'), sig: join(dot, 'Private.sig'), mnt: join(dot, 'Private.mnt'), wrapped: join(dot, 'wrapped-passphrase') };
+}
+
+/** The mount point named in Private.mnt (default ~/Private). */
+export async function mountPointOf(p: PrivatePaths): Promise<string> {
+  return (await fsp.readFile(p.mnt, 'utf8').catch(() => join(p.home, 'Private'))).trim();
+}
+
+export async function isMounted(mp: string): Promise<boolean> {
+  const m = await fsp.readFile('/proc/mounts', 'utf8');
+  const esc = mp.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return m.split('\n').some((l) => l.split(' ')[1] === esc);
+}
+
+let stdinSecrets: Buffer[] | undefined;
+
+/** The next secret from stdin: one a line (or up to a NUL); empty at end of input. */
+export async function nextStdinSecret(): Promise<Buffer> {
+  if (!stdinSecrets) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const all = Buffer.concat(chunks);
+    stdinSecrets = [];
+    let start = 0;
+    for (let i = 0; i <= all.length; i++) {
+      if (i === all.length || all[i] === 0x0a || all[i] === 0x00) {
+        let end = i;
+        if (end > start && all[end - 1] === 0x0d) end--;
+        if (i < all.length || end > start) stdinSecrets.push(Buffer.from(all.subarray(start, end)));
+        start = i + 1;
+      }
+    }
+    all.fill(0);
+  }
+  return stdinSecrets.shift() ?? Buffer.alloc(0);
+}
+
+/** Write a key file atomically with mode 0600 (temp file + rename), owned by `owner` when root. */
+export async function writePrivateFile(path: string, data: Uint8Array | string, owner?: Account, mode = 0o600): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+  if (owner && isRoot()) await fsp.chown(tmp, owner.uid, owner.gid);
+  await fsp.rename(tmp, path);
+}
