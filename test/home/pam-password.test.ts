@@ -11,7 +11,8 @@ import { chownSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, wr
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/fixtures.js';
-import { freshUser, mountSkipReason, openDevFuse, sh } from '../mount/harness.js';
+import { freshUser, mountSkipReason, openDevFuse, runAs, sh } from '../mount/harness.js';
+import { pamService } from './pam-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SERVICE = 'ecryptfs-ts-pw-test';
@@ -32,18 +33,7 @@ function buildModule(): string {
   return out;
 }
 
-function writeService(module: string): void {
-  const hook = `/usr/bin/env ECRYPTFS_TS_NODE=${process.execPath} ECRYPTFS_TS_BIN=${join(ROOT, 'bin')} ${join(ROOT, 'src/pam/pam-ecryptfs-ts.sh')}`;
-  writeFileSync(SERVICE_FILE, [
-    'auth     required pam_unix.so',
-    `auth     optional pam_exec.so expose_authtok quiet ${hook}`,
-    'account  required pam_unix.so',
-    'password required pam_unix.so yescrypt',
-    `password optional ${module} ${hook}`,
-    'session  required pam_unix.so',
-    `session  optional pam_exec.so quiet ${hook}`,
-  ].join('\n') + '\n');
-}
+const writeService = (module: string) => writeFileSync(SERVICE_FILE, pamService(module));
 
 const pamtester = (user: string, ops: string[], input = '', asUid?: number) => {
   // passwd is setuid root: real uid the user's, effective uid root. setpriv --ruid gives pamtester
@@ -55,13 +45,7 @@ const pamtester = (user: string, ops: string[], input = '', asUid?: number) => {
 };
 const realUnwrap = (file: string, pw: string) => spawnSync('ecryptfs-unwrap-passphrase', [file, '-'], { input: pw, encoding: 'utf8' });
 const mountedAt = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir && l.split(' ')[2] === 'fuse.ecryptfs');
-// setpriv, not su: su would open a PAM session of its own (and the system's pam_ecryptfs with it).
-const asUser = (user: string, cmd: string) => {
-  const home = sh(`getent passwd ${user} | cut -d: -f6`).out.trim();
-  const env = { PATH: process.env.PATH, HOME: home, USER: user, LOGNAME: user };
-  const r = spawnSync('setpriv', ['--reuid', user, '--regid', user, '--init-groups', 'sh', '-c', `cd /tmp && ${cmd}`], { encoding: 'utf8', env });
-  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
-};
+const asUser = (user: string, cmd: string) => runAs(user, cmd);
 const tool = (name: string) => `${process.execPath} --openssl-legacy-provider ${join(ROOT, 'bin', `${name}.js`)}`;
 
 test('passwd through PAM re-wraps the mount passphrase; the new password logs in, the old one no longer unwraps', { skip, timeout: 120_000 }, async () => {

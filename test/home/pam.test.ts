@@ -10,6 +10,7 @@ import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
+import { pamService } from './pam-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const USER = 'ecryptfs-pam-user';
@@ -28,14 +29,7 @@ const mounted = (home: string) => readFileSync('/proc/mounts', 'utf8').includes(
 test('PAM login mounts the Private directory, logout unmounts it', { skip }, async () => {
   openDevFuse();
   const { home } = freshUser(USER, 'login-pw');
-  const hook = `/usr/bin/env ECRYPTFS_TS_NODE=${process.execPath} ECRYPTFS_TS_BIN=${join(ROOT, 'bin')} ${join(ROOT, 'src/pam/pam-ecryptfs-ts.sh')}`;
-  writeFileSync(SERVICE, [
-    'auth     required pam_unix.so',
-    `auth     optional pam_exec.so expose_authtok quiet ${hook}`,
-    'account  required pam_unix.so',
-    'session  required pam_unix.so',
-    `session  optional pam_exec.so quiet ${hook}`,
-  ].join('\n') + '\n');
+  writeFileSync(SERVICE, pamService());
   try {
     const uid = Number(sh(`id -u ${USER}`).out.trim());
     for (const [f, v] of [['lp', 'login-pw'], ['mp', 'pam-mount-pass-0123456789abcdef']]) {

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveKey, DEFAULT_SALT, FNEK_SALT } from '../../src/format/kdf.js';
-import { mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
+import { mountSkipReason, openDevFuse, sh, freshUser, runAs } from '../mount/harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
 const USER = 'ecryptfs-private-test';
@@ -72,5 +72,39 @@ test('setup-private, mount-private with the login password, and the last session
     assert.match(ins.out, new RegExp(`Inserted auth tok with sig \\[${sig}\\] into the user session keyring\\nkept`));
   } finally {
     sh(`fusermount3 -uz ${home}/Private 2>/dev/null; umount -l ${home}/Private 2>/dev/null; rm -f /dev/shm/ecryptfs-${USER}-Private; userdel -r ${USER} 2>/dev/null`);
+  }
+});
+
+test('setup-private -w -n --noautomount: a wrapping passphrase of its own, typed twice, no filename encryption', { skip }, async () => {
+  openDevFuse();
+  const WUSER = 'ecryptfs-wrap-test';
+  const { home } = freshUser(WUSER, 'the-login-password');
+  const dot = join(home, '.ecryptfs');
+  try {
+    // Mismatched wrapping passphrases are refused (nothing can check them but the user's typing).
+    const mismatch = runAs(WUSER, tool('ecryptfs-setup-private', '-w -n --noautomount'), 'wrap-one\nwrap-two\nwrap-one\nwrap-two\nwrap-one\nwrap-two\n');
+    assert.notEqual(mismatch.code, 0);
+    assert.match(mismatch.out, /Wrapping passphrases must match/);
+    assert.ok(!existsSync(join(dot, 'wrapped-passphrase')));
+
+    // The same twice, then a blank mount passphrase: one is generated.
+    const setup = runAs(WUSER, tool('ecryptfs-setup-private', '-w -n --noautomount'), 'my-wrapping-pw\nmy-wrapping-pw\n\n');
+    assert.equal(setup.code, 0, setup.out);
+    assert.match(setup.out, new RegExp(`INFO: ${home}/Private will not be mounted on login`));
+    assert.ok(existsSync(join(dot, 'wrapping-independent')));
+    assert.ok(!existsSync(join(dot, 'auto-mount')));
+    assert.ok(existsSync(join(dot, 'auto-umount')));
+    assert.equal(readFileSync(join(dot, 'Private.sig'), 'utf8').split('\n').filter(Boolean).length, 1, 'no FNEK sig with -n');
+    // The login password does not open it; the wrapping passphrase does (real tool agrees).
+    const real = (pw: string) => spawnSync('ecryptfs-unwrap-passphrase', [join(dot, 'wrapped-passphrase'), '-'], { input: pw, encoding: 'utf8' });
+    assert.notEqual(real('the-login-password').status, 0);
+    assert.match(real('my-wrapping-pw').stdout.trim(), /^[0-9a-f]{32}$/, 'a generated 128-bit mount passphrase');
+
+    const m = runAs(WUSER, `${tool('ecryptfs-mount-private')} && echo plain-name > ${home}/Private/visible-name.txt && ${tool('ecryptfs-umount-private')}`, 'my-wrapping-pw\n');
+    assert.equal(m.code, 0, m.out);
+    assert.deepEqual(readdirSync(join(home, '.Private')), ['visible-name.txt'], 'names are not encrypted with -n');
+    assert.ok(!readFileSync(join(home, '.Private', 'visible-name.txt')).includes('plain-name'), 'contents are');
+  } finally {
+    sh(`fusermount3 -uz ${home}/Private 2>/dev/null; rm -f /dev/shm/ecryptfs-${WUSER}-Private; pkill -9 -u ${WUSER}; userdel -r ${WUSER} 2>/dev/null`);
   }
 });

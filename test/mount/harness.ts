@@ -85,4 +85,15 @@ export function freshUser(name: string, password?: string): { home: string; uid:
   return { home: sh(`getent passwd ${name} | cut -d: -f6`).out.trim(), uid };
 }
 
+/**
+ * Run a shell command as `user` with its HOME, through setpriv rather than su: su would open a
+ * PAM session of its own (and the system's pam_ecryptfs with it, which shares our session counter).
+ */
+export function runAs(user: string, cmd: string, input = ''): { code: number; out: string } {
+  const home = sh(`getent passwd ${user} | cut -d: -f6`).out.trim();
+  const env = { PATH: process.env.PATH, HOME: home, USER: user, LOGNAME: user };
+  const r = spawnSync('setpriv', ['--reuid', user, '--regid', user, '--init-groups', 'sh', '-c', `cd /tmp && ${cmd}`], { input, encoding: 'utf8', env });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
 export { runCmd };
