@@ -283,6 +283,9 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
     else if (!o.bootstrap || o.migrate) login = await askLoginPassphrase(o, who.name);
     if (login && login.length === 0) fail('You must provide a login passphrase');
+    // A login password from a file is checked like a typed one: a typo would wrap the mount
+    // passphrase under a password the user never logs in with.
+    if (login && o.loginPassFile && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
     if (o.mountPassFile) mount = await readSecretFile(o.mountPassFile);
     else if (!o.bootstrap) mount = await askMountPassphrase();
     if (!mount || mount.length === 0) mount = randomMountPassphrase();

@@ -26,13 +26,18 @@ const tool = (name: string, args = '') => `${process.execPath} --openssl-legacy-
 
 test('setup-private, mount-private with the login password, and the last session unmounts', { skip }, async () => {
   openDevFuse();
-  const { home } = freshUser(USER);
+  const { home } = freshUser(USER, 'login-password-1');
   try {
+    writeFileSync(join(home, 'wrong'), 'not-my-password\n');
     writeFileSync(join(home, 'lp'), 'login-password-1\n');
     writeFileSync(join(home, 'mp'), 'mount-pass-abcdef0123456789abcd\n');
     const uid = Number(sh(`id -u ${USER}`).out.trim());
     chownSync(join(home, 'lp'), uid, uid);
     chownSync(join(home, 'mp'), uid, uid);
+    chownSync(join(home, 'wrong'), uid, uid);
+    const typo = asUser(tool('ecryptfs-setup-private', `--loginpass-file ${home}/wrong --mountpass-file ${home}/mp`));
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.out, /ERROR: {2}Your login passphrase is incorrect/);
     const setup = asUser(tool('ecryptfs-setup-private', `--loginpass-file ${home}/lp --mountpass-file ${home}/mp`));
     assert.equal(setup.code, 0, setup.out);
     assert.match(setup.out, /YOU SHOULD RECORD YOUR MOUNT PASSPHRASE[\s\S]*Done configuring\.[\s\S]*Testing succeeded\./);
