@@ -155,9 +155,9 @@ export interface SetupOptions {
   noPwCheck: boolean;
   /** -w: an independent wrapping passphrase instead of the login password. */
   wrapping: boolean;
-  /** -b: a whole home (root only); leaves the home mounted for the caller (adduser, migrate-home). */
+  /** -b: a whole home (root only), as adduser --encrypt-home and migrate-home set it up. */
   bootstrap: boolean;
-  /** Set by ecryptfs-migrate-home: bootstrap still asks for the login password and wraps at once. */
+  /** Set by ecryptfs-migrate-home: leave the new home mounted for it to fill. */
   migrate?: boolean;
 }
 
@@ -281,7 +281,8 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
   let mount: Buffer | undefined;
   try {
     if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
-    else if (!o.bootstrap || o.migrate) login = await askLoginPassphrase(o, who.name);
+    // Bootstrap without a login password (the seed's migrate-home): the first login wraps it.
+    else if (!o.bootstrap) login = await askLoginPassphrase(o, who.name);
     if (login && login.length === 0) fail('You must provide a login passphrase');
     // A login password from a file is checked like a typed one: a typo would wrap the mount
     // passphrase under a password the user never logs in with.
@@ -405,7 +406,7 @@ ecryptfs-setup-private [-f|--force] [-w|--wrapping] [--nopwcheck] [-n|--no-fnek]
 
 /** Parse ecryptfs-setup-private's options; undefined after printing usage/undo or an error. */
 export function parseSetupArgs(args: string[]): SetupOptions | number {
-  const o: SetupOptions = { fnek: true, autoMount: true, autoUmount: true, force: false, noPwCheck: false, wrapping: false, bootstrap: false, migrate: process.env.ECRYPTFS_MIGRATE === '1' };
+  const o: SetupOptions = { fnek: true, autoMount: true, autoUmount: true, force: false, noPwCheck: false, wrapping: false, bootstrap: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {

@@ -38,7 +38,7 @@ finish_bootstrap() {
   [ -f "$shm" ] && ! has -s "$wrapped" && [ "$(stat -c %u "$shm")" = "$uid" ] || return 1
   if { cat "$shm"; echo; field "$1"; } | tool ecryptfs-wrap-passphrase "$wrapped" - >/dev/null 2>&1; then
     rm -f "$shm"
-    log "bootstrap passphrase of $U wrapped"
+    log "Passphrase file wrapped ($U)"
   else
     log "could not wrap the bootstrap passphrase of $U"
   fi
