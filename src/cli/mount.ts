@@ -17,7 +17,8 @@ import { addKey, keyringAvailable, unlinkKey } from '../keyring/kernel.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from '../mount/dialogue.js';
 import { keysFromKernel } from '../mount/keys.js';
-import { parseMountOptions, type MountOptions } from '../mount/options.js';
+import { parseMountOptions } from '../mount/options.js';
+import type { DaemonRequest } from '../mount/request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from '../mount/sigcache.js';
 import { readMountState, removeMountState } from '../mount/state.js';
 import { KeyRing } from '../volume/keyring.js';
@@ -33,17 +34,6 @@ export interface MountArgs {
   quiet?: boolean;
 }
 
-/** What the daemon receives over IPC. */
-export interface DaemonRequest {
-  /** The lower directory, symlinks resolved. */
-  lower: string;
-  /** The lower directory as given: what /proc/mounts shows, as for the kernel's mount. */
-  source: string;
-  upper: string;
-  options: Omit<MountOptions, 'passphrase'>;
-  keys: Array<{ sig: string; key: string; origin: 'passphrase' | 'fnek' | 'raw' }>;
-  foreground: boolean;
-}
 
 function terminalIO(): DialogueIO {
   return {

@@ -3,7 +3,7 @@
  * over IPC, serves the eCryptfs filesystem through FUSE, and ends on unmount, SIGINT or SIGTERM.
  */
 import { stat, writeFile } from 'node:fs/promises';
-import type { DaemonRequest } from '../cli/mount.js';
+import type { DaemonRequest } from './request.js';
 import { KeyRing } from '../volume/keyring.js';
 import { Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
