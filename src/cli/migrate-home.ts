@@ -6,6 +6,7 @@
  * against the backup. A state file records where a migration is, so running the command again
  * after an interruption resumes it instead of starting over on a half-moved home.
  */
+import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -111,6 +112,11 @@ async function backupName(user: string): Promise<string> {
 /** Put the clear home back after a failed setup (the real script's recovery). */
 async function restore(a: Account, orig: string): Promise<void> {
   if (await isMounted(a.home)) await umountCommand(a.home).catch(() => 1);
+  if (!(await fsp.lstat(orig).catch(() => undefined))) {
+    // Stopped between writing the state and moving the home: the home is still the clear one.
+    await fsp.rm(statePath(a.name), { force: true });
+    return;
+  }
   await fsp.rm(a.home, { recursive: true, force: true });
   await fsp.rm(join('/home/.ecryptfs', a.name), { recursive: true, force: true });
   await fsp.rename(orig, a.home);
@@ -119,11 +125,26 @@ async function restore(a: Account, orig: string): Promise<void> {
 
 /** Mount the half-migrated home again (resume): keys from the mount passphrase or the login password. */
 async function remount(a: Account, o: MigrateOptions): Promise<void> {
-  if (await isMounted(a.home)) return;
+  if (await isMounted(a.home)) {
+    // Still mounted when only this command was killed; a daemon that died too (and its
+    // watchdog) leaves a mount that fails with ENOTCONN, to be cleared before mounting again.
+    // statfs always asks the daemon, where stat may be answered from the kernel's cache.
+    const alive = await fsp.statfs(a.home).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== 'ENOTCONN',
+    );
+    if (alive) return;
+    info(`Clearing the dead mount on ${a.home}.`);
+    if ((await umountCommand(a.home)) !== 0) spawnSync('umount', ['-l', a.home], { stdio: 'ignore' });
+  }
   const p = privatePaths(join('/home/.ecryptfs', a.name));
   let pass: Buffer;
+  const shm = `/dev/shm/.ecryptfs-${a.name}`;
   if (o.mountPassFile) pass = await readSecretFile(o.mountPassFile);
-  else {
+  else if (!(await fsp.stat(p.wrapped).catch(() => undefined)) && (await fsp.stat(shm).catch(() => undefined))) {
+    // Set up without a login password: the passphrase still waits for the first login.
+    pass = await readSecretFile(shm);
+  } else {
     const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : interactive() ? await askSecret(`Enter your login passphrase [${a.name}]: `, process.stdout) : await nextStdinSecret();
     try {
       pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
@@ -205,10 +226,13 @@ export async function migrateHome(o: MigrateOptions): Promise<number> {
   await fsp.chown(a.home, rootSt.uid, rootSt.gid);
   await fsp.chmod(a.home, rootSt.mode & 0o7777);
   info('Verifying every file against the backup...');
-  const problems = await verifyTree(state.orig, a.home, new Set(skipped));
+  const differing: string[] = [];
+  const problems = await verifyTree(state.orig, a.home, new Set(skipped), differing);
   if (problems.length) {
     for (const p of problems.slice(0, 20)) process.stderr.write(`    ${p}\n`);
-    fail(`${problems.length} entries differ from ${state.orig}; the clear copy is untouched there. Run ecryptfs-migrate-home -u ${a.name} again to resume.`);
+    // Removed so that the next run copies them again (a same-size, same-mtime file would be kept).
+    for (const d of differing) if (d !== a.home) await fsp.rm(d, { recursive: true, force: true }).catch(() => undefined);
+    fail(`${problems.length} entries differ from ${state.orig}; the clear copy is untouched there. They were removed from the encrypted home: run ecryptfs-migrate-home -u ${a.name} again to copy them again.`);
   }
   if ((await umountCommand(a.home)) !== 0) fail(`Could not unmount ${a.home}`);
   await fsp.rm(statePath(a.name), { force: true });

@@ -7,11 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fsp, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyTree } from '../../src/home/copytree.js';
-import { isMounted, mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
+import { isMounted, mountSkipReason, openDevFuse, sh, freshUser, runAs } from '../mount/harness.js';
+import { pamService } from './pam-harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
 const USER = 'ecryptfs-migrate-test';
@@ -115,6 +116,44 @@ test('migrate-home: a home with odd names, links and holes, verified and resumab
   } finally {
     if (recovered) sh(`umount ${recovered} || umount -l ${recovered}; rmdir ${recovered}`);
     sh(`fusermount3 -uz ${home} 2>/dev/null; umount -l ${home} 2>/dev/null; rm -f ${pw} /dev/shm/ecryptfs-${USER}-Private /home/.ecryptfs/.migrate-${USER}.json; userdel -r ${USER} 2>/dev/null; rm -rf ${home} /home/.ecryptfs/${USER}${backup ? ` ${backup}` : ''}`);
-    sh('keyctl clear @u');
+  }
+});
+
+test("migrate-home as in the seed: no password asked, the user's first login through PAM wraps the passphrase and mounts the home", { skip: skip || (sh('command -v pamtester').code !== 0 ? 'needs pamtester' : false), timeout: 120_000 }, async () => {
+  openDevFuse();
+  const U = 'ecryptfs-migrate-seed';
+  const SERVICE = 'ecryptfs-ts-migrate-test';
+  sh(`rm -rf /home/.ecryptfs/${U} /home/.ecryptfs/.migrate-${U}.json /dev/shm/.ecryptfs-${U}`);
+  const { home, uid } = freshUser(U, 'seed-login-pw');
+  let backup = '';
+  try {
+    writeFileSync(join(home, 'notes.txt'), 'my notes\n');
+    await fsp.mkdir(join(home, 'docs'));
+    writeFileSync(join(home, 'docs', 'letter ü.txt'), 'dear reader\n'.repeat(1000));
+    sh(`chown -R ${U}: ${home}`);
+    const r = node('ecryptfs-migrate-home', ['-u', U]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /YOU SHOULD RECORD YOUR MOUNT PASSPHRASE[\s\S]*Done configuring\.[\s\S]*MUST LOGIN IMMEDIATELY, _BEFORE_THE_NEXT_REBOOT_/);
+    backup = /you should remove (\/home\/[^\s]+)\.\n/.exec(r.stdout)?.[1] ?? '';
+    assert.ok(backup, r.stdout);
+    const dot = `/home/.ecryptfs/${U}/.ecryptfs`;
+    // Until the first login the mount passphrase waits in RAM (hence "before the next reboot").
+    assert.ok(!existsSync(join(dot, 'wrapped-passphrase')));
+    assert.equal(statSync(`/dev/shm/.ecryptfs-${U}`).uid, uid);
+
+    writeFileSync(`/etc/pam.d/${SERVICE}`, pamService());
+    const login = spawnSync('pamtester', [SERVICE, U, 'authenticate', 'open_session'], { input: 'seed-login-pw\n', encoding: 'utf8' });
+    assert.equal(login.status, 0, login.stdout + login.stderr);
+    assert.ok(existsSync(join(dot, 'wrapped-passphrase')), 'the first login wrapped it');
+    assert.ok(!existsSync(`/dev/shm/.ecryptfs-${U}`));
+    assert.ok(isMounted(home), 'and mounted the home');
+    assert.equal(runAs(U, `cat ${home}/notes.txt "${home}/docs/letter ü.txt" | wc -l`).out.trim(), '1001');
+    assert.equal(spawnSync('pamtester', [SERVICE, U, 'close_session'], { encoding: 'utf8' }).status, 0);
+    assert.ok(!isMounted(home), 'unmounted at logout');
+    const real = spawnSync('ecryptfs-unwrap-passphrase', [join(dot, 'wrapped-passphrase'), '-'], { input: 'seed-login-pw', encoding: 'utf8' });
+    assert.match(real.stdout.trim(), /^[0-9a-f]{32}$/, 'the real tool unwraps what the login wrapped');
+  } finally {
+    rmSync(`/etc/pam.d/${SERVICE}`, { force: true });
+    sh(`fusermount3 -uz ${home} 2>/dev/null; rm -f /dev/shm/ecryptfs-${U}-Private /dev/shm/.ecryptfs-${U} /home/.ecryptfs/.migrate-${U}.json; pkill -9 -u ${U}; userdel -r ${U} 2>/dev/null; rm -rf ${home} /home/.ecryptfs/${U}${backup ? ` ${backup}` : ''}`);
   }
 });

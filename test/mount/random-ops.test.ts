@@ -9,21 +9,10 @@ import { openSync, closeSync, writeSync, readSync, ftruncateSync, fsyncSync, ren
 import { join } from 'node:path';
 import { mountSkipReason, mountVolume } from './harness.js';
 import { ecryptfs } from '../cli/run.js';
+import { prng } from '../helpers/prng.js';
 
 const skip = mountSkipReason();
 const OPS = Number(process.env.ECRYPTFS_RANDOM_OPS ?? 20000);
-
-/** Small deterministic PRNG so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`${OPS} random operations through the mount match a model, online and offline`, { skip }, async () => {
   const seed = Number(process.env.ECRYPTFS_SEED ?? Date.now() % 1e9);
