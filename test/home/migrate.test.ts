@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { isMounted, mountSkipReason, openDevFuse, sh, freshUser, runAs } from '.
 import { pamService } from './pam-harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../../../test/helpers/pty-driver.py', import.meta.url));
 const USER = 'ecryptfs-migrate-test';
 const skip = mountSkipReason() || (sh('command -v fusermount3 && keyctl show @u').code !== 0 ? 'needs fusermount3 (fuse3) and keyctl (keyutils)' : false);
 const node = (tool: string, args: string[], input = '') => spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, `${tool}.js`), ...args], { input, encoding: 'utf8' });
@@ -69,6 +70,18 @@ test('migrate-home: a home with odd names, links and holes, verified and resumab
     assert.match(tooLong.stderr, /1 names are longer than 143 bytes/);
     assert.ok(!(await fsp.lstat(join(home, '.ecryptfs')).catch(() => undefined)), 'nothing was set up');
     await fsp.rm(long);
+
+    // A process with a file open in the home (here: its working directory) stops it too.
+    const busy = spawn('sleep', ['60'], { cwd: join(home, 'dir 1 ünïcödé-名前'), stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const inUse = node('ecryptfs-migrate-home', ['-u', USER, '--loginpass-file', pw]);
+      assert.equal(inUse.status, 1);
+      assert.match(inUse.stderr, new RegExp(`INFO: {2}The following files are in use:\\s+sleep ${busy.pid} ${home}/dir 1 ünïcödé-名前[\\s\\S]*ERROR: {2}Cannot proceed\\.`));
+      assert.ok(!(await fsp.lstat(join(home, '.ecryptfs')).catch(() => undefined)), 'nothing was set up');
+    } finally {
+      busy.kill('SIGKILL');
+    }
 
     const r = node('ecryptfs-migrate-home', ['-u', USER, '--loginpass-file', pw]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -131,11 +144,13 @@ test("migrate-home as in the seed: no password asked, the user's first login thr
     await fsp.mkdir(join(home, 'docs'));
     writeFileSync(join(home, 'docs', 'letter ü.txt'), 'dear reader\n'.repeat(1000));
     sh(`chown -R ${U}: ${home}`);
-    const r = node('ecryptfs-migrate-home', ['-u', U]);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /YOU SHOULD RECORD YOUR MOUNT PASSPHRASE[\s\S]*Done configuring\.[\s\S]*MUST LOGIN IMMEDIATELY, _BEFORE_THE_NEXT_REBOOT_/);
-    backup = /you should remove (\/home\/[^\s]+)\.\n/.exec(r.stdout)?.[1] ?? '';
-    assert.ok(backup, r.stdout);
+    // On a terminal, as an administrator runs it: the progress bar with its ETA shows.
+    const r = spawnSync('python3', [DRIVER, '[]', '--', process.execPath, '--openssl-legacy-provider', join(BIN, 'ecryptfs-migrate-home.js'), '-u', U], { encoding: 'utf8' });
+    const out = r.stdout.replace(/\r\n/g, '\n');
+    assert.equal(r.status, 0, out + r.stderr);
+    assert.match(out, /YOU SHOULD RECORD YOUR MOUNT PASSPHRASE[\s\S]*Done configuring\.[\s\S]*encrypting files now[\s\S]*Encrypting \[[\s\S]*ETA[\s\S]*MUST LOGIN IMMEDIATELY, _BEFORE_THE_NEXT_REBOOT_/);
+    backup = /you should remove (\/home\/[^\s]+)\.\n/.exec(out)?.[1] ?? '';
+    assert.ok(backup, out);
     const dot = `/home/.ecryptfs/${U}/.ecryptfs`;
     // Until the first login the mount passphrase waits in RAM (hence "before the next reboot").
     assert.ok(!existsSync(join(dot, 'wrapped-passphrase')));
@@ -155,5 +170,23 @@ test("migrate-home as in the seed: no password asked, the user's first login thr
   } finally {
     rmSync(`/etc/pam.d/${SERVICE}`, { force: true });
     sh(`fusermount3 -uz ${home} 2>/dev/null; rm -f /dev/shm/ecryptfs-${U}-Private /dev/shm/.ecryptfs-${U} /home/.ecryptfs/.migrate-${U}.json; pkill -9 -u ${U}; userdel -r ${U} 2>/dev/null; rm -rf ${home} /home/.ecryptfs/${U}${backup ? ` ${backup}` : ''}`);
+  }
+});
+
+test('migrate-home: not enough free space for 2.5x the home stops it before anything moves, saying how much is needed', { skip }, async () => {
+  const U = 'ecryptfs-migrate-full';
+  const fsDir = `/tmp/ecryptfs-small-fs-${process.pid}`;
+  const home = join(fsDir, U);
+  await fsp.mkdir(fsDir, { recursive: true });
+  try {
+    assert.equal(sh(`mount -t tmpfs -o size=8m tmpfs ${fsDir}`).code, 0);
+    sh(`pkill -9 -u ${U}; userdel -r ${U} 2>/dev/null; useradd -m -d ${home} -s /bin/sh ${U}`);
+    writeFileSync(join(home, 'data.bin'), Buffer.alloc(4 << 20, 7));
+    const r = node('ecryptfs-migrate-home', ['-u', U], '');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /INFO: {2}2\.5x the size your current home directory is required[\s\S]*Needed: 10\.\d MiB; free on the filesystem of [^\n]+: [0-4]\.\d MiB\.[\s\S]*ERROR: {2}Not enough free disk space\./);
+    assert.ok(existsSync(join(home, 'data.bin')) && !existsSync(join(home, '.ecryptfs')), 'the home is untouched');
+  } finally {
+    sh(`userdel ${U} 2>/dev/null; umount ${fsDir}; rmdir ${fsDir}`);
   }
 });
