@@ -35,12 +35,25 @@ export async function removeMountState(upper: string): Promise<void> {
   await fsp.rm(fileFor(upper), { force: true });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function listMountStates(): Promise<MountState[]> {
   const names = await fsp.readdir(stateDir()).catch(() => [] as string[]);
   const out: MountState[] = [];
   for (const n of names) {
     const t = await fsp.readFile(join(stateDir(), n), 'utf8').catch(() => undefined);
-    if (t) out.push(JSON.parse(t) as MountState);
+    if (!t) continue;
+    const s = JSON.parse(t) as MountState;
+    // A daemon that was killed could not remove its record: drop it here.
+    if (!alive(s.pid)) await fsp.rm(join(stateDir(), n), { force: true });
+    else out.push(s);
   }
   return out;
 }
