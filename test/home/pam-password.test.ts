@@ -4,7 +4,7 @@
  * next login with the new password mounts and reads everything back. Also the adduser flow: an
  * encrypted home set up with -b gets its passphrase wrapped when the user's first password is set.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,12 +25,16 @@ const skip =
       ? 'needs a C compiler and the PAM headers to build pam_ecryptfs_ts_passwd.so (apt-get install gcc libpam0g-dev)'
       : false);
 
-/** Build the module as `npm run build:pam` does, into a temp dir. */
+/** Build the module as `npm run build:pam` does, once, into a temp dir removed after the tests. */
+const built = tempDir('pam-mod-');
+after(() => built.cleanup());
+let module = '';
 function buildModule(): string {
-  const out = join(tempDir('pam-mod-').path, 'pam_ecryptfs_ts_passwd.so');
+  if (module) return module;
+  const out = join(built.path, 'pam_ecryptfs_ts_passwd.so');
   const r = sh(`cc -shared -fPIC -O2 -Wall -Wextra -Werror -o ${out} ${join(ROOT, 'src/pam/pam_ecryptfs_ts_passwd.c')} -lpam`);
   assert.equal(r.code, 0, r.out);
-  return out;
+  return (module = out);
 }
 
 const writeService = (module: string) => writeFileSync(SERVICE_FILE, pamService(module));
