@@ -12,22 +12,6 @@ import { buildAuthTok, parseAuthTok } from '../../src/format/authtok.js';
 import { decode64, encode64, parseEncryptedFilename } from '../../src/format/filename.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 
-test('passphrase -> sig for the file key and the --fnek key (corpus table)', () => {
-  const table: Array<[string, string, string]> = [
-    ['test123', '2a97418edca01eb9', '33a5d5e39463d53f'],
-    ['passphrase', '1848e1d7b8a187fc', '554c7c95a5b5d6ee'],
-    ['oracle-pass-aes128', 'ea9454409d17f45d', 'e42c4258d4e1ef45'],
-    ['0123456789abcdef0123456789abcdef', '849d6b79848a0296', '9487d0e1beb5be83'],
-    ['ünïcødé pass', '3bd8c09177234196', '6cd9467f30d28208'],
-    ['test', 'd395309aaad4de06', 'be877764c5918621'],
-  ];
-  for (const [p, sig, fnek] of table) {
-    assert.equal(deriveKey(p, DEFAULT_SALT).sig, sig, p);
-    assert.equal(deriveKey(p, FNEK_SALT).sig, fnek, `${p} --fnek`);
-  }
-  assert.throws(() => deriveKey('x'.repeat(65)), (e: unknown) => isEcryptfsError(e, 'EINVAL'));
-});
-
 test('v1 wrapped passphrases: the ecryptfs-utils test vectors', () => {
   const cases: Array<[string, string, string, string]> = [
     ['This is test #1', 'Wrapping pass', '0011223344556677', '6ee51761d91019e7'],
