@@ -4,52 +4,22 @@
  */
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, dirname, basename } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
 import { addKey, keyringAvailable } from '../keyring/kernel.js';
-import { askSecret } from './prompt.js';
+import { writeFileAtomic } from '../lower/atomic.js';
+import { askSecret, nextStdinSecret } from './prompt.js';
 import { runMain } from './run.js';
 import { statText } from './statcmd.js';
 
 const MAX_PASSPHRASE = 64;
 
-/** Lines of stdin split at newline or NUL (ecryptfs-mount-private pipes "%s\0"). */
-async function stdinFields(): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const all = Buffer.concat(chunks);
-  const out: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i <= all.length; i++) {
-    if (i === all.length || all[i] === 0x0a || all[i] === 0x00) {
-      if (i > start || i < all.length) out.push(Buffer.from(all.subarray(start, i)));
-      start = i + 1;
-    }
-  }
-  all.fill(0);
-  return out;
-}
-
 function checkLength(p: Buffer, what = 'passphrase'): void {
   if (p.length > MAX_PASSPHRASE) throw new EcryptfsError('EINVAL', `${what} is longer than ${MAX_PASSPHRASE} bytes`);
   if (p.length === 0) throw new EcryptfsError('EINVAL', `empty ${what}`);
-}
-
-async function writeKeyFile(path: string, data: Buffer): Promise<void> {
-  // Key files: 0600 from creation, complete before they replace the old file.
-  const tmp = join(dirname(path), `.${basename(path)}-${randomBytes(4).toString('hex')}`);
-  const fh = await fsp.open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
 }
 
 export async function addPassphraseTool(args: string[]): Promise<number> {
@@ -59,7 +29,7 @@ export async function addPassphraseTool(args: string[]): Promise<number> {
     process.stderr.write('Usage:\necryptfs-add-passphrase [--fnek]\nor\nprintf "%s" "passphrase" | ecryptfs-add-passphrase [--fnek] -\n');
     return 1;
   }
-  const pass = rest[0] === '-' ? ((await stdinFields())[0] ?? Buffer.alloc(0)) : await askSecret('Passphrase: ');
+  const pass = rest[0] === '-' ? (await nextStdinSecret()) : await askSecret('Passphrase: ');
   try {
     checkLength(pass);
     const salts = fnek ? [DEFAULT_SALT, FNEK_SALT] : [DEFAULT_SALT];
@@ -85,9 +55,8 @@ export async function wrapPassphraseTool(args: string[]): Promise<number> {
   let pass: Buffer;
   let wrapping: Buffer;
   if (args[1] === '-') {
-    const f = await stdinFields();
-    pass = f[0] ?? Buffer.alloc(0);
-    wrapping = f[1] ?? Buffer.alloc(0);
+    pass = await nextStdinSecret();
+    wrapping = await nextStdinSecret();
   } else if (args.length <= 1) {
     pass = await askSecret('Passphrase to wrap: ');
     wrapping = await askSecret('Wrapping passphrase: ');
@@ -98,7 +67,7 @@ export async function wrapPassphraseTool(args: string[]): Promise<number> {
   try {
     checkLength(pass);
     checkLength(wrapping, 'wrapping passphrase');
-    await writeKeyFile(file, wrapPassphrase(pass, wrapping));
+    await writeFileAtomic(file, wrapPassphrase(pass, wrapping));
     return 0;
   } finally {
     pass.fill(0);
@@ -117,7 +86,7 @@ function unwrapFailed(e: unknown, file: string): number {
 export async function unwrapPassphraseTool(args: string[]): Promise<number> {
   const file = args[0] && args[0] !== '-' ? args[0] : join(homedir(), '.ecryptfs', 'wrapped-passphrase');
   const stdinMode = args.includes('-');
-  const wrapping = stdinMode ? ((await stdinFields())[0] ?? Buffer.alloc(0)) : await askSecret('Passphrase: ');
+  const wrapping = stdinMode ? (await nextStdinSecret()) : await askSecret('Passphrase: ');
   try {
     const data = await fsp.readFile(file);
     let pass: Buffer;
@@ -143,9 +112,8 @@ export async function rewrapPassphraseTool(args: string[]): Promise<number> {
   let oldW: Buffer;
   let newW: Buffer;
   if (args[1] === '-') {
-    const f = await stdinFields();
-    oldW = f[0] ?? Buffer.alloc(0);
-    newW = f[1] ?? Buffer.alloc(0);
+    oldW = await nextStdinSecret();
+    newW = await nextStdinSecret();
   } else {
     oldW = await askSecret('Old wrapping passphrase: ');
     newW = await askSecret('New wrapping passphrase: ');
@@ -167,7 +135,7 @@ export async function rewrapPassphraseTool(args: string[]): Promise<number> {
       return unwrapFailed(e, file);
     }
     try {
-      await writeKeyFile(file, wrapPassphrase(pass, newW));
+      await writeFileAtomic(file, wrapPassphrase(pass, newW));
     } finally {
       pass.fill(0);
     }

@@ -14,12 +14,12 @@ import cliProgress from 'cli-progress';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { MAX_NAME_BYTES } from '../format/filename.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
-import { type Account, isMounted, isRoot, lookupAccount, nextStdinSecret, privatePaths } from '../home/account.js';
+import { type Account, isMounted, isRoot, lookupAccount, privatePaths } from '../home/account.js';
 import { copyTree, measure, verifyTree } from '../home/copytree.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
-import { addPrivateKeys, setupPrivate } from './private.js';
+import { addPrivateKeys, privateMountOptions, setupPrivate } from './private.js';
 import { mountCommand, umountCommand } from './mount.js';
-import { askSecret, interactive } from './prompt.js';
+import { secretFrom } from './prompt.js';
 import { runMain } from './run.js';
 
 const info = (m: string) => process.stderr.write(`INFO:  ${m}\n`);
@@ -145,7 +145,7 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
     // Set up without a login password: the passphrase still waits for the first login.
     pass = await readSecretFile(shm);
   } else {
-    const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : interactive() ? await askSecret(`Enter your login passphrase [${a.name}]: `, process.stdout) : await nextStdinSecret();
+    const login = await secretFrom(`Enter your login passphrase [${a.name}]: `, o.loginPassFile);
     try {
       pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
     } catch (e) {
@@ -158,8 +158,7 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
   await addPrivateKeys(pass);
   pass.fill(0);
   const sigs = parseSigFile(await fsp.readFile(p.sig, 'utf8'), p.sig);
-  const opts = ['rw', `ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0'];
-  if ((await mountCommand({ lower: p.lower, upper: a.home, options: opts.join(','), foreground: false, quiet: true })) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
+  if ((await mountCommand({ lower: p.lower, upper: a.home, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
 }
 
 async function copyWithProgress(src: string, dst: string): Promise<string[]> {

@@ -17,23 +17,17 @@ import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
 import { addKey, findKey, linkUserIntoSession, unlinkKey } from '../keyring/kernel.js';
+import { writeFileAtomic } from '../lower/atomic.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
-import { type Account, currentAccount, isMounted, isRoot, lookupAccount, mountPointOf, nextStdinSecret, type PrivatePaths, privatePaths, writePrivateFile } from '../home/account.js';
+import { type Account, currentAccount, isMounted, isRoot, lookupAccount, mountPointOf, type PrivatePaths, privatePaths } from '../home/account.js';
 import { bumpCounter } from '../home/counter.js';
 import { mountCommand, umountCommand } from './mount.js';
-import { askSecret, interactive } from './prompt.js';
+import { interactive, secretFrom } from './prompt.js';
 import { runMain } from './run.js';
 
 const ECRYPTFS_DIR = '/home/.ecryptfs';
 const SHARE = '/usr/share/ecryptfs-utils';
 const PW_ATTEMPTS = 3;
-
-/** One secret: from a file, the terminal (no echo), or the next line of stdin. */
-async function secret(prompt: string, file?: string): Promise<Buffer> {
-  if (file) return readSecretFile(file);
-  if (interactive()) return askSecret(prompt, process.stdout);
-  return nextStdinSecret();
-}
 
 /** The key auth toks of a mount passphrase: FNEK first, then the file key (as ecryptfs-add-passphrase --fnek). */
 export async function addPrivateKeys(pass: Uint8Array, print = false): Promise<[string, string]> {
@@ -54,7 +48,7 @@ export async function insertWrappedMain(args: string[]): Promise<number> {
     process.stderr.write('ERROR: a passphrase on the command line is visible to every user (ps); give "-" and the passphrase on stdin\n');
     return 1;
   }
-  const login = await secret('Passphrase: ');
+  const login = await secretFrom('Passphrase: ');
   let pass: Buffer;
   try {
     pass = unwrapPassphrase(await fsp.readFile(file), login);
@@ -73,18 +67,26 @@ export async function insertWrappedMain(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The options mount.ecryptfs_private mounts with (AES-128, names under the FNEK when Private.sig
+ * has a second sig, keys unlinked at unmount), without our helper's questions.
+ */
+export function privateMountOptions(sigs: string[]): string {
+  return [`ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev'].join(',');
+}
+
 /** Mount the lower directory on Private.mnt with the keys named in Private.sig (already in @u). */
 export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: string[]): Promise<number> {
   const mp = await mountPointOf(p);
   await bumpCounter(who.name, 1);
   if (await isMounted(mp)) return 0;
-  const opts = [`ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev'];
+
   // The mount point is 0500 while unmounted (nothing can be written into it by mistake), but
   // fusermount3 wants write access to it; the mount then covers it.
   const st = await fsp.stat(mp);
   if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
   // The helper's "Attempting to mount" lines are not ecryptfs-mount-private's output.
-  const rc = await mountCommand({ lower: p.lower, upper: mp, options: opts.join(','), foreground: false, quiet: true });
+  const rc = await mountCommand({ lower: p.lower, upper: mp, options: privateMountOptions(sigs), foreground: false, quiet: true });
   if (rc !== 0) await bumpCounter(who.name, -1);
   return rc;
 }
@@ -101,7 +103,7 @@ export async function mountPrivate(who: Account = currentAccount()): Promise<num
   const independent = await fsp.stat(join(p.dot, 'wrapping-independent')).then(() => true, () => false);
   let ok = false;
   for (let tries = 0; tries < PW_ATTEMPTS && !ok; tries++) {
-    const login = await secret(independent ? 'Enter your wrapping passphrase: ' : 'Enter your login passphrase: ');
+    const login = await secretFrom(independent ? 'Enter your wrapping passphrase: ' : 'Enter your login passphrase: ');
     try {
       const pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
       await addPrivateKeys(pass);
@@ -168,6 +170,9 @@ export interface SetupResult {
   sigs: string[];
 }
 
+/** Files root writes for a user belong to the user; a user writing its own needs no chown. */
+const ownerOf = (a: Account) => (isRoot() ? a : undefined);
+
 const fail = (msg: string): never => {
   throw new EcryptfsError('EINVAL', msg);
 };
@@ -178,26 +183,31 @@ async function nonEmpty(dir: string, countLinks: boolean): Promise<boolean> {
   return entries.some((e) => countLinks || !e.isSymbolicLink());
 }
 
+const UNIX_CHKPWD = '/sbin/unix_chkpwd';
+const canCheckPasswords = () => {
+  try {
+    accessSync(UNIX_CHKPWD, fsc.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** unix_chkpwd (setgid shadow) checks a password without us reading /etc/shadow; stdin only. */
 function checkLoginPassword(user: string, pass: Buffer): boolean | undefined {
-  const helper = '/sbin/unix_chkpwd';
-  try {
-    accessSync(helper, fsc.X_OK);
-  } catch {
-    return undefined;
-  }
-  const r = spawnSync(helper, [user, 'nullok'], { input: Buffer.concat([pass, Buffer.from([0])]) });
+  if (!canCheckPasswords()) return undefined;
+  const r = spawnSync(UNIX_CHKPWD, [user, 'nullok'], { input: Buffer.concat([pass, Buffer.from([0])]) });
   return r.status === 0;
 }
 
 async function askLoginPassphrase(o: SetupOptions, user: string): Promise<Buffer> {
   const message = o.wrapping ? 'Enter your wrapping passphrase' : 'Enter your login passphrase';
-  const canCheck = !o.wrapping && (await fsp.access('/sbin/unix_chkpwd', fsc.X_OK).then(() => true, () => false));
+  const canCheck = !o.wrapping && canCheckPasswords();
   for (let tries = 0; tries < PW_ATTEMPTS; tries++) {
-    const pass = await secret(`${message} [${user}]: `);
+    const pass = await secretFrom(`${message} [${user}]: `);
     if (!canCheck) {
       // Nothing can check a wrapping passphrase: have it typed twice.
-      const again = await secret(`${message} [${user}] (again): `);
+      const again = await secretFrom(`${message} [${user}] (again): `);
       const same = pass.equals(again);
       again.fill(0);
       if (same && pass.length) return pass;
@@ -222,9 +232,9 @@ async function askLoginPassphrase(o: SetupOptions, user: string): Promise<Buffer
 
 async function askMountPassphrase(): Promise<Buffer | undefined> {
   for (let tries = 0; tries < PW_ATTEMPTS; tries++) {
-    const pass = await secret('Enter your mount passphrase [leave blank to generate one]: ');
+    const pass = await secretFrom('Enter your mount passphrase [leave blank to generate one]: ');
     if (pass.length === 0) return undefined;
-    const again = await secret('Enter your mount passphrase (again): ');
+    const again = await secretFrom('Enter your mount passphrase (again): ');
     const same = pass.equals(again);
     again.fill(0);
     if (same) return pass;
@@ -315,12 +325,12 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     if (!login) {
       // Bootstrap for adduser: PAM wraps this with the first password the user sets; until then
       // only its 0400 mode protects it, so it lives in RAM (/dev/shm), as in ecryptfs-utils.
-      await writePrivateFile(`/dev/shm/.ecryptfs-${who.name}`, mount, who, 0o400);
-    } else await writePrivateFile(p.wrapped, wrapPassphrase(mount, login), who);
+      await writeFileAtomic(`/dev/shm/.ecryptfs-${who.name}`, mount, { mode: 0o400, owner: ownerOf(who) });
+    } else await writeFileAtomic(p.wrapped, wrapPassphrase(mount, login), { owner: ownerOf(who) });
     const [sig, fnekSig] = await addPrivateKeys(mount);
     const sigs = o.fnek ? [sig, fnekSig] : [sig];
-    await writePrivateFile(p.sig, sigs.map((s) => `${s}\n`).join(''), who);
-    await writePrivateFile(p.mnt, `${mountPoint}\n`, who);
+    await writeFileAtomic(p.sig, sigs.map((s) => `${s}\n`).join(''), { owner: ownerOf(who) });
+    await writeFileAtomic(p.mnt, `${mountPoint}\n`, { owner: ownerOf(who) });
     process.stdout.write('\nDone configuring.\n\n');
     const own = async () => {
       if (!isRoot()) return;
@@ -332,8 +342,7 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     if (o.bootstrap) {
       // For migrate-home: exit with the home mounted (by root, with root's keys); it fills and unmounts it.
       await own();
-      const opts = ['rw', `ecryptfs_sig=${sig}`, ...(o.fnek ? [`ecryptfs_fnek_sig=${fnekSig}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0'];
-      if ((await mountCommand({ lower, upper: mountPoint, options: opts.join(','), foreground: false, quiet: true })) !== 0) fail('Could not mount');
+      if ((await mountCommand({ lower, upper: mountPoint, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail('Could not mount');
       for (const n of ['.ecryptfs', '.Private']) {
         await fsp.rm(join(mountPoint, n), { force: true });
         await fsp.symlink(join(ecdir, n), join(mountPoint, n));

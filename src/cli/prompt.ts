@@ -5,6 +5,7 @@
 import { createInterface } from 'node:readline';
 import { read } from 'read';
 import { EcryptfsError } from '../errors.js';
+import { readSecretFile } from '../volume/keysource.js';
 
 export function interactive(): boolean {
   return !!process.stdin.isTTY;
@@ -37,4 +38,37 @@ export function ask(prompt: string, output: NodeJS.WritableStream = process.stdo
     rl.once('line', finish);
     rl.once('close', () => finish(''));
   });
+}
+
+let stdinSecrets: Buffer[] | undefined;
+
+/**
+ * The next secret from a non-terminal stdin: one a line, or up to a NUL (ecryptfs-mount-private
+ * pipes "%s\0"); empty at end of input. Stdin is read once; later calls take the next field.
+ */
+export async function nextStdinSecret(): Promise<Buffer> {
+  if (!stdinSecrets) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const all = Buffer.concat(chunks);
+    stdinSecrets = [];
+    let start = 0;
+    for (let i = 0; i <= all.length; i++) {
+      if (i === all.length || all[i] === 0x0a || all[i] === 0x00) {
+        let end = i;
+        if (end > start && all[end - 1] === 0x0d) end--;
+        if (i < all.length || end > start) stdinSecrets.push(Buffer.from(all.subarray(start, end)));
+        start = i + 1;
+      }
+    }
+    all.fill(0);
+  }
+  return stdinSecrets.shift() ?? Buffer.alloc(0);
+}
+
+/** One secret: from a file when given, else the terminal (no echo, prompt on stdout), else stdin. */
+export async function secretFrom(prompt: string, file?: string): Promise<Buffer> {
+  if (file) return readSecretFile(file);
+  if (interactive()) return askSecret(prompt, process.stdout);
+  return nextStdinSecret();
 }

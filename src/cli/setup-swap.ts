@@ -22,6 +22,7 @@ import { EcryptfsError } from '../errors.js';
 import { appendLine, commentOut, crypttabLine, fstabLine, hasCrypttabEntry, nextCryptswap, resumeNames, splitPartition } from '../setup/fstab.js';
 import { ask } from './prompt.js';
 import { runMain } from './run.js';
+import { writeFileAtomic } from '../lower/atomic.js';
 
 export interface Runner {
   (cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string }>;
@@ -181,10 +182,8 @@ export async function setupSwap(o: SwapOptions): Promise<number> {
       await fsp.copyFile(r(file), r(`${file}.ecryptfs-setup-swap.${stamp}`));
       backups.push(`/${file}.ecryptfs-setup-swap.${stamp}`);
     }
-    // Written whole under a temporary name and renamed: a crash never leaves a half /etc/fstab.
-    const tmp = r(`${file}.tmp-${process.pid}`);
-    await fsp.writeFile(tmp, text, { mode: st ? st.mode & 0o7777 : 0o644 });
-    await fsp.rename(tmp, r(file));
+    // Never a half /etc/fstab after a crash.
+    await writeFileAtomic(r(file), text, { mode: st ? st.mode & 0o7777 : 0o644 });
   }
   if (backups.length) info(`Backups kept: ${backups.join(' ')}`);
   if (!o.noReload) {

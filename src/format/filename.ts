@@ -253,8 +253,3 @@ export function decryptFilename(
   pt.fill(0);
   return name;
 }
-
-/** parseEncryptedFilename + decryptFilename, for callers that already know the key. */
-export function decryptLowerName(lowerName: string, fnek: Uint8Array | { key: Uint8Array }, cipher: CipherName, keyBytes: number): Buffer {
-  return decryptFilename(parseEncryptedFilename(lowerName), fnek, cipher, keyBytes);
-}

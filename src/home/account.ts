@@ -1,7 +1,6 @@
 /**
  * Who the ~/Private and encrypted-home tools work for: a passwd entry, the paths ecryptfs-utils
- * uses for it, and stdin secrets (several secrets may come one a line, or NUL-terminated as
- * ecryptfs-mount-private pipes them).
+ * uses for it.
  */
 import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -62,35 +61,4 @@ export async function isMounted(mp: string): Promise<boolean> {
   const m = await fsp.readFile('/proc/mounts', 'utf8');
   const esc = mp.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
   return m.split('\n').some((l) => l.split(' ')[1] === esc);
-}
-
-let stdinSecrets: Buffer[] | undefined;
-
-/** The next secret from stdin: one a line (or up to a NUL); empty at end of input. */
-export async function nextStdinSecret(): Promise<Buffer> {
-  if (!stdinSecrets) {
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    const all = Buffer.concat(chunks);
-    stdinSecrets = [];
-    let start = 0;
-    for (let i = 0; i <= all.length; i++) {
-      if (i === all.length || all[i] === 0x0a || all[i] === 0x00) {
-        let end = i;
-        if (end > start && all[end - 1] === 0x0d) end--;
-        if (i < all.length || end > start) stdinSecrets.push(Buffer.from(all.subarray(start, end)));
-        start = i + 1;
-      }
-    }
-    all.fill(0);
-  }
-  return stdinSecrets.shift() ?? Buffer.alloc(0);
-}
-
-/** Write a key file atomically with mode 0600 (temp file + rename), owned by `owner` when root. */
-export async function writePrivateFile(path: string, data: Uint8Array | string, owner?: Account, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
-  if (owner && isRoot()) await fsp.chown(tmp, owner.uid, owner.gid);
-  await fsp.rename(tmp, path);
 }

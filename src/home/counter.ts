@@ -33,7 +33,3 @@ export async function bumpCounter(user: string, delta: number | 'zero'): Promise
     await fsp.rmdir(lock).catch(() => undefined);
   }
 }
-
-export async function readCounter(user: string): Promise<number> {
-  return Number((await fsp.readFile(counterPath(user), 'utf8').catch(() => '0')).trim()) || 0;
-}

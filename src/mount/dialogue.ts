@@ -18,9 +18,6 @@ export interface DialogueIO {
   interactive: boolean;
 }
 
-/** Helper menu lines; the block size printed for blowfish is the real helper's (it says 16). */
-const MENU_BLOCK: Record<CipherName, number> = { aes: 16, blowfish: 16, des3_ede: 8, twofish: 16, cast6: 16, cast5: 8 };
-
 async function choose(io: DialogueIO, title: string, items: string[], values: string[], def: string): Promise<string> {
   if (!io.interactive) return def;
   for (let tries = 0; tries < 5; tries++) {
@@ -91,7 +88,7 @@ export async function runDialogue(
     o.cipher = (await choose(
       io,
       'Select cipher',
-      CIPHER_NAMES.map((c) => `${c}: blocksize = ${MENU_BLOCK[c]}; min keysize = ${CIPHERS[c].minKeyBytes}; max keysize = ${CIPHERS[c].maxKeyBytes} (loaded)`),
+      CIPHER_NAMES.map((c) => `${c}: blocksize = ${CIPHERS[c].menuBlockSize}; min keysize = ${CIPHERS[c].minKeyBytes}; max keysize = ${CIPHERS[c].maxKeyBytes} (loaded)`),
       [...CIPHER_NAMES],
       'aes',
     )) as CipherName;
