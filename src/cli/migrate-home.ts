@@ -77,10 +77,11 @@ async function openFilesUnder(dir: string): Promise<string[]> {
   return found;
 }
 
-async function sanityCheck(a: Account): Promise<void> {
+/** The seed's checks; returns the bytes of clear file data (the progress bar's total). */
+async function sanityCheck(a: Account): Promise<number> {
   if (await fsp.lstat(join(a.home, '.ecryptfs')).catch(() => undefined)) fail(`${a.home} appears to be encrypted already.`);
   info('Checking disk space, this may take a few moments.  Please be patient.');
-  const { blocksBytes, longNames } = await measure(a.home, MAX_NAME_BYTES);
+  const { bytes, blocksBytes, longNames } = await measure(a.home, MAX_NAME_BYTES);
   if (longNames.length) {
     // Encrypted names must fit the lower 255-byte limit; better to say so before moving anything.
     for (const n of longNames.slice(0, 20)) process.stderr.write(`    ${n}\n`);
@@ -98,6 +99,7 @@ async function sanityCheck(a: Account): Promise<void> {
   await assertDirEmpty(join(a.home, '.Private'));
   await assertDirEmpty(join(a.home, '.ecryptfs'));
   await assertDirEmpty(join('/home/.ecryptfs', a.name));
+  return bytes;
 }
 
 /** The backup's name, /home/USER.XXXXXXXX as mktemp makes it. */
@@ -161,10 +163,11 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
   if ((await mountCommand({ lower: p.lower, upper: a.home, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
 }
 
-async function copyWithProgress(src: string, dst: string): Promise<string[]> {
+/** `bytes`: the total when the checks have just measured it (a resumed run measures here). */
+async function copyWithProgress(src: string, dst: string, bytes?: number): Promise<string[]> {
   let bar: cliProgress.SingleBar | undefined;
   if (process.stderr.isTTY) {
-    const { bytes } = await measure(src);
+    bytes ??= (await measure(src)).bytes;
     bar = new cliProgress.SingleBar(
       { stream: process.stderr, format: 'Encrypting [{bar}] {percentage}% | {value}/{total} MiB | ETA {eta_formatted}', hideCursor: true, formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? (v / 1048576).toFixed(1) : String(v)) },
       cliProgress.Presets.shades_classic,
@@ -184,6 +187,7 @@ export async function migrateHome(o: MigrateOptions): Promise<number> {
   if (!isRoot()) fail('This program must be executed with root privileges');
   const a = lookupAccount(o.user);
   let state = await readState(a.name);
+  let total: number | undefined;
   if (state?.phase === 'setup') {
     // Interrupted before the encrypted home was ready: put the clear home back and start over.
     info(`An earlier migration stopped during setup; restoring ${a.home} from ${state.orig}.`);
@@ -191,7 +195,7 @@ export async function migrateHome(o: MigrateOptions): Promise<number> {
     state = undefined;
   }
   if (!state) {
-    await sanityCheck(a);
+    total = await sanityCheck(a);
     info(`Checking for open files in ${a.home}`);
     const open = await openFilesUnder(a.home);
     if (open.length) {
@@ -220,7 +224,7 @@ export async function migrateHome(o: MigrateOptions): Promise<number> {
     await remount(a, o);
   }
   info('Encrypted home has been set up, encrypting files now...this may take a while.');
-  const skipped = await copyWithProgress(state.orig, a.home);
+  const skipped = await copyWithProgress(state.orig, a.home, total);
   const rootSt = await fsp.lstat(state.orig);
   await fsp.chown(a.home, rootSt.uid, rootSt.gid);
   await fsp.chmod(a.home, rootSt.mode & 0o7777);
