@@ -254,6 +254,47 @@ async function chownTree(path: string, a: Account): Promise<void> {
   for (const e of await fsp.readdir(path)) await chownTree(join(path, e), a);
 }
 
+/**
+ * A new encrypted home (-b), mounted by root with root's keys, gets the .ecryptfs and .Private
+ * links inside the encrypted view too: once it is mounted, ecryptfs-umount-private finds its
+ * config through them. migrate-home keeps it mounted to fill it; adduser's flow unmounts it and
+ * the first login mounts it.
+ */
+async function mountNewHome(who: Account, lower: string, sigs: string[], unmountAfter: boolean): Promise<void> {
+  const ecdir = join(ECRYPTFS_DIR, who.name);
+  if ((await mountCommand({ lower, upper: who.home, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail('Could not mount');
+  for (const n of ['.ecryptfs', '.Private']) {
+    await fsp.rm(join(who.home, n), { force: true });
+    await fsp.symlink(join(ecdir, n), join(who.home, n));
+    await fsp.lchown(join(who.home, n), who.uid, who.gid);
+  }
+  await fsp.chown(who.home, who.uid, who.gid);
+  await fsp.chmod(who.home, 0o700);
+  if (!unmountAfter) return;
+  if ((await umountCommand(who.home)) !== 0) fail(`Could not unmount ${who.home}`);
+  for (const s of sigs) await unlinkKey(s).catch(() => false);
+}
+
+/** ecryptfs-setup-private's test before it claims success: write random data, unmount, mount again, compare. */
+async function selfTest(who: Account, p: PrivatePaths, mountPoint: string, mount: Buffer, sigs: string[]): Promise<void> {
+  process.stdout.write('Testing mount/write/umount/read...\n');
+  await addPrivateKeys(mount, true);
+  if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory');
+  const probe = join(mountPoint, `ecryptfs.test.${randomBytes(4).toString('hex')}`);
+  const data = randomBytes(16000);
+  try {
+    await fsp.writeFile(probe, data);
+    if ((await umountPrivate(['-f'], who)) !== 0) fail('Could not unmount private ecryptfs directory');
+    await addPrivateKeys(mount, true);
+    if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory (2)');
+    const back = await fsp.readFile(probe).catch(() => Buffer.alloc(0));
+    await fsp.rm(probe, { force: true });
+    if (!back.equals(data)) fail('Testing failed.');
+  } finally {
+    await umountPrivate(['-f'], who).catch(() => 1);
+  }
+}
+
 export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
   const who = o.user ? lookupAccount(o.user) : currentAccount();
   if (o.bootstrap && !isRoot()) fail('You must be root to bootstrap encrypt a home directory');
@@ -340,42 +381,12 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
       for (const n of ['.ecryptfs', '.Private']) await fsp.lchown(join(who.home, n), who.uid, who.gid).catch(() => undefined);
     };
     if (o.bootstrap) {
-      // For migrate-home: exit with the home mounted (by root, with root's keys); it fills and unmounts it.
       await own();
-      if ((await mountCommand({ lower, upper: mountPoint, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail('Could not mount');
-      for (const n of ['.ecryptfs', '.Private']) {
-        await fsp.rm(join(mountPoint, n), { force: true });
-        await fsp.symlink(join(ecdir, n), join(mountPoint, n));
-        await fsp.lchown(join(mountPoint, n), who.uid, who.gid);
-      }
-      await fsp.chown(mountPoint, who.uid, who.gid);
-      await fsp.chmod(mountPoint, 0o700);
-      if (!o.migrate) {
-        // adduser-style: the links inside the encrypted view are made (ecryptfs-umount-private
-        // finds its config through them once the home is mounted); the first login mounts it.
-        if ((await umountCommand(mountPoint)) !== 0) fail(`Could not unmount ${mountPoint}`);
-        for (const s of sigs) await unlinkKey(s).catch(() => false);
-      }
+      await mountNewHome(who, lower, sigs, !o.migrate);
       return { account: who, lower, mountPoint, sigs };
     }
     await own();
-    // Test before claiming success: write random data, unmount, mount again, compare.
-    process.stdout.write('Testing mount/write/umount/read...\n');
-    await addPrivateKeys(mount, true);
-    if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory');
-    const probe = join(mountPoint, `ecryptfs.test.${randomBytes(4).toString('hex')}`);
-    const data = randomBytes(16000);
-    try {
-      await fsp.writeFile(probe, data);
-      if ((await umountPrivate(['-f'], who)) !== 0) fail('Could not unmount private ecryptfs directory');
-      await addPrivateKeys(mount, true);
-      if ((await mountPrivateNow(who, p, sigs)) !== 0) fail('Could not mount private ecryptfs directory (2)');
-      const back = await fsp.readFile(probe).catch(() => Buffer.alloc(0));
-      await fsp.rm(probe, { force: true });
-      if (!back.equals(data)) fail('Testing failed.');
-    } finally {
-      await umountPrivate(['-f'], who).catch(() => 1);
-    }
+    await selfTest(who, p, mountPoint, mount, sigs);
     await own();
     process.stdout.write('Testing succeeded.\n\nLogout, and log back in to begin using your encrypted directory.\n\n');
     return { account: who, lower, mountPoint, sigs };
