@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { isEcryptfsError } from '../errors.js';
 import { parseSigFile } from '../volume/keysource.js';
 import { runMain } from './run.js';
+import { lookupAccount, privatePaths } from '../home/account.js';
 
 export const USAGE = `
 Usage:
@@ -70,7 +71,7 @@ function ownerName(uid: number): string {
   }
 }
 
-const lstatOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
+const statOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
 const mode = (st: Stats) => (st.mode & 0o7777).toString(8).padStart(4, '0');
 
 /** Run the checks; 0 when all pass, 1 at the first failure (after printing it and its fix). */
@@ -84,17 +85,14 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     throw new CheckFailed(m);
   };
   const { home, user } = o;
-  const dot = join(home, '.ecryptfs');
-  const sigFile = join(dot, 'Private.sig');
-  const mntFile = join(dot, 'Private.mnt');
-  const wrapped = join(dot, 'wrapped-passphrase');
+  const { dot, sig: sigFile, mnt: mntFile, wrapped } = privatePaths(home);
   const owned = (p: string, st: Stats, fix: string) => {
     const owner = ownerName(st.uid);
     if (owner !== user) fail(`[${p}] is owned by [${owner}], not by [${user}]`, fix);
   };
 
   const ecryptfsExists = async () => {
-    const st = await lstatOrUndef(dot);
+    const st = await statOrUndef(dot);
     if (!st?.isDirectory()) fail(`[${dot}] does not exist`, 'run ecryptfs-setup-private (or ecryptfs-migrate-home for an encrypted home)');
     info(`[${dot}] exists`);
     // pam_ecryptfs runs as the user: it cannot read a ~/.ecryptfs it does not own.
@@ -102,7 +100,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     if (st.mode & 0o022) fail(`[${dot}] is writable by others (mode ${mode(st)})`, `chmod 700 ${dot}`);
   };
   const sigfileValid = async (): Promise<string[]> => {
-    const st = await lstatOrUndef(sigFile);
+    const st = await statOrUndef(sigFile);
     if (!st?.isFile()) fail(`[${sigFile}] does not exist`, 'it holds the sigs of your keys: restore it from a backup, or write them one a line (ecryptfs-add-passphrase --fnek prints both)');
     info(`[${sigFile}] exists`);
     let sigs: string[] = [];
@@ -119,18 +117,18 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
   };
   const readMnt = async () => (await fsp.readFile(mntFile, 'utf8')).replace(/\n+$/, '');
   const mountfileValid = async () => {
-    const st = await lstatOrUndef(mntFile);
+    const st = await statOrUndef(mntFile);
     if (!st?.isFile()) fail(`[${mntFile}] does not exist`, `echo ${join(home, 'Private')} > ${mntFile}   (or ${home} for an encrypted home)`);
     info(`[${mntFile}] exists`);
     const m = await readMnt();
-    if (!(await lstatOrUndef(m))?.isDirectory()) fail(`[${m}] is not a directory`, `mkdir -m 500 ${m}; chown ${user} ${m}`);
+    if (!(await statOrUndef(m))?.isDirectory()) fail(`[${m}] is not a directory`, `mkdir -m 500 ${m}; chown ${user} ${m}`);
     info(`[${m}] is a directory`);
     owned(mntFile, st, `chown ${user} ${mntFile}`);
     if (st.mode & 0o022) fail(`[${mntFile}] is writable by others (mode ${mode(st)})`, `chmod 600 ${mntFile}`);
   };
   // The key material and the lower directory: what a mount needs besides the sig and mnt files.
   const keysAndLower = async (m: string) => {
-    const st = await lstatOrUndef(wrapped);
+    const st = await statOrUndef(wrapped);
     if (!st) {
       warn(`[${wrapped}] does not exist: login cannot mount automatically, and ecryptfs-mount-private needs the keys in the keyring already`, 'add them with ecryptfs-add-passphrase --fnek or ecryptfs-manager, or recreate the file with ecryptfs-wrap-passphrase');
     } else {
@@ -145,7 +143,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
       if (st.mode & 0o077) fail(`[${wrapped}] is accessible by others (mode ${mode(st)})`, `chmod 600 ${wrapped}`);
     }
     const lower = join(home, '.Private');
-    const lst = await lstatOrUndef(lower);
+    const lst = await statOrUndef(lower);
     if (!lst?.isDirectory()) fail(`[${lower}] does not exist or is not a directory: it holds the encrypted files`, 'restore it (or, for an encrypted home, the symlink to /home/.ecryptfs/USER/.Private) from a backup');
     info(`[${lower}] is a directory`);
     const table = await fsp.readFile(o.mounts ?? '/proc/mounts', 'utf8').catch(() => '');
@@ -175,18 +173,18 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
         const m = await readMnt();
         if (c === 'home') {
           const auto = join(dot, 'auto-mount');
-          if (!(await lstatOrUndef(auto))?.isFile()) fail(`[${auto}] does not exist`, `touch ${auto}`);
+          if (!(await statOrUndef(auto))?.isFile()) fail(`[${auto}] does not exist`, `touch ${auto}`);
           info(`[${auto}] Automount is set`);
           if (m !== home) fail(`Mount point [${m}] is not the user's home [${home}]`, `echo ${home} > ${mntFile}`);
           info(`Mount point [${m}] is the user's home`);
         } else {
           if (m !== home) info(`Mount point [${m}] is not the user's home [${home}]`);
           else fail(`Mount point [${m}] is the user's home`, `this is an encrypted home: check it with ecryptfs-verify -h`);
-          if (!(await lstatOrUndef(m))?.isDirectory()) fail(`[${m}] is not a valid mount point`, `mkdir -m 500 ${m}`);
+          if (!(await statOrUndef(m))?.isDirectory()) fail(`[${m}] is not a valid mount point`, `mkdir -m 500 ${m}`);
           info(`Mount point [${m}] is a valid directory`);
         }
         await ownsMountpoint(m);
-        info(`[${join(dot, 'auto-umount')}] Autoumount is ${(await lstatOrUndef(join(dot, 'auto-umount'))) ? 'set' : 'not set'}`);
+        info(`[${join(dot, 'auto-umount')}] Autoumount is ${(await statOrUndef(join(dot, 'auto-umount'))) ? 'set' : 'not set'}`);
         await keysAndLower(m);
       } else if (c === 'encrypted') {
         if (sigs.length === 2) info('Filenames are encrypted');
@@ -223,11 +221,11 @@ export async function verifyMain(args: string[]): Promise<number> {
     else if ((a === '-u' || a === '--user') && i + 1 < args.length) {
       user = args[++i];
       try {
-        home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5] ?? '';
+        home = lookupAccount(user).home;
       } catch {
         home = '';
       }
-      if (homeDir === undefined && !(await lstatOrUndef(home))?.isDirectory()) return invalid(`Invalid home directory [${home}] of [${user}]`);
+      if (homeDir === undefined && !(await statOrUndef(home))?.isDirectory()) return invalid(`Invalid home directory [${home}] of [${user}]`);
     } else if (a === '--help') {
       process.stdout.write(USAGE);
       return 1;
