@@ -57,6 +57,21 @@ function typeOf(st: Stats): EntryType {
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
+function isDotName(b: Buffer): boolean {
+  return (b.length === 1 && b[0] === 0x2e) || (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e);
+}
+
+/**
+ * Throw EBADNAME unless `name` can be one path component: not empty, not '.' or '..', no '/'
+ * and no NUL. Every decrypted name passes here before it is used as a path.
+ */
+export function checkClearName(name: Uint8Array, lowerName?: string): void {
+  const b = Buffer.from(name.buffer, name.byteOffset, name.byteLength);
+  if (b.length === 0 || isDotName(b) || b.includes(0x2f) || b.includes(0)) {
+    throw new EcryptfsError('EBADNAME', `name decrypts to ${JSON.stringify(b.toString('latin1'))}, which is not a file name (empty, '.', '..', or holding '/' or NUL); it is skipped`, lowerName);
+  }
+}
+
 export function splitPath(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
 }
@@ -142,11 +157,34 @@ export class Volume {
   /** Clear name component → lower name component. */
   encodeName(clear: string): string {
     if (!this.filenameEncryption || clear === '.' || clear === '..') return clear;
-    const bytes = Buffer.from(clear, 'utf8');
-    if (bytes.length > this.nameMax) {
-      throw new EcryptfsError('ENAMETOOLONG', `name of ${bytes.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold`, clear);
+    return this.encodeNameBytes(Buffer.from(clear, 'utf8')).toString('latin1');
+  }
+
+  /**
+   * Clear name bytes → lower name bytes. Names are byte strings (Linux allows any byte but '/'
+   * and NUL); this is the lossless form under the string API above.
+   */
+  encodeNameBytes(clear: Uint8Array): Buffer {
+    const b = Buffer.from(clear.buffer, clear.byteOffset, clear.byteLength);
+    if (!this.filenameEncryption || isDotName(b)) return Buffer.from(b);
+    if (b.length > this.nameMax) {
+      throw new EcryptfsError('ENAMETOOLONG', `name of ${b.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold`, b.toString('utf8'));
     }
-    return encryptFilename(bytes, this.fnek(), this.fnCipher, this.fnKeyBytes);
+    return Buffer.from(encryptFilename(b, this.fnek(), this.fnCipher, this.fnKeyBytes), 'latin1');
+  }
+
+  /**
+   * Lower name bytes → clear name bytes, checked: a clear name that is empty, '.', '..' or holds
+   * '/' or NUL is refused (EBADNAME), since it would be a path and not a name (a lower tree made
+   * by someone holding the key can carry any bytes in an encrypted name).
+   */
+  decodeNameBytes(lower: Uint8Array): Buffer {
+    const b = Buffer.from(lower.buffer, lower.byteOffset, lower.byteLength);
+    if (isDotName(b)) return Buffer.from(b);
+    const text = b.toString('latin1');
+    const clear = text.startsWith(FNEK_PREFIX) ? this.decodeBytes(text, 255) : Buffer.from(b);
+    checkClearName(clear, text);
+    return clear;
   }
 
   /**
@@ -154,7 +192,7 @@ export class Volume {
    * (as in the seed's session); names with it must decode with a key we hold.
    */
   decodeName(lowerName: string): string {
-    return this.decodeBytes(lowerName, 255).toString('utf8');
+    return this.decodeNameBytes(Buffer.from(lowerName, 'utf8')).toString('utf8');
   }
 
   private decodeBytes(lowerText: string, _max: number): Buffer {
@@ -379,6 +417,21 @@ export class Volume {
   encodeLinkTarget(target: string): string {
     if (!this.filenameEncryption) return target;
     return encryptFilename(Buffer.from(target, 'utf8'), this.fnek(), this.fnCipher, this.fnKeyBytes, 4095);
+  }
+
+  /** Symlink target bytes → lower target bytes (the lossless form of encodeLinkTarget). */
+  encodeLinkTargetBytes(target: Uint8Array): Buffer {
+    if (!this.filenameEncryption) return Buffer.from(target);
+    return Buffer.from(encryptFilename(target, this.fnek(), this.fnCipher, this.fnKeyBytes, 4095), 'latin1');
+  }
+
+  /** Lower target bytes → clear target bytes (a target may hold '/', but never NUL). */
+  decodeLinkTargetBytes(lower: Uint8Array): Buffer {
+    const text = Buffer.from(lower).toString('latin1');
+    if (!this.filenameEncryption && !text.startsWith(FNEK_PREFIX)) return Buffer.from(lower);
+    const t = this.decodeBytes(text, 4095);
+    if (t.length === 0 || t.includes(0)) throw new EcryptfsError('EBADNAME', 'encrypted symlink target decodes to an empty target or one holding NUL', text);
+    return t;
   }
 
   async symlink(target: string, clearPath: string): Promise<void> {
