@@ -20,7 +20,7 @@ import { keysFromKernel } from '../mount/keys.js';
 import { parseMountOptions } from '../mount/options.js';
 import type { DaemonRequest } from '../mount/request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from '../mount/sigcache.js';
-import { readMountState, removeMountState } from '../mount/state.js';
+import { readMountState, removeMountState, stateDir } from '../mount/state.js';
 import { KeyRing } from '../volume/keyring.js';
 import { readSecretFile } from '../volume/keysource.js';
 import { ask, askSecret, interactive } from './prompt.js';
@@ -68,6 +68,8 @@ export async function mountCommand(a: MountArgs): Promise<number> {
     const st = await fsp.stat(p).catch(() => undefined);
     if (!st?.isDirectory()) throw new EcryptfsError('EINVAL', `the ${what} does not exist or is not a directory`, p);
   }
+  // Before any question or mount: a records directory another user made is refused with a fix.
+  await stateDir();
   // Resolved before mounting, as the kernel does: an encrypted home's ~/.Private is a link
   // through the mount point, and following it later would send the daemon into its own mount.
   const lower = await fsp.realpath(source);

@@ -10,7 +10,7 @@ import { NodeLowerFs } from '../lower/lowerfs.js';
 import { EcryptfsFs } from './fs.js';
 import { kernelOptionString } from './options.js';
 import { serve } from './serve.js';
-import { removeMountState, writeMountState } from './state.js';
+import { removeMountState, stateDir, writeMountState } from './state.js';
 
 function log(msg: string): void {
   // Never secrets: messages name files and errors only.
@@ -37,6 +37,8 @@ async function run(req: DaemonRequest): Promise<void> {
   for (const k of req.keys) ring.add({ sig: k.sig, key: Buffer.from(k.key, 'hex'), origin: k.origin });
   req.keys.length = 0;
   const o = req.options;
+  // Refused before mounting when the records' directory is not the user's own (it says how to fix it).
+  await stateDir();
   // Large lower reads/writes go through the thread pool so concurrent FUSE requests overlap.
   const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
   const vol = await Volume.open(lower, ring, {

@@ -1,9 +1,16 @@
 /**
  * A small record per mount (no secrets) so `ecryptfs umount` and `ecryptfs mounts` know the
  * eCryptfs options, which /proc/mounts cannot show for a FUSE filesystem.
+ *
+ * The records live where only their user can write: `umount` acts on what they say (it unlinks
+ * the keys they name), and a directory another user made could hold a symlink that `mount`
+ * would write through. So the directory is XDG_RUNTIME_DIR or /run/user/UID when that is the
+ * user's own and 0700, else /tmp/ecryptfs-ts-UID created 0700 (mkdir is exclusive) and checked
+ * (a directory, not a symlink, owned by the user, no access for others) before every use.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+import { EcryptfsError } from '../errors.js';
 
 export interface MountState {
   lower: string;
@@ -14,25 +21,79 @@ export interface MountState {
   unlinkSigs: boolean;
 }
 
-export function stateDir(): string {
-  const uid = process.getuid?.() ?? 0;
-  return uid === 0 ? '/run/ecryptfs-ts' : join(process.env.XDG_RUNTIME_DIR ?? `/tmp/ecryptfs-ts-${uid}`, 'ecryptfs-ts');
+const uid = () => process.getuid?.() ?? 0;
+
+/** Why `dir` is not a private directory of the current user, or undefined when it is one. */
+async function notPrivate(dir: string): Promise<string | undefined> {
+  const st = await fsp.lstat(dir).catch(() => undefined);
+  if (!st) return 'it does not exist';
+  if (st.isSymbolicLink()) return 'it is a symbolic link';
+  if (!st.isDirectory()) return 'it is not a directory';
+  if (st.uid !== uid()) return `it is owned by uid ${st.uid}, not by uid ${uid()}`;
+  if (st.mode & 0o077) return `its mode is ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, not 0700`;
+  return undefined;
 }
 
-const fileFor = (upper: string) => join(stateDir(), `${Buffer.from(upper).toString('base64url')}.json`);
+/** Make `dir` 0700 (an existing one is accepted only when private already); throws with a fix. */
+async function privateDir(dir: string, fix: string): Promise<string> {
+  await fsp.mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  const why = await notPrivate(dir);
+  if (why) throw new EcryptfsError('EINVAL', `${dir} cannot hold mount records: ${why}. Another user may have made it to plant records or links there. ${fix}`);
+  return dir;
+}
+
+/** The directory of the records, checked (made if need be) now. */
+export async function stateDir(): Promise<string> {
+  if (uid() === 0) return privateDir('/run/ecryptfs-ts', 'Remove it (rm -rf /run/ecryptfs-ts) and mount again.');
+  for (const base of [process.env.XDG_RUNTIME_DIR, `/run/user/${uid()}`]) {
+    if (base && base.startsWith('/') && !(await notPrivate(base))) return privateDir(join(base, 'ecryptfs-ts'), `Remove ${join(base, 'ecryptfs-ts')} and mount again.`);
+  }
+  const top = await privateDir(`/tmp/ecryptfs-ts-${uid()}`, `Have root remove it (rm -rf /tmp/ecryptfs-ts-${uid()}), or set XDG_RUNTIME_DIR to a directory of yours with mode 0700.`);
+  return privateDir(join(top, 'ecryptfs-ts'), `Remove ${top} and mount again.`);
+}
+
+const nameFor = (upper: string) => `${Buffer.from(upper).toString('base64url')}.json`;
+
+/** Open a record without following a link, and only if it is a regular file of ours. */
+async function readRecord(path: string): Promise<MountState | undefined> {
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.uid !== uid()) return undefined;
+    return JSON.parse(await fh.readFile('utf8')) as MountState;
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
 
 export async function writeMountState(s: MountState): Promise<void> {
-  await fsp.mkdir(stateDir(), { recursive: true, mode: 0o700 });
-  await fsp.writeFile(fileFor(s.upper), JSON.stringify(s), { mode: 0o600 });
+  const dir = await stateDir();
+  const path = join(dir, nameFor(s.upper));
+  // A new file (O_EXCL never follows a link), renamed over the old record.
+  const tmp = `${path}.${process.pid}.tmp`;
+  await fsp.rm(tmp, { force: true });
+  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(s));
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path);
 }
 
 export async function readMountState(upper: string): Promise<MountState | undefined> {
-  const t = await fsp.readFile(fileFor(upper), 'utf8').catch(() => undefined);
-  return t ? (JSON.parse(t) as MountState) : undefined;
+  const dir = await stateDir().catch(() => undefined);
+  return dir ? readRecord(join(dir, nameFor(upper))) : undefined;
 }
 
 export async function removeMountState(upper: string): Promise<void> {
-  await fsp.rm(fileFor(upper), { force: true });
+  const dir = await stateDir().catch(() => undefined);
+  if (dir) await fsp.rm(join(dir, nameFor(upper)), { force: true });
 }
 
 function alive(pid: number): boolean {
@@ -45,14 +106,15 @@ function alive(pid: number): boolean {
 }
 
 export async function listMountStates(): Promise<MountState[]> {
-  const names = await fsp.readdir(stateDir()).catch(() => [] as string[]);
+  const dir = await stateDir().catch(() => undefined);
+  if (!dir) return [];
   const out: MountState[] = [];
-  for (const n of names) {
-    const t = await fsp.readFile(join(stateDir(), n), 'utf8').catch(() => undefined);
-    if (!t) continue;
-    const s = JSON.parse(t) as MountState;
+  for (const n of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (!n.endsWith('.json')) continue;
+    const s = await readRecord(join(dir, n));
+    if (!s) continue;
     // A daemon that was killed could not remove its record: drop it here.
-    if (!alive(s.pid)) await fsp.rm(join(stateDir(), n), { force: true });
+    if (!alive(s.pid)) await fsp.rm(join(dir, n), { force: true });
     else out.push(s);
   }
   return out;
