@@ -14,6 +14,7 @@ import { errorMessage, runMain } from './run.js';
 import { statText } from './statcmd.js';
 import { mountCommand, umountCommand } from './mount.js';
 import { listMountStates } from '../mount/state.js';
+import { packageVersion } from './version.js';
 
 function reportProblems(cmd: string, r: TreeResult): number {
   for (const p of r.problems) process.stderr.write(`ecryptfs ${cmd}: ${errorMessage(p.error)}\n`);
@@ -37,6 +38,7 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (
 export function buildProgram(): Command {
   const program = new Command('ecryptfs')
     .description('eCryptfs in userspace: read and write Linux eCryptfs lower directories without the kernel module')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError();
 
   addKeyOptions(

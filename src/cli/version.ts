@@ -1,0 +1,7 @@
+/** The package's version, read from package.json (three levels above dist/src/cli/, in a checkout and in an installed package). */
+import { readFileSync } from 'node:fs';
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
