@@ -1,4 +1,4 @@
-/* global process, console */
+/* global process, console, URL */
 // npm's `prepare` script: compiles dist/ wherever the package is built from a checkout.
 // - `npm ci` / `npm install` in a clone, and `npm pack` (the tarball then ships dist/src): the
 //   dependencies are there, so this only runs tsc;

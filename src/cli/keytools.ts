@@ -9,7 +9,7 @@ import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
-import { addKey, keyringAvailable } from '../keyring/kernel.js';
+import { addKey, keyringAvailable, keyringUnavailableReason } from '../keyring/kernel.js';
 import { writeFileAtomic } from '../lower/atomic.js';
 import { askSecret, nextStdinSecret } from './prompt.js';
 import { runMain } from './run.js';
@@ -34,6 +34,7 @@ export async function addPassphraseTool(args: string[]): Promise<number> {
     checkLength(pass);
     const salts = fnek ? [DEFAULT_SALT, FNEK_SALT] : [DEFAULT_SALT];
     const inKernel = await keyringAvailable();
+    if (!inKernel) process.stderr.write(`ecryptfs-add-passphrase: ${await keyringUnavailableReason()}\n`);
     for (const salt of salts) {
       const k = await deriveKeyAsync(pass, salt);
       if (inKernel) {

@@ -10,7 +10,7 @@
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { EcryptfsError } from '../errors.js';
-import { addKey, findKey, keyringAvailable, linkUserIntoSession, listSigs, unlinkKey } from '../keyring/kernel.js';
+import { addKey, findKey, keyringAvailable, keyringUnavailableReason, linkUserIntoSession, listSigs, unlinkKey } from '../keyring/kernel.js';
 import { ask, askSecret, interactive } from './prompt.js';
 import { runMain } from './run.js';
 
@@ -98,7 +98,7 @@ async function addPassphraseKey(a: Answers, out: (s: string) => void): Promise<v
 
 export async function manager(a: Answers, out: (s: string) => void): Promise<number> {
   if (!(await keyringAvailable())) {
-    throw new EcryptfsError('EINVAL', 'the kernel keyring is not available: install keyutils (keyctl) and run in a session with a user keyring');
+    throw new EcryptfsError('EINVAL', (await keyringUnavailableReason()) ?? 'the kernel keyring is not available');
   }
   // The real tool validates the keyring first; linking @u into @s is what makes keys added
   // here visible to mounts from this session (LP #1377924).

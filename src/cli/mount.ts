@@ -7,7 +7,7 @@
  * The command returns once the mount is up ("Mounted eCryptfs"); with -f it stays until unmount.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { unprivilegedLaunch } from '../fuse/mount.js';
+import { checkMountSetup, unprivilegedLaunch } from '../fuse/mount.js';
 import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,8 @@ async function readPassphraseOptionFile(path: string): Promise<Buffer> {
 export async function mountCommand(a: MountArgs): Promise<number> {
   const source = resolve(a.lower);
   const upper = resolve(a.upper);
+  // Set-up problems (no /dev/fuse, its mode, fuse3, a busy or foreign mount point) before the dialogue.
+  checkMountSetup(upper);
   for (const [what, p] of [['lower directory', source], ['mount point', upper]] as const) {
     const st = await fsp.stat(p).catch(() => undefined);
     if (!st?.isDirectory()) throw new EcryptfsError('EINVAL', `the ${what} does not exist or is not a directory`, p);

@@ -17,7 +17,12 @@ def main():
     auto_unmount = 'auto_unmount' in options.split(',')
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ, _FUSE_COMMFD=str(theirs.fileno()))
-    p = subprocess.Popen(['fusermount3', '-o', options, '--', mountpoint], env=env, pass_fds=(theirs.fileno(),))
+    try:
+        p = subprocess.Popen(['fusermount3', '-o', options, '--', mountpoint], env=env, pass_fds=(theirs.fileno(),))
+    except FileNotFoundError:
+        sys.stderr.write('fusermount3 is not installed (or not in PATH): ordinary users mount FUSE filesystems through it. '
+                         'Fix: as root run `apt-get install fuse3`\n')
+        sys.exit(127)
     theirs.close()
     fds = array.array('i')
     _, anc, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(fds.itemsize))
@@ -26,7 +31,11 @@ def main():
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     if not fds:
         rc = p.wait()
-        sys.stderr.write('fusermount3 did not pass a /dev/fuse descriptor (exit %s)\n' % rc)
+        # fusermount3 printed the cause above; these are the fixes for what it usually is.
+        sys.stderr.write('fusermount3 could not mount %s (exit %s, its message is above). Usual fixes: '
+                         '/dev/fuse must be readable and writable by the user (as root: `chmod 0666 /dev/fuse`); '
+                         'the mount point must be a directory the user owns and nothing may be mounted on it already\n'
+                         % (mountpoint, rc))
         sys.exit(rc or 1)
     if not auto_unmount:
         p.wait()

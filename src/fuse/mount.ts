@@ -7,7 +7,9 @@
  * Never run a synchronous child process while mounted: unmounting asks our loop for statfs.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { openSync, closeSync, existsSync } from 'node:fs';
+import { openSync, closeSync, existsSync, accessSync, statSync, readFileSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FuseOperations } from './operations.js';
 import { FuseServer, type FuseServerOptions } from './session.js';
@@ -44,9 +46,126 @@ function optionString(p: MountParams, extra: string[]): string {
   return o.join(',');
 }
 
+// ---- set-up checks: each failure says what is wrong and the command that fixes it ----
+
+/** The FUSE device; tests point it elsewhere only through a private mount namespace, never here. */
+export const FUSE_DEVICE = '/dev/fuse';
+
+/** Where `cmd` is found in PATH (as spawn would find it), or undefined. */
+export function findInPath(cmd: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const full = join(dir, cmd);
+    try {
+      accessSync(full, constants.X_OK);
+      if (statSync(full).isFile()) return full;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function whoAmI(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.()}`;
+  }
+}
+
+function modeString(path: string): string {
+  try {
+    const st = statSync(path);
+    return `mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${st.uid}`;
+  } catch {
+    return 'cannot stat it';
+  }
+}
+
+/** The FUSE mount on `mountpoint` (its type), read from /proc/self/mounts; undefined when none. */
+function fuseMountAt(mountpoint: string): string | undefined {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const esc = mountpoint.replace(/\\/g, '\\134').replace(/ /g, '\\040');
+  let type: string | undefined;
+  for (const l of text.split('\n')) {
+    const f = l.split(' ');
+    if (f[1] === esc) type = f[2]; // the last one is on top
+  }
+  return type?.startsWith('fuse') ? type : undefined;
+}
+
+/**
+ * Check what a FUSE mount of `mountpoint` needs before trying it, so that a new user gets the
+ * cause and the fix rather than what fusermount3 or mount(8) say half-way (e.g. "fusermount3 did
+ * not pass a /dev/fuse descriptor"). Throws an Error whose message names both.
+ * `root`: whether the mount is done as root (mount(8)) or through fusermount3 and its helper.
+ */
+export function checkMountSetup(mountpoint: string, root = (process.getuid?.() ?? 0) === 0): void {
+  const dev = FUSE_DEVICE;
+  if (!existsSync(dev)) {
+    throw new Error(
+      `${dev} does not exist, and FUSE mounts need it: the kernel's fuse module is not loaded, or this container was started without the device. ` +
+        `Fix: as root run \`modprobe fuse\` (in a container: start it with \`--device /dev/fuse\`)`,
+    );
+  }
+  const busy = fuseMountAt(mountpoint);
+  if (busy) {
+    throw new Error(
+      `${mountpoint} is busy: a ${busy} filesystem is already mounted there. ` +
+        `Fix: unmount it first (\`ecryptfs umount ${mountpoint}\`; if its daemon died: ${root ? `\`umount -l ${mountpoint}\`` : `\`fusermount3 -uz ${mountpoint}\``})`,
+    );
+  }
+  if (root) return;
+  const user = whoAmI();
+  if (!findInPath('fusermount3')) {
+    throw new Error(
+      `fusermount3 is not installed (or not in PATH): ordinary users mount FUSE filesystems through it. ` +
+        `Fix: as root run \`apt-get install fuse3\``,
+    );
+  }
+  if (!findInPath('python3')) {
+    throw new Error(
+      `python3 is not installed (or not in PATH): mounts by ordinary users need it to receive the ${dev} descriptor from fusermount3. ` +
+        `Fix: as root run \`apt-get install python3\``,
+    );
+  }
+  try {
+    accessSync(dev, constants.R_OK | constants.W_OK);
+  } catch {
+    throw new Error(
+      `${dev} is not usable by user ${user} (${modeString(dev)}): FUSE mounts by ordinary users need read and write access to it. ` +
+        `Fix: as root run \`chmod 0666 ${dev}\` (Debian's usual mode; to keep it after a reboot: ` +
+        `\`echo 'KERNEL=="fuse", MODE="0666"' > /etc/udev/rules.d/60-fuse.rules\`), or mount as root`,
+    );
+  }
+  const st = statSync(mountpoint, { throwIfNoEntry: false });
+  if (st === undefined) return; // the caller says that it does not exist
+  let writable = false;
+  try {
+    accessSync(mountpoint, constants.W_OK);
+    writable = true;
+  } catch {
+    writable = false;
+  }
+  const sticky = (st.mode & 0o1000) !== 0 && st.uid !== process.getuid?.();
+  if (!writable || sticky) {
+    throw new Error(
+      `the mount point ${mountpoint} is not ${sticky ? 'owned' : 'writable'} by user ${user} (${modeString(mountpoint)}): an ordinary user may only mount on a directory of their own. ` +
+        `Fix: mount on a directory you own (\`mkdir ~/mnt\`), or as root run \`chown ${user} ${mountpoint}\``,
+    );
+  }
+}
+
 /** Mount as root; returns the /dev/fuse descriptor to serve. */
 export async function mountAsRoot(p: MountParams): Promise<number> {
-  const fd = openSync('/dev/fuse', 'r+');
+  checkMountSetup(p.mountpoint, true);
+  const fd = openSync(FUSE_DEVICE, 'r+');
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const opts = optionString(p, [`fd=3`, `rootmode=40000`, `user_id=${uid}`, `group_id=${gid}`]);
@@ -72,6 +191,7 @@ export function fusermountHelperPath(): string {
  * mount if the daemon dies.
  */
 export function unprivilegedLaunch(p: MountParams, command: string[]): { cmd: string; args: string[] } {
+  checkMountSetup(p.mountpoint, false);
   const opts = optionString(p, [`fsname=${p.source}`, `subtype=${p.subtype}`, 'auto_unmount']);
   return { cmd: 'python3', args: [fusermountHelperPath(), p.mountpoint, opts, '--', ...command] };
 }
@@ -151,8 +271,8 @@ export async function mountFuse(ops: FuseOperations, p: MountFuseOptions): Promi
   const root = (process.getuid?.() ?? 0) === 0;
   if (!inherited && !root) {
     throw new Error(
-      `mounting ${p.mountpoint} needs root, or starting this process through fusermount-helper.py ` +
-        '(launchUnprivileged) so that fusermount3 mounts it',
+      `mounting ${p.mountpoint} with mount(8) needs root, and this process (user ${whoAmI()}) was not started through fusermount-helper.py. ` +
+        'Fix: run it as root, or start it with launchUnprivileged() so that fusermount3 mounts it for the user',
     );
   }
   const fd = inherited ? Number(inherited) : await mountAsRoot(p);

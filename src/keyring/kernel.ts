@@ -13,10 +13,31 @@ function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout
     let err = '';
     p.stdout.on('data', (d: Buffer) => out.push(d));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
+    p.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new EcryptfsError('EINVAL', NO_KEYCTL) : e));
     p.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err.trim() }));
     p.stdin.on('error', () => undefined); // keyctl may exit without reading stdin
     p.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+const NO_KEYCTL = 'the kernel keyring cannot be used: keyctl is not installed (or not in PATH). Fix: as root run `apt-get install keyutils`';
+
+/** Why the keyring cannot be used, with the fix: what a new user reads when keyctl fails. */
+function refusedBy(stderr: string): string {
+  return (
+    `the kernel keyring is not available to this process (keyctl: ${stderr || 'failed'}). ` +
+    'Containers usually block it (Docker\'s default seccomp profile refuses add_key and keyctl): run the container with a profile that allows them, ' +
+    'or give the passphrase to the command instead of the keyring (e.g. `ecryptfs mount LOWER UPPER -o key=passphrase:passphrase_passwd_file=FILE`)'
+  );
+}
+
+/** Why keyringAvailable() is false (cause and fix), or undefined when the keyring works. */
+export function keyringUnavailableReason(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('keyctl', ['show', '@u'], (err, _out, stderr) => {
+      if (!err) resolve(undefined);
+      else resolve((err as NodeJS.ErrnoException).code === 'ENOENT' ? NO_KEYCTL : refusedBy(String(stderr).trim()));
+    });
   });
 }
 
@@ -44,7 +65,7 @@ export async function findKey(sig: string): Promise<number | undefined> {
 export async function addKey(sig: string, payload: Uint8Array): Promise<boolean> {
   if ((await findKey(sig)) !== undefined) return false;
   const r = await run(['padd', 'user', sig, '@u'], payload);
-  if (r.code !== 0) throw new EcryptfsError('EIO', `could not add key ${sig} to the user keyring: ${r.stderr}`);
+  if (r.code !== 0) throw new EcryptfsError('EIO', `could not add key ${sig} to the user keyring: ${refusedBy(r.stderr)}`);
   return true;
 }
 

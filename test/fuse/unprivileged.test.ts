@@ -1,12 +1,14 @@
 /**
  * Mounting as an ordinary user through fusermount3 and fusermount-helper.py. As root the test
- * creates (if needed) the user "fusetest" and runs the daemon and the file checks as that user.
+ * creates (if needed) the user "fusetest", makes /dev/fuse usable by ordinary users (Debian's
+ * mode 0666; a fresh VM may have 0600) and runs the daemon and the file checks as that user.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, existsSync } from 'node:fs';
 import { unprivilegedLaunch } from '../../src/fuse/mount.js';
 import { DAEMON, mountedAt, run, startDaemon, tempMountpoint } from './harness.js';
+import { openDevFuse } from '../mount/harness.js';
 
 const USER = 'fusetest';
 
@@ -33,6 +35,7 @@ describe('FUSE mount as an ordinary user (fusermount3)', { skip: skipReason() },
   const env = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
   async function start() {
+    openDevFuse();
     const user = await testUser();
     const mp = tempMountpoint();
     chownSync(mp, user.uid, user.gid);

@@ -55,7 +55,11 @@ export async function mountVolume(options: string, opts: { lower?: string; passp
   };
 }
 
-/** Make /dev/fuse usable by ordinary users (Debian's default mode; some VMs ship it 0600). */
+/**
+ * Make /dev/fuse usable by ordinary users (Debian's default mode; some VMs ship it 0600). Every
+ * test that mounts as an ordinary user calls this itself: none may rely on another test or an
+ * earlier run having done it (CI resets the device to 0600 before the suite).
+ */
 export function openDevFuse(): void {
   if ((statSync('/dev/fuse').mode & 0o777) !== 0o666) chmodSync('/dev/fuse', 0o666);
 }
