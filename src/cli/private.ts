@@ -311,7 +311,9 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
   const mountPoint = o.bootstrap ? who.home : join(who.home, 'Private');
   const lower = o.bootstrap ? join(ecdir, '.Private') : p.lower;
   if (o.bootstrap) {
-    // The config and lower directories live outside the home, linked into it.
+    // The config and lower directories live outside the home, linked into it. /home/.ecryptfs
+    // itself is 0755 as ecryptfs-utils makes it (a recursive mkdir would make it 0700: no login could reach its own).
+    await fsp.mkdir(ECRYPTFS_DIR, { mode: 0o755 }).catch(() => undefined);
     await fsp.mkdir(join(ecdir, '.ecryptfs'), { recursive: true, mode: 0o700 });
     for (const n of ['.ecryptfs', '.Private']) {
       await fsp.rm(join(who.home, n), { force: true });

@@ -1,43 +1,22 @@
 /**
  * Password changes through the real PAM stack (pamtester): pam_unix changes the password and
- * pam_ecryptfs_ts_passwd.so hands old and new to our hook, which re-wraps wrapped-passphrase; the
+ * pam_ecryptfs_ts.so hands old and new to our hook, which re-wraps wrapped-passphrase; the
  * next login with the new password mounts and reads everything back. Also the adduser flow: an
  * encrypted home set up with -b gets its passphrase wrapped when the user's first password is set.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers/fixtures.js';
 import { freshUser, mountSkipReason, openDevFuse, runAs, sh } from '../mount/harness.js';
-import { pamService } from './pam-harness.js';
+import { pamService, pamSkipReason, ROOT } from './pam-harness.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SERVICE = 'ecryptfs-ts-pw-test';
 const SERVICE_FILE = `/etc/pam.d/${SERVICE}`;
-const skip =
-  mountSkipReason() ||
-  (sh('command -v pamtester && command -v fusermount3 && command -v setpriv && command -v ecryptfs-unwrap-passphrase').code !== 0
-    ? 'needs pamtester, fuse3, util-linux setpriv and ecryptfs-utils (apt-get install pamtester fuse3 ecryptfs-utils)'
-    : sh('command -v cc && test -e /usr/include/security/pam_modules.h').code !== 0
-      ? 'needs a C compiler and the PAM headers to build pam_ecryptfs_ts_passwd.so (apt-get install gcc libpam0g-dev)'
-      : false);
+const skip = mountSkipReason() || pamSkipReason() || (sh('command -v ecryptfs-unwrap-passphrase').code !== 0 ? 'needs ecryptfs-utils (apt-get install ecryptfs-utils)' : false);
 
-/** Build the module as `npm run build:pam` does, once, into a temp dir removed after the tests. */
-const built = tempDir('pam-mod-');
-after(() => built.cleanup());
-let module = '';
-function buildModule(): string {
-  if (module) return module;
-  const out = join(built.path, 'pam_ecryptfs_ts_passwd.so');
-  const r = sh(`cc -shared -fPIC -O2 -Wall -Wextra -Werror -o ${out} ${join(ROOT, 'src/pam/pam_ecryptfs_ts_passwd.c')} -lpam`);
-  assert.equal(r.code, 0, r.out);
-  return (module = out);
-}
-
-const writeService = (module: string) => writeFileSync(SERVICE_FILE, pamService(module));
+const writeService = () => writeFileSync(SERVICE_FILE, pamService());
 
 const pamtester = (user: string, ops: string[], input = '', asUid?: number) => {
   // passwd is setuid root: real uid the user's, effective uid root. setpriv --ruid gives pamtester
@@ -56,7 +35,7 @@ test('passwd through PAM re-wraps the mount passphrase; the new password logs in
   openDevFuse();
   const USER = 'ecryptfs-pw-user';
   const { home, uid } = freshUser(USER, 'first-login-pw');
-  writeService(buildModule());
+  writeService();
   try {
     for (const [f, v] of [['lp', 'first-login-pw'], ['mp', 'pw-test-mount-pass-0123456789ab']]) {
       writeFileSync(join(home, f), `${v}\n`, { mode: 0o600 });
@@ -114,7 +93,7 @@ test('adduser-style encrypted home: setup-private -b, the first password set thr
   const { home, uid } = freshUser(USER);
   const ecdir = `/home/.ecryptfs/${USER}`;
   const shm = `/dev/shm/.ecryptfs-${USER}`;
-  writeService(buildModule());
+  writeService();
   try {
     // adduser --encrypt-home sets up the empty home before /etc/skel goes in.
     sh(`rm -rf ${ecdir} ${shm}; find ${home} -mindepth 1 -delete`);

@@ -1,5 +1,5 @@
 /**
- * Login through the real PAM stack (Debian's pamtester and pam_exec): authentication unwraps the
+ * Login through the real PAM stack (Debian's pamtester and pam_ecryptfs_ts.so): authentication unwraps the
  * mount passphrase into the user's keyring, the session mounts ~/Private, closing it unmounts and
  * the lower files stay encrypted.
  */
@@ -8,14 +8,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { mountSkipReason, openDevFuse, sh, freshUser } from '../mount/harness.js';
-import { pamService } from './pam-harness.js';
+import { pamService, pamSkipReason, ROOT } from './pam-harness.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const USER = 'ecryptfs-pam-user';
 const SERVICE = '/etc/pam.d/ecryptfs-ts-test';
-const skip = mountSkipReason() || (sh('command -v pamtester && command -v fusermount3 && command -v setpriv && test -e /lib/x86_64-linux-gnu/security/pam_exec.so').code !== 0 ? 'needs pamtester, fuse3, util-linux setpriv and pam_exec' : false);
+const skip = mountSkipReason() || pamSkipReason();
 
 const asUser = (cmd: string) => {
   const r = spawnSync('su', [USER, '-s', '/bin/sh', '-c', `cd /tmp && ${cmd}`], { encoding: 'utf8' });
