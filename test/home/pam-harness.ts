@@ -1,9 +1,9 @@
 /** The PAM service the login tests install: pam_unix plus pam_ecryptfs_ts.so, built from this checkout. */
-import { after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers/fixtures.js';
 import { sh } from '../mount/harness.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -17,12 +17,15 @@ export function pamSkipReason(): string | false {
 }
 
 let built = '';
-/** Build pam_ecryptfs_ts.so as `npm run build:pam` does (with -Werror), once per test file. */
+/**
+ * Build pam_ecryptfs_ts.so as `npm run build:pam` does (with -Werror), once per test file; removed
+ * when the process exits (an after() hook would run at the end of the first test that built it).
+ */
 export function buildModule(): string {
   if (built) return built;
-  const dir = tempDir('pam-mod-');
-  after(() => dir.cleanup());
-  const out = join(dir.path, 'pam_ecryptfs_ts.so');
+  const dir = mkdtempSync(join(tmpdir(), 'pam-mod-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'pam_ecryptfs_ts.so');
   const r = sh(`cc -shared -fPIC -O2 -Wall -Wextra -Werror -o ${out} ${join(ROOT, 'src/pam/pam_ecryptfs_ts.c')} -lpam`);
   assert.equal(r.code, 0, r.out);
   return (built = out);
