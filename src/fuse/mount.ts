@@ -277,7 +277,7 @@ export async function mountFuse(ops: FuseOperations, p: MountFuseOptions): Promi
   }
   const fd = inherited ? Number(inherited) : await mountAsRoot(p);
   if (inherited) delete process.env.FUSE_FD; // children must not think they own it
-  const server = new FuseServer(ops, p.server);
+  const server = new FuseServer(ops, { wakePath: p.mountpoint, ...p.server });
   const dog = p.watchdog !== false ? startWatchdog(p) : undefined;
   const closed = server.closed.then(() => dog?.stop());
   server.serve(fd);

@@ -2,18 +2,35 @@
  * FuseServer: reads requests from a mounted /dev/fuse descriptor, calls a FuseOperations object and
  * writes the replies. No libfuse, no native code.
  *
- * Threads: each pending read of /dev/fuse blocks one libuv threadpool thread until the kernel has
- * a request, so `readers` reads hold `readers` threads. The launcher must raise UV_THREADPOOL_SIZE
- * in the environment before Node starts (libuv reads it once); by default we use
- * (pool size - 4) readers, at least 1, so the operations' own fs calls keep 4 threads.
- * Replies are written synchronously (one writev per reply): a write to /dev/fuse never waits for
- * anything, and it spares a threadpool round trip.
+ * How requests are read (measured with test/fuse/memfs, see bench/fuselat.ts):
+ * - While every operation answers synchronously (returns a value, not a promise), the main thread
+ *   reads /dev/fuse itself with blocking reads and replies in the same loop, like a
+ *   single-threaded libfuse: the kernel wakes this thread directly, with no threadpool hop and no
+ *   event-loop turn per request.
+ * - As soon as an operation returns a promise, the server yields to the event loop (setImmediate,
+ *   so promises that settle at once still keep it in this mode) and, if work is really pending,
+ *   falls back to reads on the libuv threadpool: `readers` of them at once while operations are
+ *   pending, one while idle. When a pooled read delivers a request that is answered
+ *   synchronously and nothing else is pending, it goes back to blocking reads.
+ * - A blocking read would keep timers, signals (SIGTERM) and IPC from ever running on an idle
+ *   mount, so a small worker thread watches: when the main thread has been blocked for `idleMs`
+ *   without a request, it calls statfs(2) on the mount point (`wakePath`): the kernel sends us
+ *   a STATFS from that thread (known by its thread id), which wakes the main thread; it is
+ *   answered at once and the main thread returns to the event loop with one pooled read pending.
+ *   (The kernel's own wake-up, NOTIFY_RETRIEVE, only works on regular files since Linux 6.x.)
+ *   Without `wakePath` blocking reads are never used.
+ * The launcher must raise UV_THREADPOOL_SIZE before Node starts (libuv reads it once); by default
+ * we use (pool size - 4) readers, at least 1, so the operations' own fs calls keep 4 threads.
+ * Replies are written synchronously (one writev per reply): a write to /dev/fuse never waits.
  *
  * Locks: we do not negotiate POSIX_LOCKS/FLOCK_LOCKS, so the kernel does fcntl/flock locking
  * locally (correct for a single-host mount) and never sends GETLK/SETLK.
  * Interrupts: INTERRUPT is read and ignored; every request still gets its normal reply.
+ * FUSE_STATS=1 (or the `stats` option) prints a per-opcode table of server time at close;
+ * FUSE_STATS=/path appends it to that file.
  */
 import * as fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import type { DirEntry, Entry, FuseOperations, OpenResult, RequestContext, SetattrChanges } from './operations.js';
 import {
@@ -54,12 +71,24 @@ export interface FuseServerOptions {
   negativeTimeout?: number;
   /** Let the kernel buffer writes in the page cache (FUSE_WRITEBACK_CACHE); default off. */
   writebackCache?: boolean;
-  /** Answer READDIRPLUS (each listed name is looked up and its attributes sent); default off. */
-  readdirplus?: boolean;
-  /** Concurrent reads of /dev/fuse; see the module comment. */
+  /**
+   * READDIRPLUS (each listed name is looked up and its attributes sent with the listing):
+   * 'auto' lets the kernel choose per directory (plus for the first read and after a lookup-heavy
+   * pattern such as `ls -l`, plain afterwards), true always, false never (default).
+   */
+  readdirplus?: boolean | 'auto';
+  /** Concurrent pooled reads of /dev/fuse while operations are pending; see the module comment. */
   readers?: number;
+  /** Blocking reads on the main thread while operations answer synchronously (default true; FUSE_SYNC_READS=0 turns it off). */
+  syncReads?: boolean;
+  /** The mount point, statfs'd by the waker thread; blocking reads need it (mountFuse sets it). */
+  wakePath?: string;
+  /** Milliseconds an idle blocking read waits before the event loop gets its turn (default 20). */
+  idleMs?: number;
   /** Largest WRITE the kernel sends (default and maximum 1 MiB). */
   maxWrite?: number;
+  /** Per-opcode table of server time printed at close (default: FUSE_STATS set). */
+  stats?: boolean;
   /** Called for errors that are not an errno an operation meant to reply (they reply EIO). */
   onError?: (err: unknown, what: string) => void;
   /** Request tracing. */
@@ -86,11 +115,52 @@ const ENOENT = errnoOf('ENOENT')!;
 const ERANGE = errnoOf('ERANGE')!;
 const EPROTO = errnoOf('EPROTO')!;
 const EIO = errnoOf('EIO')!;
+const EAGAIN = errnoOf('EAGAIN')!;
+
+/** Waker states in the shared word 0; word 1 counts requests read by blocking reads, word 2 is the waker's thread id. */
+const W_LOOP = 0;
+const W_BLOCKING = 1;
+const W_STOP = 2;
 
 /** Default number of /dev/fuse readers for this process' threadpool size. */
 export function defaultReaders(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
   return Math.max(1, Math.min(16, pool - 4));
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** fn(v) now when v is a value, after it when v is a promise. */
+function map<T, U>(v: T | Promise<T>, fn: (x: T) => U | Promise<U>): U | Promise<U> {
+  return isPromise(v) ? v.then(fn) : fn(v);
+}
+const then: <T>(v: T | Promise<T>, fn: (x: T) => void) => void | Promise<void> = map;
+
+/** The waker thread (see the module comment); plain JS, evaluated as a worker. */
+const WAKER = `
+const { workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const st = new Int32Array(workerData.sab);
+Atomics.store(st, 2, Number(fs.readlinkSync('/proc/thread-self').split('/').pop()));
+Atomics.notify(st, 2);
+for (;;) {
+  const s = Atomics.load(st, 0);
+  if (s === ${W_STOP}) break;
+  if (s !== ${W_BLOCKING}) { Atomics.wait(st, 0, s); continue; }
+  const seq = Atomics.load(st, 1);
+  if (Atomics.wait(st, 0, ${W_BLOCKING}, workerData.idleMs) !== 'timed-out') continue;
+  if (Atomics.load(st, 1) !== seq) continue;
+  try { fs.statfsSync(workerData.path); } catch {}
+}
+`;
+
+interface OpStats {
+  count: number;
+  totalUs: number;
+  /** buckets[i]: answers that took < 2^i microseconds (and >= 2^(i-1)). */
+  buckets: number[];
 }
 
 export class FuseServer {
@@ -103,13 +173,26 @@ export class FuseServer {
 
   private fd = -1;
   private running = false;
-  private readonly opts: Required<Omit<FuseServerOptions, 'debug'>> & Pick<FuseServerOptions, 'debug'>;
+  private readonly opts: Required<Omit<FuseServerOptions, 'debug' | 'wakePath'>> & Pick<FuseServerOptions, 'debug' | 'wakePath'>;
   private resolveClosed!: () => void;
   private resolveInit!: (c: ConnectionInfo) => void;
   private readonly free: Buffer[] = [];
   private pending = 0;
   private activeReaders = 0;
   private conn: ConnectionInfo | undefined;
+  /** Blocking reads allowed (option on and the kernel accepted our wake-up at INIT). */
+  private syncOk = false;
+  /** A setImmediate turn is scheduled that will decide how to read next. */
+  private yielding = false;
+  /** Set by handle() when a request asks the blocking loop to leave (our wake-up). */
+  private leaveBlocking = false;
+  private waker: Worker | undefined;
+  private wakerState: Int32Array | undefined;
+  private readonly stats = new Map<string, OpStats>();
+  private readonly replyHeader = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+  /** Requests read by blocking reads on this thread and by pooled reads (for the stats). */
+  private blockingReads = 0;
+  private pooledReads = 0;
 
   constructor(
     readonly ops: FuseOperations,
@@ -122,9 +205,13 @@ export class FuseServer {
       writebackCache: options.writebackCache ?? false,
       readdirplus: options.readdirplus ?? false,
       readers: options.readers ?? defaultReaders(),
+      syncReads: options.syncReads ?? process.env.FUSE_SYNC_READS !== '0',
+      idleMs: options.idleMs ?? 20,
       maxWrite: Math.min(MAX_WRITE, Math.max(4096, options.maxWrite ?? MAX_WRITE)),
+      stats: options.stats ?? !!process.env.FUSE_STATS,
       onError: options.onError ?? ((err, what) => console.error(`fuse: ${what}:`, err)),
       debug: options.debug,
+      wakePath: options.wakePath,
     };
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.initialized = new Promise((r) => (this.resolveInit = r));
@@ -135,7 +222,8 @@ export class FuseServer {
     if (this.running) throw new Error('FuseServer.serve: already serving');
     this.fd = fd;
     this.running = true;
-    for (let i = 0; i < this.opts.readers; i++) this.readLoop();
+    // INIT and the wake-up check run on pooled reads; blocking reads start once they passed.
+    this.poolRead();
   }
 
   /** Requests being handled right now (for tests and shutdown). */
@@ -156,25 +244,91 @@ export class FuseServer {
     if (this.free.length < this.opts.readers + 8) this.free.push(b);
   }
 
-  private readLoop(): void {
+  /** Decide how the next request is read: blocking on this thread, or pooled reads. */
+  private next(): void {
+    if (!this.running || this.yielding) return;
+    if (this.syncOk && this.pending === 0 && this.activeReaders === 0) {
+      this.blockingLoop();
+      return;
+    }
+    const want = this.pending > 0 ? this.opts.readers : 1;
+    while (this.activeReaders < want) this.poolRead();
+  }
+
+  /** Let the event loop turn (promises, timers, signals), then decide again. */
+  private yieldTurn(): void {
+    if (this.yielding) return;
+    this.yielding = true;
+    setImmediate(() => {
+      this.yielding = false;
+      this.next();
+    });
+  }
+
+  /** Read errors shared by both ways of reading; returns false when serving must stop. */
+  private readFailed(err: NodeJS.ErrnoException): boolean {
+    const code = err.code;
+    // ENOENT/EINTR: the request was interrupted before we read it: just read the next one.
+    if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') return true;
+    if (code === 'ENODEV') this.finish(); // unmounted
+    else this.finish(err);
+    return false;
+  }
+
+  private blockingLoop(): void {
+    const st = this.wakerState!;
+    Atomics.store(st, 0, W_BLOCKING);
+    Atomics.notify(st, 0);
+    const started = Date.now();
+    let count = 0;
+    try {
+      while (this.running) {
+        const buf = this.takeBuffer();
+        let n: number;
+        try {
+          n = fs.readSync(this.fd, buf, 0, buf.length, null);
+        } catch (e) {
+          this.giveBuffer(buf);
+          if (this.readFailed(e as NodeJS.ErrnoException)) continue;
+          return;
+        }
+        Atomics.add(st, 1, 1);
+        this.blockingReads++;
+        if (n === 0) {
+          this.giveBuffer(buf);
+          this.finish();
+          return;
+        }
+        this.handle(buf, n);
+        if (this.leaveBlocking) {
+          // Woken because we were idle: wait in the event loop with one pooled read.
+          this.leaveBlocking = false;
+          Atomics.store(st, 0, W_LOOP);
+          this.poolRead();
+          return;
+        }
+        // An answer is pending on a promise, or we have held the loop long enough: give it a turn.
+        if (this.pending > 0 || (++count & 63) === 0 && Date.now() - started > 50) {
+          Atomics.store(st, 0, W_LOOP);
+          this.yieldTurn();
+          return;
+        }
+      }
+    } finally {
+      if (Atomics.load(st, 0) !== W_STOP) Atomics.store(st, 0, W_LOOP);
+    }
+  }
+
+  private poolRead(): void {
     if (!this.running) return;
     const buf = this.takeBuffer();
     this.activeReaders++;
     fs.read(this.fd, buf, 0, buf.length, null, (err, n) => {
       this.activeReaders--;
+      this.pooledReads++;
       if (err) {
         this.giveBuffer(buf);
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EINTR') {
-          // The request was interrupted before we read it: just read the next one.
-          this.readLoop();
-        } else if (code === 'EAGAIN') {
-          setTimeout(() => this.readLoop(), 1);
-        } else if (code === 'ENODEV') {
-          this.finish(); // unmounted
-        } else {
-          this.finish(err);
-        }
+        if (this.readFailed(err)) this.next();
         return;
       }
       if (n === 0) {
@@ -182,17 +336,49 @@ export class FuseServer {
         this.finish();
         return;
       }
-      // Keep a read pending while this request is handled.
-      this.readLoop();
+      // With operations pending, keep reads going while this request is handled.
+      if (this.pending > 0) this.next();
       this.handle(buf, n);
+      if (this.leaveBlocking) {
+        // A wake-up that raced with leaving the blocking loop: stay in the event loop.
+        this.leaveBlocking = false;
+        if (this.activeReaders === 0) this.poolRead();
+        return;
+      }
+      this.next();
+    });
+  }
+
+  /** Start the waker thread (after INIT); blocking reads begin once it runs. */
+  private startWaker(): void {
+    if (!this.opts.syncReads || !this.opts.wakePath || this.waker) return;
+    const sab = new SharedArrayBuffer(12);
+    this.wakerState = new Int32Array(sab);
+    this.waker = new Worker(WAKER, { eval: true, workerData: { sab, path: this.opts.wakePath, idleMs: this.opts.idleMs } });
+    this.waker.unref();
+    this.waker.on('error', (e) => {
+      this.syncOk = false;
+      this.opts.onError(e, 'waker thread');
+    });
+    this.waker.on('online', () => {
+      // Its thread id is published before anything else it does.
+      Atomics.wait(this.wakerState!, 2, 0, 1000);
+      this.syncOk = this.running;
     });
   }
 
   private finish(err?: Error): void {
     if (!this.running) return;
     this.running = false;
+    this.syncOk = false;
     if (err) this.closeError = err;
     if (err) this.opts.onError(err, 'reading /dev/fuse');
+    if (this.opts.stats) this.printStats();
+    if (this.waker && this.wakerState) {
+      Atomics.store(this.wakerState, 0, W_STOP);
+      Atomics.notify(this.wakerState, 0);
+      void this.waker.terminate().catch(() => undefined);
+    }
     // Wait for the other readers' ENODEV before closing the descriptor they read from.
     const done = () => {
       if (this.activeReaders > 0) {
@@ -210,17 +396,58 @@ export class FuseServer {
     done();
   }
 
+  private record(what: string, t0: number): void {
+    const us = (performance.now() - t0) * 1000;
+    let s = this.stats.get(what);
+    if (!s) this.stats.set(what, (s = { count: 0, totalUs: 0, buckets: [] }));
+    s.count++;
+    s.totalUs += us;
+    const i = us < 1 ? 0 : Math.ceil(Math.log2(us + 1e-9));
+    s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+  }
+
+  /** The per-opcode table: count, mean and the 50th/99th percentile bucket of server time. */
+  statsTable(): string {
+    const pct = (s: OpStats, p: number) => {
+      let seen = 0;
+      for (let i = 0; i < s.buckets.length; i++) {
+        seen += s.buckets[i] ?? 0;
+        if (seen >= s.count * p) return `<${2 ** i}`;
+      }
+      return '?';
+    };
+    const lines = ['opcode        count   mean us     p50 us     p99 us'];
+    for (const [op, s] of [...this.stats].sort((a, b) => b[1].totalUs - a[1].totalUs)) {
+      lines.push(`${op.padEnd(12)} ${String(s.count).padStart(6)} ${(s.totalUs / s.count).toFixed(1).padStart(9)} ${pct(s, 0.5).padStart(10)} ${pct(s, 0.99).padStart(10)}`);
+    }
+    lines.push(`reads: ${this.blockingReads} blocking, ${this.pooledReads} pooled; blocking reads ${this.syncOk || this.blockingReads ? 'on' : 'off'}`);
+    return lines.join('\n') + '\n';
+  }
+
+  private printStats(): void {
+    const dest = process.env.FUSE_STATS;
+    const text = `fuse server time per request (pid ${process.pid}):\n${this.statsTable()}`;
+    try {
+      if (dest && dest !== '1') fs.appendFileSync(dest, text);
+      else process.stderr.write(text);
+    } catch (e) {
+      this.opts.onError(e, 'writing FUSE_STATS');
+    }
+  }
+
   // ---- replies ----
 
   private reply(unique: bigint, error: number, ...parts: Buffer[]): void {
     let len = OUT_HEADER_SIZE;
     for (const p of parts) len += p.length;
-    const h = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+    // Replies are written synchronously, so one header buffer serves them all.
+    const h = this.replyHeader;
     h.writeUInt32LE(len, 0);
     h.writeInt32LE(-error, 4);
     h.writeBigUInt64LE(unique, 8);
     try {
-      fs.writevSync(this.fd, [h, ...parts]);
+      if (parts.length === 0) fs.writeSync(this.fd, h);
+      else fs.writevSync(this.fd, parts.length === 1 ? [h, parts[0]] : [h, ...parts]);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOENT: the request was interrupted and is gone. ENODEV/EBADF: we are unmounted.
@@ -273,35 +500,54 @@ export class FuseServer {
       return;
     }
     const { header, req } = parsed;
+    if (req.op === Opcode.STATFS && this.wakerState && header.pid === Atomics.load(this.wakerState, 2)) {
+      // Our waker: the main thread was idle in a blocking read; let the event loop run.
+      this.giveBuffer(buf);
+      this.leaveBlocking = true;
+      this.reply(header.unique, EAGAIN);
+      return;
+    }
     const ctx: RequestContext = { uid: header.uid, gid: header.gid, pid: header.pid, unique: header.unique };
-    this.opts.debug?.(`${header.unique} ${typeof req.op === 'number' ? Opcode[req.op] : `op${header.opcode}`} ino=${header.nodeid}`);
+    const what = typeof req.op === 'number' ? Opcode[req.op] : `op${header.opcode}`;
+    this.opts.debug?.(`${header.unique} ${what} ino=${header.nodeid}`);
+    const t0 = this.opts.stats ? performance.now() : 0;
     // Only WRITE keeps a view into the read buffer (its data); all else was copied by the parser.
     const holdsBuffer = req.op === Opcode.WRITE;
     if (!holdsBuffer) this.giveBuffer(buf);
     if (req.op === Opcode.SETXATTR) req.value = Buffer.from(req.value);
-    this.pending++;
-    let p: Promise<void>;
+    let p: void | Promise<void> = undefined;
     try {
       p = this.dispatch(header.nodeid, header.unique, req, ctx);
     } catch (e) {
-      p = Promise.reject(e);
+      this.replyError(header.unique, e, what);
     }
-    p.catch((e) => this.replyError(header.unique, e, typeof req.op === 'number' ? Opcode[req.op] : 'request')).finally(() => {
+    if (!p) {
+      if (holdsBuffer) this.giveBuffer(buf);
+      if (t0) this.record(what, t0);
+      return;
+    }
+    this.pending++;
+    p.catch((e) => this.replyError(header.unique, e, what)).finally(() => {
       this.pending--;
       if (holdsBuffer) this.giveBuffer(buf);
+      if (t0) this.record(what, t0);
+      this.next();
     });
   }
 
-  private async dispatch(ino: number, unique: bigint, req: Request, ctx: RequestContext): Promise<void> {
+  /** Reply to one request: synchronously when the operation returned a value, else a promise. */
+  private dispatch(ino: number, unique: bigint, req: Request, ctx: RequestContext): void | Promise<void> {
     const ops = this.ops;
     const ok = (...parts: Buffer[]) => this.reply(unique, 0, ...parts);
+    const done = () => this.reply(unique, 0);
     const nosys = () => this.reply(unique, ENOSYS);
+    const entry = (e: Entry) => ok(this.entryOut(e));
+    const attr = (a: Parameters<typeof encodeAttrOut>[1]) => ok(encodeAttrOut(this.opts.attrTimeout, a));
     switch (req.op) {
       case Opcode.INIT:
         return this.init(unique, req.arg);
       case Opcode.DESTROY:
-        await ops.destroy?.();
-        return ok();
+        return then(ops.destroy?.(), done);
       case Opcode.FORGET:
         this.forget(ino, req.nlookup);
         return;
@@ -312,20 +558,25 @@ export class FuseServer {
         return;
       case Opcode.LOOKUP: {
         if (!ops.lookup) return nosys();
-        try {
-          return ok(this.entryOut(await ops.lookup(ino, req.name, ctx)));
-        } catch (e) {
+        const negative = (e: unknown) => {
           if (this.opts.negativeTimeout > 0 && toErrno(e).errno === ENOENT) {
             // nodeid 0 with a timeout: the kernel caches the absence.
             return ok(encodeEntryOut(0, 0, this.opts.negativeTimeout, 0, zeroAttr));
           }
           throw e;
+        };
+        let r: Entry | Promise<Entry>;
+        try {
+          r = ops.lookup(ino, req.name, ctx);
+        } catch (e) {
+          return negative(e);
         }
+        return isPromise(r) ? r.then(entry, negative) : entry(r);
       }
       case Opcode.GETATTR: {
         if (!ops.getattr) return nosys();
         const fh = req.getattrFlags & GETATTR_FH ? req.fh : undefined;
-        return ok(encodeAttrOut(this.opts.attrTimeout, await ops.getattr(ino, fh, ctx)));
+        return then(ops.getattr(ino, fh, ctx), attr);
       }
       case Opcode.SETATTR: {
         if (!ops.setattr) return nosys();
@@ -341,119 +592,107 @@ export class FuseServer {
         else if (a.valid & Fattr.MTIME) c.mtimeMs = a.mtime * 1000 + a.mtimensec / 1e6;
         if (a.valid & Fattr.CTIME) c.ctimeMs = a.ctime * 1000 + a.ctimensec / 1e6;
         if (a.valid & Fattr.FH) c.fh = a.fh;
-        return ok(encodeAttrOut(this.opts.attrTimeout, await ops.setattr(ino, c, ctx)));
+        return then(ops.setattr(ino, c, ctx), attr);
       }
-      case Opcode.READLINK: {
+      case Opcode.READLINK:
         if (!ops.readlink) return nosys();
-        const t = await ops.readlink(ino, ctx);
-        return ok(typeof t === 'string' ? Buffer.from(t) : t);
-      }
+        return then(ops.readlink(ino, ctx), (t) => ok(typeof t === 'string' ? Buffer.from(t) : t));
       case Opcode.SYMLINK:
         if (!ops.symlink) return nosys();
-        return ok(this.entryOut(await ops.symlink(ino, req.name, req.target, ctx)));
+        return then(ops.symlink(ino, req.name, req.target, ctx), entry);
       case Opcode.MKNOD:
         if (!ops.mknod) return nosys();
-        return ok(this.entryOut(await ops.mknod(ino, req.name, req.mode, req.rdev, ctx)));
+        return then(ops.mknod(ino, req.name, req.mode, req.rdev, ctx), entry);
       case Opcode.MKDIR:
         if (!ops.mkdir) return nosys();
-        return ok(this.entryOut(await ops.mkdir(ino, req.name, req.mode, ctx)));
+        return then(ops.mkdir(ino, req.name, req.mode, ctx), entry);
       case Opcode.UNLINK:
         if (!ops.unlink) return nosys();
-        await ops.unlink(ino, req.name, ctx);
-        return ok();
+        return then(ops.unlink(ino, req.name, ctx), done);
       case Opcode.RMDIR:
         if (!ops.rmdir) return nosys();
-        await ops.rmdir(ino, req.name, ctx);
-        return ok();
+        return then(ops.rmdir(ino, req.name, ctx), done);
       case Opcode.RENAME:
         if (!ops.rename) return nosys();
-        await ops.rename(ino, req.name, req.newdir, req.newname, req.flags, ctx);
-        return ok();
+        return then(ops.rename(ino, req.name, req.newdir, req.newname, req.flags, ctx), done);
       case Opcode.LINK:
         if (!ops.link) return nosys();
-        return ok(this.entryOut(await ops.link(req.oldnodeid, ino, req.name, ctx)));
+        return then(ops.link(req.oldnodeid, ino, req.name, ctx), entry);
       case Opcode.OPEN:
-        return ok(this.openOut(ops.open ? await ops.open(ino, req.flags, ctx) : undefined, false));
+        return then(ops.open ? ops.open(ino, req.flags, ctx) : undefined, (o) => ok(this.openOut(o, false)));
       case Opcode.OPENDIR:
-        return ok(this.openOut(ops.opendir ? await ops.opendir(ino, req.flags, ctx) : undefined, true));
+        return then(ops.opendir ? ops.opendir(ino, req.flags, ctx) : undefined, (o) => ok(this.openOut(o, true)));
       case Opcode.READ: {
         if (!ops.read) return nosys();
         const { fh, offset, size } = req.arg;
-        const data = await ops.read(ino, fh, offset, size, ctx);
-        return ok(data.length > size ? data.subarray(0, size) : data);
+        return then(ops.read(ino, fh, offset, size, ctx), (data) => ok(data.length > size ? data.subarray(0, size) : data));
       }
       case Opcode.WRITE: {
         if (!ops.write) return nosys();
         const { fh, offset, data } = req.arg;
-        return ok(encodeWriteOut(await ops.write(ino, fh, offset, data, ctx)));
+        return then(ops.write(ino, fh, offset, data, ctx), (n) => ok(encodeWriteOut(n)));
       }
       case Opcode.FLUSH:
         if (!ops.flush) return nosys();
-        await ops.flush(ino, req.fh, req.lockOwner, ctx);
-        return ok();
+        return then(ops.flush(ino, req.fh, req.lockOwner, ctx), done);
       case Opcode.RELEASE:
-        await ops.release?.(ino, req.fh, req.flags, ctx);
-        return ok();
+        return then(ops.release?.(ino, req.fh, req.flags, ctx), done);
       case Opcode.FSYNC:
         if (!ops.fsync) return nosys();
-        await ops.fsync(ino, req.fh, (req.fsyncFlags & FSYNC_FDATASYNC) !== 0, ctx);
-        return ok();
+        return then(ops.fsync(ino, req.fh, (req.fsyncFlags & FSYNC_FDATASYNC) !== 0, ctx), done);
       case Opcode.READDIR:
       case Opcode.READDIRPLUS:
         if (!ops.readdir) return nosys();
-        return ok(await this.readdir(ino, req.arg.fh, req.arg.offset, req.arg.size, req.op === Opcode.READDIRPLUS, ctx));
+        return then(this.readdir(ino, req.arg.fh, req.arg.offset, req.arg.size, req.op === Opcode.READDIRPLUS, ctx), ok);
       case Opcode.RELEASEDIR:
-        await ops.releasedir?.(ino, req.fh, ctx);
-        return ok();
+        return then(ops.releasedir?.(ino, req.fh, ctx), done);
       case Opcode.FSYNCDIR:
         if (!ops.fsyncdir) return nosys();
-        await ops.fsyncdir(ino, req.fh, (req.fsyncFlags & FSYNC_FDATASYNC) !== 0, ctx);
-        return ok();
+        return then(ops.fsyncdir(ino, req.fh, (req.fsyncFlags & FSYNC_FDATASYNC) !== 0, ctx), done);
       case Opcode.STATFS: {
         const s = ops.statfs
-          ? await ops.statfs(ino, ctx)
+          ? ops.statfs(ino, ctx)
           : { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255 };
-        return ok(encodeStatfsOut(s));
+        return then(s, (v) => ok(encodeStatfsOut(v)));
       }
       case Opcode.SETXATTR:
         if (!ops.setxattr) return nosys();
-        await ops.setxattr(ino, req.name, req.value, req.flags, ctx);
-        return ok();
+        return then(ops.setxattr(ino, req.name, req.value, req.flags, ctx), done);
       case Opcode.GETXATTR: {
         if (!ops.getxattr) return nosys();
-        const v = await ops.getxattr(ino, req.name, ctx);
-        if (req.size === 0) return ok(encodeXattrSizeOut(v.length));
-        if (v.length > req.size) return this.reply(unique, ERANGE);
-        return ok(v);
+        const size = req.size;
+        return then(ops.getxattr(ino, req.name, ctx), (v) => {
+          if (size === 0) return ok(encodeXattrSizeOut(v.length));
+          if (v.length > size) return this.reply(unique, ERANGE);
+          return ok(v);
+        });
       }
       case Opcode.LISTXATTR: {
         if (!ops.listxattr) return nosys();
-        const names = await ops.listxattr(ino, ctx);
-        const v = Buffer.from(names.map((s) => s + '\0').join(''));
-        if (req.size === 0) return ok(encodeXattrSizeOut(v.length));
-        if (v.length > req.size) return this.reply(unique, ERANGE);
-        return ok(v);
+        const size = req.size;
+        return then(ops.listxattr(ino, ctx), (names) => {
+          const v = Buffer.from(names.map((s) => s + '\0').join(''));
+          if (size === 0) return ok(encodeXattrSizeOut(v.length));
+          if (v.length > size) return this.reply(unique, ERANGE);
+          return ok(v);
+        });
       }
       case Opcode.REMOVEXATTR:
         if (!ops.removexattr) return nosys();
-        await ops.removexattr(ino, req.name, ctx);
-        return ok();
+        return then(ops.removexattr(ino, req.name, ctx), done);
       case Opcode.ACCESS:
         if (!ops.access) return nosys();
-        await ops.access(ino, req.mask, ctx);
-        return ok();
+        return then(ops.access(ino, req.mask, ctx), done);
       case Opcode.CREATE: {
         if (!ops.create) return nosys();
-        const r = await ops.create(ino, req.name, req.mode, req.flags, ctx);
-        return ok(this.entryOut(r.entry), this.openOut(r.open, false));
+        return then(ops.create(ino, req.name, req.mode, req.flags, ctx), (r) => ok(this.entryOut(r.entry), this.openOut(r.open, false)));
       }
       case Opcode.FALLOCATE:
         if (!ops.fallocate) return nosys();
-        await ops.fallocate(ino, req.fh, req.offset, req.length, req.mode, ctx);
-        return ok();
+        return then(ops.fallocate(ino, req.fh, req.offset, req.length, req.mode, ctx), done);
       case Opcode.LSEEK:
         if (!ops.lseek) return nosys();
-        return ok(encodeLseekOut(await ops.lseek(ino, req.fh, req.offset, req.whence, ctx)));
+        return then(ops.lseek(ino, req.fh, req.offset, req.whence, ctx), (o) => ok(encodeLseekOut(o)));
       default:
         // Locks (not negotiated), ioctl, poll, bmap, copy_file_range, unknown opcodes.
         return nosys();
@@ -489,7 +728,10 @@ export class FuseServer {
       InitFlags.AUTO_INVAL_DATA |
       InitFlags.ASYNC_DIO;
     if (this.opts.writebackCache) want |= InitFlags.WRITEBACK_CACHE;
-    if (this.opts.readdirplus && this.ops.readdir && this.ops.lookup) want |= InitFlags.DO_READDIRPLUS;
+    if (this.opts.readdirplus && this.ops.readdir && this.ops.lookup) {
+      want |= InitFlags.DO_READDIRPLUS;
+      if (this.opts.readdirplus === 'auto') want |= InitFlags.READDIRPLUS_AUTO;
+    }
     const flags = (arg.flags & want) >>> 0;
     await this.ops.init?.();
     const maxWrite = this.opts.maxWrite;
@@ -509,60 +751,72 @@ export class FuseServer {
         maxPages: Math.ceil(maxWrite / 4096),
       }),
     );
+    this.startWaker();
     this.resolveInit(this.conn);
   }
 
-  private async readdir(
+  private readdir(
     ino: number,
     fh: number,
     offset: number,
     size: number,
     plus: boolean,
     ctx: RequestContext,
-  ): Promise<Buffer> {
-    const entries: DirEntry[] = await this.ops.readdir!(ino, fh, offset, size, ctx);
+  ): Buffer | Promise<Buffer> {
+    return map(this.ops.readdir!(ino, fh, offset, size, ctx), (entries) => this.fillDir(entries, ino, offset, size, plus, ctx));
+  }
+
+  /** Encode what fits of `entries`; with `plus`, each name's lookup (sync or async) goes along. */
+  private fillDir(entries: DirEntry[], ino: number, offset: number, size: number, plus: boolean, ctx: RequestContext): Buffer | Promise<Buffer> {
     const out = Buffer.alloc(size);
     let pos = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const d = entries[i];
-      const name = typeof d.name === 'string' ? Buffer.from(d.name) : d.name;
-      const off = d.offset ?? offset + i + 1;
-      const type = (d.mode & S_IFMT) >>> 12;
-      let next: number;
-      if (!plus) {
-        next = writeDirent(out, pos, d.ino, off, type, name);
-      } else {
+    const plusEntry = (entry: Entry | null) =>
+      entry && {
+        nodeid: entry.ino,
+        generation: entry.generation ?? 0,
+        entryTimeout: entry.entryTimeout ?? this.opts.entryTimeout,
+        attrTimeout: entry.attrTimeout ?? this.opts.attrTimeout,
+        attr: entry.attr,
+      };
+    const step = (from: number): Buffer | Promise<Buffer> => {
+      for (let i = from; i < entries.length; i++) {
+        const d = entries[i];
+        const name = typeof d.name === 'string' ? Buffer.from(d.name) : d.name;
+        const off = d.offset ?? offset + i + 1;
+        const type = (d.mode & S_IFMT) >>> 12;
+        if (!plus) {
+          const next = writeDirent(out, pos, d.ino, off, type, name);
+          if (next < 0) break;
+          pos = next;
+          continue;
+        }
         // Check the fit first: a looked-up entry that is not sent would leak a lookup count.
         if (pos + ENTRY_OUT_SIZE + direntSize(name.length) > out.length) break;
-        let entry: Entry | null = null;
         // The kernel skips "." and ".." without counting a lookup, so neither do we.
+        let r: Entry | Promise<Entry> | null = null;
         if (!isDotOrDotDot(name)) {
           try {
-            entry = await this.ops.lookup!(ino, name, ctx);
+            r = this.ops.lookup!(ino, name, ctx);
           } catch {
-            entry = null; // vanished meanwhile: send the name only
+            r = null; // vanished meanwhile: send the name only
           }
         }
-        next = writeDirentPlus(
-          out,
-          pos,
-          entry && {
-            nodeid: entry.ino,
-            generation: entry.generation ?? 0,
-            entryTimeout: entry.entryTimeout ?? this.opts.entryTimeout,
-            attrTimeout: entry.attrTimeout ?? this.opts.attrTimeout,
-            attr: entry.attr,
-          },
-          d.ino,
-          off,
-          type,
-          name,
-        );
+        if (r && isPromise(r)) {
+          return r
+            .then(
+              (e) => e,
+              () => null,
+            )
+            .then((e) => {
+              pos = writeDirentPlus(out, pos, plusEntry(e), d.ino, off, type, name);
+              return step(i + 1);
+            });
+        }
+        pos = writeDirentPlus(out, pos, plusEntry(r), d.ino, off, type, name);
       }
-      if (next < 0) break;
-      pos = next;
-    }
-    return out.subarray(0, pos);
+      return out.subarray(0, pos);
+    };
+    return step(0);
   }
 }
 
