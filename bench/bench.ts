@@ -1,13 +1,22 @@
 /**
- * npm run bench: throughput of the library against raw OpenSSL measured in the same run.
- * Prints a table; performance claims of the README come from here, never from timed tests.
+ * npm run bench (root, not part of npm test): in one run
+ *  1. the FUSE server's round trip on the in-memory test filesystem (bench/fuselat.ts);
+ *  2. issue #11's table: plain directory, gocryptfs and ecryptfs-ts side by side with ratios,
+ *     lower directory on disk and on tmpfs (bench/mountbench.ts);
+ *  3. the scale checks (100,000 files in one directory, a 4 GiB file, 8 processes, daemon RSS);
+ *  4. the library against `openssl speed` on one core (the crypto section).
+ * Performance claims of the README come from here, never from timed tests. Quick run:
+ *   BENCH_SEQ_MB=64 BENCH_FILES=500 BENCH_ROUNDS=1 BENCH_SCALE_FILES=5000 BENCH_BIG_MB=256 npm run bench
+ * BENCH_ONLY=fuse,table,scale,crypto picks sections.
  */
 import { execFileSync } from 'node:child_process';
-import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, promises as fsp, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyRing } from '../src/volume/keyring.js';
 import { Volume } from '../src/volume/volume.js';
-import { mountBench } from './mountbench.js';
+import { cpus, release } from 'node:os';
+import { fuseLatency } from './fuselat.js';
+import { compareTable, formatTable, scaleChecks } from './mountbench.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MB ?? 256) * MiB;
@@ -51,7 +60,11 @@ async function libraryBench(dir: string): Promise<{ enc: number; dec: number }> 
   return { enc: SIZE / 1e6 / encS, dec: SIZE / 1e6 / decS };
 }
 
-async function main(): Promise<void> {
+const only = (process.env.BENCH_ONLY ?? 'fuse,table,scale,crypto').split(',');
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Section 4, the crypto library against OpenSSL (owned by the crypto work; kept apart). */
+async function cryptoSection(): Promise<void> {
   const base = (await fsp.stat('/dev/shm').then(() => '/dev/shm', () => undefined)) ?? process.env.TMPDIR ?? '/tmp';
   const dir = mkdtempSync(join(base, 'ecryptfs-bench-'));
   try {
@@ -69,16 +82,39 @@ async function main(): Promise<void> {
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
     console.log(`peak RSS: ${rss.toFixed(0)} MiB (lower dir on ${base})`);
-    if (process.getuid?.() === 0 && !process.env.BENCH_NO_MOUNT) {
-      console.log('');
-      console.log(`Mounts (${SIZE / MiB} MiB sequential, 2000 files of 1000 bytes, 2000 random 4 KiB reads; caches dropped before reads):`);
-      const mrows = [['where: filesystem', 'seq write MB/s', 'seq read MB/s', 'small files/s', '4K rand reads/s'], ...mountBench(SIZE / MiB)];
-      const mw = mrows[0].map((_, i) => Math.max(...mrows.map((r) => r[i].length)));
-      for (const r of mrows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(mw[i]) : c.padStart(mw[i]))).join('  '));
-      console.log('(ratios in parentheses: ecryptfs-ts / gocryptfs; targets >= 1.2x sequential, >= 1.0x small files)');
-    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const root = process.getuid?.() === 0;
+  console.log(`# ecryptfs-ts benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Linux ${release()}, Node ${process.version}`);
+  if (root && only.includes('fuse')) {
+    console.log('\n## FUSE server round trip (test/fuse/memfs, timeouts 0; microseconds per call)\n');
+    const r = await fuseLatency(5000, 3000);
+    for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(34)} ${v.toFixed(k.endsWith(' s') ? 3 : 1)}`);
+  }
+  if (root && only.includes('table')) {
+    const where = (process.env.BENCH_WHERE ?? 'disk,tmpfs').split(',');
+    for (const [name, parent] of [['disk', '/var/tmp'], ['tmpfs', '/dev/shm']] as const) {
+      if (!where.includes(name) || !existsSync(parent)) continue;
+      console.log(`\n## Lower directory on ${name} (${parent}); medians of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds; ratio = ecryptfs-ts / gocryptfs\n`);
+      console.log(formatTable(compareTable(name, parent, log)));
+    }
+  }
+  if (root && only.includes('scale')) {
+    console.log('\n## Scale (lower directory on disk)\n');
+    const kinds = process.env.BENCH_SCALE_GOCRYPTFS === '1' ? (['gocryptfs', 'ecryptfs-ts'] as const) : (['ecryptfs-ts'] as const);
+    for (const k of kinds) {
+      for (const row of await scaleChecks(k, '/var/tmp', log)) console.log(`- ${k}: ${row.what}: ${row.value}`);
+    }
+  }
+  if (!root) console.log('\n(mount sections skipped: they need root)');
+  if (only.includes('crypto')) {
+    console.log('\n## Library vs OpenSSL, one core\n');
+    await cryptoSection();
   }
 }
 
