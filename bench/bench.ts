@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     for (const [name, parent] of [['disk', '/var/tmp'], ['tmpfs', '/dev/shm']] as const) {
       if (!where.includes(name) || !existsSync(parent)) continue;
       console.log(`\n## Lower directory on ${name} (${parent}); medians of ${process.env.BENCH_ROUNDS ?? 3} interleaved rounds; ratio = ecryptfs-ts / gocryptfs\n`);
-      console.log(formatTable(compareTable(name, parent, log)));
+      console.log(formatTable(await compareTable(name, parent, log)));
     }
   }
   if (root && only.includes('scale')) {

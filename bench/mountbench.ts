@@ -12,7 +12,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stateDir } from '../src/mount/state.js';
+import { readMountState } from '../src/mount/state.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -31,7 +31,7 @@ interface Kind {
   name: string;
   /** Prepare `base` once (init the cipher dir), then mount it (per round). */
   init(base: string): void;
-  mount(base: string): FsUnderTest;
+  mount(base: string): FsUnderTest | Promise<FsUnderTest>;
 }
 
 function sh(cmd: string): void {
@@ -72,7 +72,7 @@ const ecryptfs: Kind = {
     mkdirSync(join(base, 'ecryptfs-upper'));
     writeFileSync(join(base, 'pw'), 'passphrase_passwd=bench-pass\n', { mode: 0o600 });
   },
-  mount: (base) => {
+  mount: async (base) => {
     const lower = join(base, 'ecryptfs-lower');
     const upper = join(base, 'ecryptfs-upper');
     const opts = `key=passphrase:passphrase_passwd_file=${join(base, 'pw')},${ECRYPTFS_OPTS}`;
@@ -80,18 +80,13 @@ const ecryptfs: Kind = {
       () => execFileSync(process.execPath, ['--openssl-legacy-provider', CLI, 'mount', lower, upper, '-o', opts], { stdio: 'ignore' }),
       upper,
     );
-    const pid = daemonPid(upper);
+    const pid = await daemonPid(upper);
     return { name: 'ecryptfs-ts', dir: upper, mountS, pid, stop: () => unmountAndWait(upper, pid) };
   },
 };
 
-function daemonPid(upper: string): number | undefined {
-  try {
-    const rec = JSON.parse(readFileSync(join(stateDir(), `${Buffer.from(upper).toString('base64url')}.json`), 'utf8')) as { pid: number };
-    return rec.pid;
-  } catch {
-    return undefined;
-  }
+async function daemonPid(upper: string): Promise<number | undefined> {
+  return (await readMountState(upper))?.pid;
 }
 
 /** The process whose command line holds `needle` (gocryptfs keeps its cipher dir in argv). */
@@ -218,7 +213,7 @@ export interface Table {
 }
 
 /** The issue's table for the lower directory under `parent` (disk or tmpfs). */
-export function compareTable(where: string, parent: string, log: (s: string) => void): Table {
+export async function compareTable(where: string, parent: string, log: (s: string) => void): Promise<Table> {
   const o = { seqMB: env('BENCH_SEQ_MB', 512), randReads: env('BENCH_RAND_READS', 2000), files: env('BENCH_FILES', 3000) };
   const rounds = env('BENCH_ROUNDS', 3);
   const kinds = [plain, ...(hasGocryptfs() ? [gocryptfs] : []), ecryptfs];
@@ -228,7 +223,7 @@ export function compareTable(where: string, parent: string, log: (s: string) => 
     for (const k of kinds) k.init(base);
     for (let r = 0; r < rounds; r++) {
       for (const k of kinds) {
-        const fs = k.mount(base);
+        const fs = await k.mount(base);
         try {
           const res = runWorkloads(fs, o);
           all.set(k.name, [...(all.get(k.name) ?? []), res]);
@@ -313,7 +308,7 @@ export async function scaleChecks(kind: 'ecryptfs-ts' | 'gocryptfs', parent: str
   };
   try {
     k.init(base);
-    const fs = k.mount(base);
+    const fs = await k.mount(base);
     try {
       // One directory of many files.
       const n = env('BENCH_SCALE_FILES', 100000);
