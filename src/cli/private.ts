@@ -8,10 +8,12 @@
  * counter in /dev/shm lets the last session unmount. Secrets come from prompts, stdin or files,
  * never argv.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp, accessSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
@@ -21,6 +23,7 @@ import { writeFileAtomic } from '../lower/atomic.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
 import { type Account, currentAccount, isMounted, isRoot, lookupAccount, mountPointOf, type PrivatePaths, privatePaths } from '../home/account.js';
 import { bumpCounter } from '../home/counter.js';
+import { at, holdUserDir } from '../home/held.js';
 import { mountCommand, umountCommand } from './mount.js';
 import { interactive, secretFrom } from './prompt.js';
 import { runMain } from './run.js';
@@ -247,11 +250,63 @@ async function askMountPassphrase(): Promise<Buffer | undefined> {
 /** 16 random bytes as 32 hex digits, as the real random_passphrase gives. */
 const randomMountPassphrase = () => Buffer.from(randomBytes(16).toString('hex'));
 
-async function chownTree(path: string, a: Account): Promise<void> {
-  await fsp.lchown(path, a.uid, a.gid);
-  const st = await fsp.lstat(path);
-  if (!st.isDirectory()) return;
-  for (const e of await fsp.readdir(path)) await chownTree(join(path, e), a);
+/**
+ * Root setting up ~/Private for a user (-u) works with the user's credentials, as the real tool's
+ * per-user steps do: whatever the user has made of ~/.ecryptfs, ~/.Private, ~/Private or
+ * Private.mnt, root neither writes, chmods nor mounts through it. Root checks what it can say
+ * clearly first (links there are refused with a fix), asks or reads the secrets (the files may
+ * be root's), then runs this same command as the user with the secrets on its standard input,
+ * one a line, in the order its questions come.
+ */
+async function setupAsUser(o: SetupOptions, who: Account): Promise<number> {
+  for (const n of ['.ecryptfs', '.Private', 'Private']) {
+    const st = await fsp.lstat(join(who.home, n)).catch(() => undefined);
+    const what = join(who.home, n);
+    if (st?.isSymbolicLink()) {
+      const to = await fsp.readlink(what).catch(() => '?');
+      fail(`${what} is a symbolic link (to ${to}). Run as root, ecryptfs-setup-private does not follow links ${who.name} controls: move it away (mv ${what} ${what}.old), or run ecryptfs-setup-private as ${who.name}.`);
+    }
+    if (st && st.uid !== who.uid) fail(`${what} is owned by uid ${st.uid}, not by ${who.name}; move it away, or chown it to ${who.name}, and run again.`);
+    if (st && !st.isDirectory()) fail(`${what} is not a directory; move it away and run again.`);
+  }
+  const lines: Buffer[] = [];
+  try {
+    const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : await askLoginPassphrase(o, who.name);
+    lines.push(login);
+    if (login.length === 0) fail('You must provide a login passphrase');
+    if (o.loginPassFile && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
+    // The user's run asks twice where nothing can check the passphrase.
+    if (o.wrapping || !canCheckPasswords()) lines.push(login);
+    const mount = o.mountPassFile ? await readSecretFile(o.mountPassFile) : await askMountPassphrase();
+    if (mount?.length) lines.push(mount, mount);
+    else lines.push(Buffer.alloc(0));
+    const args = ['--nopwcheck', ...(o.fnek ? [] : ['--no-fnek']), ...(o.autoMount ? [] : ['--noautomount']), ...(o.autoUmount ? [] : ['--noautoumount']), ...(o.force ? ['--force'] : []), ...(o.wrapping ? ['--wrapping'] : [])];
+    const script = fileURLToPath(new URL('../../../bin/ecryptfs-setup-private.js', import.meta.url));
+    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: who.home, USER: who.name, LOGNAME: who.name, ...(process.env.LANG ? { LANG: process.env.LANG } : {}) };
+    const child = spawn('setpriv', [`--reuid=${who.uid}`, `--regid=${who.gid}`, '--init-groups', '--', process.execPath, '--openssl-legacy-provider', script, ...args], { cwd: '/', env, stdio: ['pipe', 'inherit', 'inherit'] });
+    const done = new Promise<number>((res) => {
+      child.on('error', () => res(127));
+      child.on('exit', (c) => res(c ?? 1));
+    });
+    child.stdin.on('error', () => undefined);
+    const input = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+    child.stdin.end(input);
+    input.fill(0);
+    return await done;
+  } finally {
+    for (const l of lines) l.fill(0);
+  }
+}
+
+/** A marker file (auto-mount, ...) in the held config directory: created no-follow, owned by the user. */
+async function touchIn(dir: FileHandle, name: string, owner: Account | undefined): Promise<void> {
+  const fh = await fsp.open(at(dir.fd, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_APPEND | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o644);
+  try {
+    if (!(await fh.stat()).isFile()) fail(`${name} in the configuration directory is not a regular file; remove it and run again.`);
+    if (owner) await fh.chown(owner.uid, owner.gid);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -310,29 +365,51 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
   const p = privatePaths(who.home);
   const mountPoint = o.bootstrap ? who.home : join(who.home, 'Private');
   const lower = o.bootstrap ? join(ecdir, '.Private') : p.lower;
-  if (o.bootstrap) {
-    // The config and lower directories live outside the home, linked into it. /home/.ecryptfs
-    // itself is 0755 as ecryptfs-utils makes it (a recursive mkdir would make it 0700: no login could reach its own).
-    await fsp.mkdir(ECRYPTFS_DIR, { mode: 0o755 }).catch(() => undefined);
-    await fsp.mkdir(join(ecdir, '.ecryptfs'), { recursive: true, mode: 0o700 });
-    for (const n of ['.ecryptfs', '.Private']) {
-      await fsp.rm(join(who.home, n), { force: true });
-      await fsp.symlink(join(ecdir, n), join(who.home, n));
-    }
-  } else await fsp.mkdir(p.dot, { recursive: true, mode: 0o700 });
-  const nonEmptyFile = async (f: string) => ((await fsp.stat(f).catch(() => undefined))?.size ?? 0) > 0;
-  if (!o.force && (await nonEmptyFile(p.wrapped))) fail('wrapped-passphrase file already exists, use --force to overwrite.');
-  if (!o.force && (await nonEmptyFile(p.sig))) fail('Private.sig file already exists, use --force to overwrite.');
-  for (const d of [mountPoint, lower]) if (await isMounted(d)) fail(`[${d}] is already mounted`);
-  if (await nonEmpty(mountPoint, false)) {
-    // In bootstrap mode the home holds the two links we just made (symlinks are skipped).
-    fail(`${mountPoint} must be empty before proceeding`);
+  if (isRoot() && !o.bootstrap && who.uid !== 0) {
+    // The user's run has said what went wrong.
+    if ((await setupAsUser(o, who)) !== 0) throw new EcryptfsError('EINVAL', '');
+    return { account: who, lower, mountPoint, sigs: [] };
   }
-  if (await nonEmpty(lower, true)) fail(`${lower} must be empty before proceeding`);
-
+  const held: FileHandle[] = [];
+  const hold = async (fh: Promise<FileHandle>) => {
+    held.push(await fh);
+    return held[held.length - 1];
+  };
   let login: Buffer | undefined;
   let mount: Buffer | undefined;
   try {
+    let dot: FileHandle;
+    let lowerDir: string;
+    if (o.bootstrap) {
+      // The config and lower directories live outside the home, linked into it. Root works in
+      // them through descriptors opened without following links: /home/.ecryptfs/USER may be
+      // the user's already (an earlier setup), and the links in the home are the user's to change.
+      // /home/.ecryptfs itself is 0755 as ecryptfs-utils makes it (a recursive mkdir would make it 0700: no login could reach its own).
+      await fsp.mkdir(ECRYPTFS_DIR, { mode: 0o755 }).catch(() => undefined);
+      const e = await hold(holdUserDir(undefined, ecdir, ecdir, who));
+      dot = await hold(holdUserDir(e, '.ecryptfs', join(ecdir, '.ecryptfs'), who));
+      lowerDir = `/proc/self/fd/${(await hold(holdUserDir(e, '.Private', lower, who))).fd}`;
+      for (const n of ['.ecryptfs', '.Private']) {
+        await fsp.rm(join(who.home, n), { force: true });
+        await fsp.symlink(join(ecdir, n), join(who.home, n));
+      }
+    } else {
+      // A user's own run (or root's for itself): its own links are its own business.
+      await fsp.mkdir(p.dot, { recursive: true, mode: 0o700 });
+      dot = await hold(fsp.open(p.dot, fsc.O_RDONLY | fsc.O_DIRECTORY));
+      lowerDir = lower;
+    }
+    const inDot = (f: string) => at(dot.fd, f) as string;
+    const nonEmptyFile = async (f: string) => ((await fsp.lstat(inDot(f)).catch(() => undefined))?.size ?? 0) > 0;
+    if (!o.force && (await nonEmptyFile('wrapped-passphrase'))) fail('wrapped-passphrase file already exists, use --force to overwrite.');
+    if (!o.force && (await nonEmptyFile('Private.sig'))) fail('Private.sig file already exists, use --force to overwrite.');
+    for (const d of [mountPoint, lower]) if (await isMounted(d)) fail(`[${d}] is already mounted`);
+    if (await nonEmpty(mountPoint, false)) {
+      // In bootstrap mode the home holds the two links we just made (symlinks are skipped).
+      fail(`${mountPoint} must be empty before proceeding`);
+    }
+    if (await nonEmpty(lowerDir, true)) fail(`${lower} must be empty before proceeding`);
+
     if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
     // Bootstrap without a login password (the seed's migrate-home): the first login wraps it.
     else if (!o.bootstrap) login = await askLoginPassphrase(o, who.name);
@@ -345,8 +422,10 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     if (!mount || mount.length === 0) mount = randomMountPassphrase();
 
     process.stdout.write('\n************************************************************************\nYOU SHOULD RECORD YOUR MOUNT PASSPHRASE AND STORE IT IN A SAFE LOCATION.\n  ecryptfs-unwrap-passphrase ~/.ecryptfs/wrapped-passphrase\nTHIS WILL BE REQUIRED IF YOU NEED TO RECOVER YOUR DATA AT A LATER TIME.\n************************************************************************\n\n');
-    await fsp.mkdir(lower, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(mountPoint, { recursive: true, mode: 0o700 });
+    if (!o.bootstrap) {
+      await fsp.mkdir(lower, { recursive: true, mode: 0o700 });
+      await fsp.mkdir(mountPoint, { recursive: true, mode: 0o700 });
+    }
     // The help links only where ecryptfs-utils' share files are installed.
     for (const [src, name] of [['ecryptfs-mount-private.txt', 'README.txt'], ['ecryptfs-mount-private.desktop', 'Access-Your-Private-Data.desktop']]) {
       if (!(await fsp.stat(join(SHARE, src)).catch(() => undefined))) continue;
@@ -354,47 +433,42 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
       await fsp.symlink(join(SHARE, src), join(mountPoint, name));
     }
     await fsp.chmod(mountPoint, 0o500);
+    const owner = ownerOf(who);
     const marker = async (f: string, on: boolean, off: string) => {
-      if (on) await (await fsp.open(join(p.dot, f), 'a', 0o644)).close();
+      if (on) await touchIn(dot, f, owner);
       else process.stdout.write(`INFO: ${join(who.home, 'Private')} will not be ${off}\n`);
     };
     await marker('auto-mount', o.autoMount, 'mounted on login');
     await marker('auto-umount', o.autoUmount, 'unmounted on logout');
-    if (o.wrapping) await (await fsp.open(join(p.dot, 'wrapping-independent'), 'a', 0o644)).close();
-    else await fsp.rm(join(p.dot, 'wrapping-independent'), { force: true });
+    if (o.wrapping) await touchIn(dot, 'wrapping-independent', owner);
+    else await fsp.rm(inDot('wrapping-independent'), { force: true });
     // Keep what an earlier setup left (never destroy a wrapped passphrase).
     const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    for (const f of [p.wrapped, p.sig]) if (await nonEmptyFile(f)) await fsp.rename(f, `${f}.${stamp}`);
+    for (const f of ['wrapped-passphrase', 'Private.sig']) if (await nonEmptyFile(f)) await fsp.rename(inDot(f), inDot(`${f}.${stamp}`));
     if (!login) {
       // Bootstrap for adduser: PAM wraps this with the first password the user sets; until then
       // only its 0400 mode protects it, so it lives in RAM (/dev/shm), as in ecryptfs-utils.
-      await writeFileAtomic(`/dev/shm/.ecryptfs-${who.name}`, mount, { mode: 0o400, owner: ownerOf(who) });
-    } else await writeFileAtomic(p.wrapped, wrapPassphrase(mount, login), { owner: ownerOf(who) });
+      await writeFileAtomic(`/dev/shm/.ecryptfs-${who.name}`, mount, { mode: 0o400, owner });
+    } else await writeFileAtomic(inDot('wrapped-passphrase'), wrapPassphrase(mount, login), { owner });
     const [sig, fnekSig] = await addPrivateKeys(mount);
     const sigs = o.fnek ? [sig, fnekSig] : [sig];
-    await writeFileAtomic(p.sig, sigs.map((s) => `${s}\n`).join(''), { owner: ownerOf(who) });
-    await writeFileAtomic(p.mnt, `${mountPoint}\n`, { owner: ownerOf(who) });
+    await writeFileAtomic(inDot('Private.sig'), sigs.map((s) => `${s}\n`).join(''), { owner });
+    await writeFileAtomic(inDot('Private.mnt'), `${mountPoint}\n`, { owner });
     process.stdout.write('\nDone configuring.\n\n');
-    const own = async () => {
-      if (!isRoot()) return;
-      await chownTree(o.bootstrap ? ecdir : p.dot, who);
-      await fsp.lchown(lower, who.uid, who.gid);
-      await fsp.lchown(mountPoint, who.uid, who.gid);
-      for (const n of ['.ecryptfs', '.Private']) await fsp.lchown(join(who.home, n), who.uid, who.gid).catch(() => undefined);
-    };
     if (o.bootstrap) {
-      await own();
+      // Mounted before the directories are the user's: the mount is made on what root made.
       await mountNewHome(who, lower, sigs, !o.migrate);
+      for (const fh of held) await fh.chown(who.uid, who.gid);
+      for (const n of ['.ecryptfs', '.Private']) await fsp.lchown(join(who.home, n), who.uid, who.gid).catch(() => undefined);
       return { account: who, lower, mountPoint, sigs };
     }
-    await own();
     await selfTest(who, p, mountPoint, mount, sigs);
-    await own();
     process.stdout.write('Testing succeeded.\n\nLogout, and log back in to begin using your encrypted directory.\n\n');
     return { account: who, lower, mountPoint, sigs };
   } finally {
     login?.fill(0);
     mount?.fill(0);
+    for (const fh of held) await fh.close().catch(() => undefined);
   }
 }
 
@@ -468,7 +542,7 @@ export function setupPrivateMain(): void {
       await setupPrivate(o);
     } catch (e) {
       if (!isEcryptfsError(e)) throw e;
-      process.stderr.write(`ERROR:  ${e.message}\n`);
+      if (e.message) process.stderr.write(`ERROR:  ${e.message}\n`);
       return 1;
     }
     return 0;
