@@ -19,6 +19,8 @@ export interface RequestContext {
   gid: number;
   pid: number;
   unique: bigint;
+  /** Set when the kernel sent INTERRUPT for this request (the caller got a signal or died). */
+  interrupted?: boolean;
 }
 
 /** A name's inode, as replied to lookup/mkdir/mknod/symlink/link/create. */

@@ -25,7 +25,8 @@
  *
  * Locks: we do not negotiate POSIX_LOCKS/FLOCK_LOCKS, so the kernel does fcntl/flock locking
  * locally (correct for a single-host mount) and never sends GETLK/SETLK.
- * Interrupts: INTERRUPT is read and ignored; every request still gets its normal reply.
+ * Interrupts: INTERRUPT marks the target request's context (ctx.interrupted) for long operations to
+ * poll; every request still gets its own reply (EINTR when it stopped early).
  * FUSE_STATS=1 (or the `stats` option) prints a per-opcode table of server time at close;
  * FUSE_STATS=/path appends it to that file.
  */
@@ -234,6 +235,9 @@ export class FuseServer {
   get connection(): ConnectionInfo | undefined {
     return this.conn;
   }
+
+  /** Requests being served, by unique (INTERRUPT marks their context). */
+  private readonly inflight = new Map<bigint, RequestContext>();
 
   private takeBuffer(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
@@ -527,8 +531,10 @@ export class FuseServer {
       return;
     }
     this.pending++;
+    this.inflight.set(header.unique, ctx);
     p.catch((e) => this.replyError(header.unique, e, what)).finally(() => {
       this.pending--;
+      this.inflight.delete(header.unique);
       if (holdsBuffer) this.giveBuffer(buf);
       if (t0) this.record(what, t0);
       this.next();
@@ -554,8 +560,12 @@ export class FuseServer {
       case Opcode.BATCH_FORGET:
         for (const it of req.items) this.forget(it.nodeid, it.nlookup);
         return;
-      case Opcode.INTERRUPT:
+      case Opcode.INTERRUPT: {
+        // Long operations poll ctx.interrupted and stop; the reply stays the operation's own.
+        const target = this.inflight.get(req.target);
+        if (target) target.interrupted = true;
         return;
+      }
       case Opcode.LOOKUP: {
         if (!ops.lookup) return nosys();
         const negative = (e: unknown) => {

@@ -9,7 +9,7 @@ import { Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
 import { EcryptfsFs } from './fs.js';
 import { kernelOptionString } from './options.js';
-import { serve } from './serve.js';
+import { safeGeneric, serve } from './serve.js';
 import { removeMountState, stateDir, writeMountState } from './state.js';
 
 function log(msg: string): void {
@@ -46,17 +46,19 @@ async function run(req: DaemonRequest): Promise<void> {
     fnCipher: o.fnCipher, fnKeyBytes: o.fnKeyBytes, passthrough: o.passthrough, xattrMetadata: o.xattrMetadata,
     readOnly: o.readOnly || o.encryptedView,
   });
-  const fs = new EcryptfsFs(vol, { readOnly: o.readOnly, encryptedView: o.encryptedView, log });
+  const fs = new EcryptfsFs(vol, { readOnly: o.readOnly, encryptedView: o.encryptedView, log, syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
   const served = await serve(fs, {
     source: req.source,
     mountpoint: req.upper,
     readOnly: o.readOnly || o.encryptedView,
-    generic: o.generic,
+    generic: safeGeneric(o.generic, req.lower),
     log,
   });
   await raiseReadahead(req.upper);
   await writeMountState({ lower: req.lower, upper: req.upper, pid: process.pid, options: kernelOptionString(o), sigs: [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])], unlinkSigs: o.unlinkSigs });
   const stop = () => {
+    // Long truncates and writes end at their next chunk (the file stays consistent).
+    fs.stopping = true;
     served.unmount().catch((e: Error) => log(`unmount failed: ${e.message}`));
   };
   process.on('SIGINT', stop);

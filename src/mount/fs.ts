@@ -1,19 +1,29 @@
 /**
  * The eCryptfs filesystem as a FUSE server sees it: inode-based operations over a Volume,
  * returning plain attribute objects and throwing errno errors. No FUSE encoding here (see
- * fuse-adapter.ts), so this is testable without a mount.
+ * serve.ts), so this is testable without a mount.
  *
  * Behaviour follows the kernel module: regular files are eCryptfs files (one shared lower file
  * per inode, as the kernel keeps since LP #870326); names and symlink targets are encrypted when
  * the volume has an FNEK; a lower file that is not eCryptfs lists but fails to open with EIO
  * unless passthrough; the ecryptfs header xattr is hidden; statfs reports the encrypted name limit.
+ *
+ * Safety as root on a directory users control (issue #12; README "Security"): nothing is resolved
+ * by a path string. Each node holds its parent and lower name (bytes) and its (dev, ino); every
+ * lower call is relative to a directory descriptor (src/lower/at.ts), never follows the last
+ * component, and checks that what it opened is the node's inode and type. Calls that create,
+ * change or read on behalf of a user run with that user's fsuid/fsgid/groups (src/lower/creds.ts),
+ * so the lower filesystem checks permissions and new files get their owner and group from it.
  */
-import type { Stats } from 'node:fs';
-import { constants as OSC } from 'node:os';
+import * as nodefs from 'node:fs';
 import { constants as C } from 'node:fs';
+import { constants as OSC } from 'node:os';
 import { isEcryptfsError } from '../errors.js';
-import { buildHeaderRegion, FLAG_METADATA_IN_XATTR, parseHeader } from '../format/header.js';
-import { EcryptfsFile, peekClearSize, XATTR_NAME } from '../volume/file.js';
+import { buildHeaderRegion, FLAG_METADATA_IN_XATTR, hasMarker, parseHeader } from '../format/header.js';
+import { DirStream, FdLowerFile, FdLru, isDir, isLnk, isReg, openDirAt, openDirStream, openFileAt, S_IFMT, type LowerStat } from '../lower/at.js';
+import { asCaller, callerCreds, type Creds } from '../lower/creds.js';
+import * as sys from '../lower/sys.js';
+import { EcryptfsFile, XATTR_NAME } from '../volume/file.js';
 import type { Volume } from '../volume/volume.js';
 
 export class ErrnoError extends Error {
@@ -31,7 +41,6 @@ export function toErrno(e: unknown): number {
     switch (e.code) {
       case 'ENAMETOOLONG': return E.ENAMETOOLONG;
       case 'EINVAL': return E.EINVAL;
-      case 'ENOKEY': return E.EIO;
       default: return E.EIO;
     }
   }
@@ -60,18 +69,34 @@ export interface Entry {
   attr: Attr;
 }
 
+/** Who asks: a FUSE request's caller (uid 0 or absent: the daemon's own credentials). */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+  /** Set by the FUSE server when the kernel interrupts the request. */
+  interrupted?: boolean;
+}
+
 interface Node {
   nodeid: number;
   parent: number;
-  lowerName: string;
+  /** Lower name (bytes) in the parent directory. */
+  name: Buffer;
   nlookup: number;
-  lowerIno: number;
+  dev: number;
+  ino: number;
+  /** S_IFMT bits. */
+  type: number;
 }
 
 interface OpenState {
   file: EcryptfsFile;
+  fh: FdLowerFile;
   refs: number;
   writable: boolean;
+  /** The uid whose quota of lower descriptors this open counts against. */
+  uid: number;
 }
 
 export interface FsOptions {
@@ -79,28 +104,76 @@ export interface FsOptions {
   encryptedView?: boolean;
   /** Called for things an admin should know (undecodable names, bad headers); never secrets. */
   log?: (msg: string) => void;
+  /** Transfers up to this size use synchronous syscalls (see NodeLowerFsOptions). */
+  syncIoMax?: number;
+  /** Lower descriptors (open files and directory streams) one non-root user may hold. */
+  perUserFds?: number;
+  /** Directory descriptors kept open for lookups (LRU). */
+  dirCache?: number;
 }
 
 export const ROOT = 1;
 
+/**
+ * The largest file the lower filesystem holds (the kernel's s_maxbytes), from statfs' f_type:
+ * ext2/3/4 address 2^32 blocks per file; other Linux filesystems use MAX_LFS_FILESIZE (2^63-1),
+ * which is past what a JS number holds exactly, so 2^53-1 bounds those.
+ */
+export function lowerMaxBytes(s: { type: number; bsize: number }): number {
+  switch (s.type) {
+    case 0xef53: return Math.min(Number.MAX_SAFE_INTEGER, (2 ** 32 - 1) * s.bsize);
+    case 0x4d44: return 0xffffffff; // vfat
+    default: return Number.MAX_SAFE_INTEGER;
+  }
+}
+
+function fdLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(nodefs.readFileSync('/proc/self/limits', 'latin1'));
+    if (m) return Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return 1024;
+}
+
 export class EcryptfsFs {
   private readonly nodes = new Map<number, Node>();
-  private readonly byLowerIno = new Map<number, number>();
+  private readonly byKey = new Map<string, number>();
   private readonly open = new Map<number, OpenState>();
   private readonly handles = new Map<number, { nodeid: number; append: boolean }>();
-  private readonly dirSnapshots = new Map<number, Array<{ name: string | Buffer; ino: number; mode: number }>>();
+  private readonly dirStreams = new Map<number, { stream: DirStream; nodeid: number; uid: number }>();
+  private readonly fdsByUid = new Map<number, number>();
+  private readonly dirs: FdLru<number>;
+  private readonly rootFd: number;
+  private readonly hidden = new Set<string>();
   private nextDirHandle = 1;
   private nextNode = 2;
   private nextHandle = 1;
   readonly readOnly: boolean;
   readonly encryptedView: boolean;
+  /** Largest clear size the lower filesystem can hold (EFBIG past it). */
+  readonly maxSize: number;
   private readonly log: (m: string) => void;
+  private readonly syncIoMax: number;
+  private readonly perUserFds: number;
+  /** Set when the daemon is stopping: long operations end at their next chunk. */
+  stopping = false;
 
   constructor(readonly vol: Volume, opts: FsOptions = {}) {
     this.encryptedView = !!opts.encryptedView;
     this.readOnly = !!opts.readOnly || this.encryptedView;
     this.log = opts.log ?? (() => undefined);
-    this.nodes.set(ROOT, { nodeid: ROOT, parent: ROOT, lowerName: '', nlookup: 1, lowerIno: 0 });
+    this.syncIoMax = opts.syncIoMax ?? 4 << 20;
+    const limit = fdLimit();
+    this.perUserFds = opts.perUserFds ?? Math.max(64, Math.floor(limit / 4));
+    this.dirs = new FdLru(opts.dirCache ?? Math.max(16, Math.min(1024, Math.floor(limit / 16))));
+    this.rootFd = nodefs.openSync(vol.lower.root, sys.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW);
+    const st = sys.fstat(this.rootFd);
+    this.nodes.set(ROOT, { nodeid: ROOT, parent: ROOT, name: Buffer.alloc(0), nlookup: 1, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT });
+    const sfs = nodefs.statfsSync(sys.fdPath(this.rootFd));
+    // The clear size whose lower file (8 KiB header + whole extents) still fits.
+    this.maxSize = Math.max(0, Math.floor((lowerMaxBytes(sfs) - 8192) / 4096) * 4096);
   }
 
   private node(nodeid: number): Node {
@@ -109,57 +182,115 @@ export class EcryptfsFs {
     return n;
   }
 
+  /** Lower path of a node relative to the lower root (for messages only; never opened). */
   lowerPathOf(nodeid: number): string {
     const parts: string[] = [];
     let n = this.node(nodeid);
     while (n.nodeid !== ROOT) {
-      parts.push(n.lowerName);
+      parts.push(n.name.toString('utf8'));
       n = this.node(n.parent);
     }
     return parts.reverse().join('/');
   }
 
-  private childPath(parent: number, lowerName: string): string {
+  private label(parent: number, name: Buffer): string {
     const p = this.lowerPathOf(parent);
-    return p === '' ? lowerName : `${p}/${lowerName}`;
+    return `${this.vol.lower.root}/${p === '' ? '' : `${p}/`}${name.toString('utf8')}`;
+  }
+
+  /**
+   * The directory descriptor of a directory node: from the LRU, else opened from its parent's
+   * (recursively up to the root), no-follow and checked to be the node's inode. Use at once.
+   */
+  private dirFd(nodeid: number): number {
+    if (nodeid === ROOT) return this.rootFd;
+    const cached = this.dirs.get(nodeid);
+    if (cached !== undefined) return cached;
+    const n = this.node(nodeid);
+    if (!isDir(n.type)) throw new ErrnoError(E.ENOTDIR);
+    const fd = openDirAt(this.dirFd(n.parent), n.name, n);
+    this.dirs.put(nodeid, fd);
+    return fd;
   }
 
   private writable(): void {
     if (this.readOnly) throw new ErrnoError(E.EROFS);
   }
 
-  private encode(name: string): string {
-    if (this.encryptedView) return name;
+  private encode(name: string | Buffer): Buffer {
+    const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    if (this.encryptedView) return b;
     try {
-      return this.vol.encodeName(name);
+      return this.vol.encodeNameBytes(b);
     } catch (e) {
       throw new ErrnoError(toErrno(e));
     }
   }
 
-  private decode(lowerName: string): string | undefined {
+  private decode(lowerName: Buffer): Buffer | undefined {
     if (this.encryptedView) return lowerName;
     try {
-      return this.vol.decodeName(lowerName);
+      return this.vol.decodeNameBytes(lowerName);
     } catch (e) {
-      this.log(`hiding ${this.vol.lower.root}/${lowerName}: ${(e as Error).message}`);
+      const key = lowerName.toString('latin1');
+      if (!this.hidden.has(key)) {
+        if (this.hidden.size < 10000) this.hidden.add(key);
+        this.log(`hiding ${this.vol.lower.root}/…/${lowerName.toString('utf8')}: ${(e as Error).message}`);
+      }
       return undefined;
     }
   }
 
-  /** Clear size and attributes of a lower entry. */
-  private async attrOf(lowerPath: string, st: Stats, nodeid?: number): Promise<Attr> {
+  /** Clear size of a regular lower file not open: its header's size field, read as the caller. */
+  private peekSize(n: Node, st: LowerStat, cr: Creds | undefined): number | undefined {
+    // Reading needs the caller's rights only where the daemon's could read more than theirs.
+    const own = cr && !(st.mode & 0o004) && !(st.uid === cr.uid && st.mode & 0o400) ? cr : undefined;
+    let fd: number;
+    try {
+      fd = asCaller(own, () => openFileAt(this.dirFd(n.parent), n.name, C.O_RDONLY, 0, n).fd);
+    } catch {
+      return undefined;
+    }
+    try {
+      const b = Buffer.alloc(16);
+      const got = nodefs.readSync(fd, b, 0, 16, 0);
+      if (got === 16 && hasMarker(b)) return Number(b.readBigUInt64BE(0));
+      let x: Buffer | undefined;
+      try {
+        x = sys.fgetxattr(fd, XATTR_NAME);
+      } catch {
+        x = undefined;
+      }
+      if (x && x.length >= 16 && hasMarker(x)) return Number(x.readBigUInt64BE(0));
+      return undefined;
+    } catch {
+      return undefined;
+    } finally {
+      nodefs.closeSync(fd);
+    }
+  }
+
+  /** Clear size and attributes of a node from its lower stat. */
+  private attrOf(n: Node, st: LowerStat, cr: Creds | undefined): Attr {
     let size = st.size;
-    if (st.isFile()) {
-      const state = nodeid === undefined ? undefined : this.open.get(nodeid);
+    if (isReg(st.mode) && n.nodeid !== ROOT) {
+      const state = this.open.get(n.nodeid);
       if (this.encryptedView) {
-        const x = await this.vol.lower.getxattr(lowerPath, XATTR_NAME).catch(() => undefined);
+        let x: Buffer | undefined;
+        try {
+          x = sys.lgetxattr(sys.fdPath(this.dirFd(n.parent), n.name), XATTR_NAME);
+        } catch {
+          x = undefined;
+        }
         size = st.size + (x ? 8192 : 0);
       } else if (state) size = state.file.size;
-      else size = (await peekClearSize(this.vol.lower, lowerPath, true).catch(() => undefined)) ?? st.size;
-    } else if (st.isSymbolicLink() && !this.encryptedView) {
-      const t = await this.vol.readlinkLower(lowerPath).catch(() => undefined);
-      if (t !== undefined) size = Buffer.byteLength(t);
+      else size = this.peekSize(n, st, cr) ?? st.size;
+    } else if (isLnk(st.mode) && !this.encryptedView) {
+      try {
+        size = this.vol.decodeLinkTargetBytes(sys.readlinkat(this.dirFd(n.parent), n.name)).length;
+      } catch {
+        // keep the lower size
+      }
     }
     return {
       ino: st.ino, size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
@@ -167,36 +298,39 @@ export class EcryptfsFs {
     };
   }
 
-  private remember(parent: number, lowerName: string, st: Stats): number {
-    let id = this.byLowerIno.get(st.ino);
+  /** The node for a lower inode, by (dev, ino); a reused inode number of another type is a new node. */
+  private remember(parent: number, name: Buffer, st: LowerStat): Node {
+    const key = `${st.dev}:${st.ino}`;
+    const id = this.byKey.get(key);
     let n = id === undefined ? undefined : this.nodes.get(id);
+    if (n && n.type !== (st.mode & S_IFMT)) n = undefined;
     if (!n) {
-      id = this.nextNode++;
-      n = { nodeid: id, parent, lowerName, nlookup: 0, lowerIno: st.ino };
-      this.nodes.set(id, n);
-      this.byLowerIno.set(st.ino, id);
+      n = { nodeid: this.nextNode++, parent, name: Buffer.from(name), nlookup: 0, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT };
+      this.nodes.set(n.nodeid, n);
+      this.byKey.set(key, n.nodeid);
     } else {
       n.parent = parent;
-      n.lowerName = lowerName;
+      n.name = Buffer.from(name);
     }
     n.nlookup++;
-    return n.nodeid;
+    return n;
   }
 
-  private async entryFor(parent: number, lowerName: string): Promise<Entry> {
-    const p = this.childPath(parent, lowerName);
-    const st = await this.vol.lower.lstat(p);
-    const nodeid = this.remember(parent, lowerName, st);
-    return { nodeid, attr: await this.attrOf(p, st, nodeid) };
+  private entryFor(parent: number, lowerName: Buffer, cr: Creds | undefined, st?: LowerStat): Entry {
+    const s = st ?? sys.fstatat(this.dirFd(parent), lowerName);
+    const n = this.remember(parent, lowerName, s);
+    return { nodeid: n.nodeid, attr: this.attrOf(n, s, cr) };
   }
 
-  async lookup(parent: number, name: string): Promise<Entry> {
-    const enc = this.encode(name);
+  async lookup(parent: number, name: string | Buffer, ctx?: Caller): Promise<Entry> {
+    const cr = callerCreds(ctx);
+    const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    const enc = this.encode(clear);
     try {
-      return await this.entryFor(parent, enc);
+      return this.entryFor(parent, enc, cr);
     } catch (e) {
       // Plain names put straight into the lower directory are found too (as in the seed).
-      if (enc !== name && (e as NodeJS.ErrnoException).code === 'ENOENT') return this.entryFor(parent, name);
+      if (!enc.equals(clear) && (e as NodeJS.ErrnoException).code === 'ENOENT') return this.entryFor(parent, clear, cr);
       throw e;
     }
   }
@@ -207,200 +341,323 @@ export class EcryptfsFs {
     node.nlookup -= n;
     if (node.nlookup <= 0 && !this.open.has(nodeid)) {
       this.nodes.delete(nodeid);
-      if (this.byLowerIno.get(node.lowerIno) === nodeid) this.byLowerIno.delete(node.lowerIno);
+      this.dirs.drop(nodeid);
+      const key = `${node.dev}:${node.ino}`;
+      if (this.byKey.get(key) === nodeid) this.byKey.delete(key);
     }
   }
 
-  async getattr(nodeid: number): Promise<Attr> {
-    const p = this.lowerPathOf(nodeid);
+  /** lstat of a node's own inode: checked to be the node (a swapped name is ESTALE). */
+  private statNode(n: Node): LowerStat {
+    if (n.nodeid === ROOT) return sys.fstat(this.rootFd);
+    if (isDir(n.type)) return sys.fstat(this.dirFd(n.nodeid));
+    const st = sys.fstatat(this.dirFd(n.parent), n.name);
+    if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+    return st;
+  }
+
+  async getattr(nodeid: number, ctx?: Caller): Promise<Attr> {
+    const n = this.node(nodeid);
     const state = this.open.get(nodeid);
-    try {
-      return await this.attrOf(p, await this.vol.lower.lstat(p), nodeid);
-    } catch (e) {
-      // An open file whose name was unlinked still has attributes (fstat of its lower file).
-      if (!state || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      const st = await state.file.lowerStat();
-      return { ino: st.ino, size: state.file.size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: 4096 };
+    if (state) {
+      // The open lower file is the node's inode, whatever happened to its name.
+      return this.attrOf(n, state.fh.lstat(), undefined);
     }
+    return this.attrOf(n, this.statNode(n), callerCreds(ctx));
   }
 
-  async setattr(nodeid: number, a: { mode?: number; uid?: number; gid?: number; size?: number; atimeMs?: number; mtimeMs?: number; fh?: number }): Promise<Attr> {
+  /**
+   * Run `fn` on a descriptor of the node's own inode (O_PATH, no-follow, checked), as the caller:
+   * chmod/chown/utimes act on exactly that inode, never on what a name points to now.
+   */
+  private onNode<T>(n: Node, cr: Creds | undefined, fn: (fd: number) => T): T {
+    return asCaller(cr, () => {
+      if (n.nodeid === ROOT) return fn(this.rootFd);
+      if (isDir(n.type)) return fn(this.dirFd(n.nodeid));
+      const fd = sys.openat(this.dirFd(n.parent), n.name, sys.O_PATH | C.O_NOFOLLOW | 0o2000000);
+      try {
+        const st = sys.fstat(fd);
+        if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+        return fn(fd);
+      } finally {
+        nodefs.closeSync(fd);
+      }
+    });
+  }
+
+  private stopper(ctx: Caller | undefined): () => boolean {
+    let checked = Date.now();
+    let gone = false;
+    return () => {
+      if (this.stopping || ctx?.interrupted) return true;
+      if (ctx && ctx.pid > 0 && !gone && Date.now() - checked > 200) {
+        checked = Date.now();
+        gone = !nodefs.existsSync(`/proc/${ctx.pid}`);
+      }
+      return gone;
+    };
+  }
+
+  async setattr(
+    nodeid: number,
+    a: { mode?: number; uid?: number; gid?: number; size?: number; atimeMs?: number | 'now'; mtimeMs?: number | 'now'; fh?: number },
+    ctx?: Caller,
+  ): Promise<Attr> {
     this.writable();
-    const p = this.lowerPathOf(nodeid);
+    const n = this.node(nodeid);
+    const cr = callerCreds(ctx);
     if (a.size !== undefined) {
-      const st = await this.vol.lower.lstat(p);
-      if (st.isDirectory()) throw new ErrnoError(E.EISDIR);
-      await this.withFile(nodeid, true, (f) => f.truncate(a.size!, this.vol.keys, this.vol.newFileParams()));
+      if (isDir(n.type)) throw new ErrnoError(E.EISDIR);
+      if (a.size > this.maxSize) throw new ErrnoError(E.EFBIG);
+      await this.withFile(nodeid, true, cr, (f) => f.truncate(a.size!, this.vol.keys, this.vol.newFileParams(), this.stopper(ctx)));
     }
-    if (a.mode !== undefined) await this.vol.lower.chmod(p, a.mode & 0o7777);
+    if (a.mode !== undefined) {
+      const mode = a.mode & 0o7777;
+      this.onNode(n, cr, (fd) => nodefs.chmodSync(sys.fdPath(fd), mode));
+    }
     if (a.uid !== undefined || a.gid !== undefined) {
-      const st = await this.vol.lower.lstat(p);
-      await this.vol.lower.lchown(p, a.uid ?? st.uid, a.gid ?? st.gid);
+      this.onNode(n, cr, (fd) => sys.fchownat(fd, '', a.uid ?? -1, a.gid ?? -1, sys.AT_EMPTY_PATH));
     }
     if (a.atimeMs !== undefined || a.mtimeMs !== undefined) {
-      const st = await this.vol.lower.lstat(p);
-      await this.vol.lower.lutimes(p, (a.atimeMs ?? st.atimeMs) / 1000, (a.mtimeMs ?? st.mtimeMs) / 1000);
+      const ns = (t: number | 'now' | undefined) => (t === undefined || t === 'now' ? t : BigInt(Math.round(t * 1e6)));
+      this.onNode(n, cr, (fd) => sys.utimensat(sys.AT_FDCWD, sys.fdPath(fd), ns(a.atimeMs), ns(a.mtimeMs), 0));
     }
-    return this.getattr(nodeid);
+    return this.getattr(nodeid, ctx);
   }
 
-  async readlink(nodeid: number): Promise<string> {
-    const p = this.lowerPathOf(nodeid);
-    if (this.encryptedView) return this.vol.lower.readlink(p);
+  async readlink(nodeid: number, ctx?: Caller): Promise<Buffer> {
+    const n = this.node(nodeid);
+    const t = asCaller(callerCreds(ctx), () => sys.readlinkat(this.dirFd(n.parent), n.name));
+    if (this.encryptedView) return t;
     try {
-      return await this.vol.readlinkLower(p);
+      return this.vol.decodeLinkTargetBytes(t);
     } catch (e) {
       throw new ErrnoError(toErrno(e));
     }
   }
 
-  private async afterCreate(p: string, uid: number, gid: number): Promise<void> {
-    if (process.getuid?.() === 0) await this.vol.lower.lchown(p, uid, gid).catch(() => undefined);
-  }
-
-  async mkdir(parent: number, name: string, mode: number, uid: number, gid: number): Promise<Entry> {
+  async mkdir(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Promise<Entry> {
     this.writable();
     const lowerName = this.encode(name);
-    const p = this.childPath(parent, lowerName);
-    await this.vol.lower.mkdir(p, mode & 0o7777);
-    await this.afterCreate(p, uid, gid);
-    return this.entryFor(parent, lowerName);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => sys.mkdirat(this.dirFd(parent), lowerName, mode & 0o7777));
+    return this.entryFor(parent, lowerName, cr);
   }
 
-  async symlink(parent: number, name: string, target: string, uid: number, gid: number): Promise<Entry> {
+  async symlink(parent: number, name: string | Buffer, target: string | Buffer, ctx?: Caller): Promise<Entry> {
     this.writable();
     const lowerName = this.encode(name);
-    const p = this.childPath(parent, lowerName);
-    let lowerTarget: string;
+    let lowerTarget: Buffer;
     try {
-      lowerTarget = this.vol.encodeLinkTarget(target);
+      const t = typeof target === 'string' ? Buffer.from(target, 'utf8') : target;
+      lowerTarget = this.encryptedView ? t : this.vol.encodeLinkTargetBytes(t);
     } catch (e) {
       throw new ErrnoError(toErrno(e));
     }
-    await this.vol.lower.symlink(lowerTarget, p);
-    await this.afterCreate(p, uid, gid);
-    return this.entryFor(parent, lowerName);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => sys.symlinkat(lowerTarget, this.dirFd(parent), lowerName));
+    return this.entryFor(parent, lowerName, cr);
   }
 
-  async link(nodeid: number, newParent: number, newName: string): Promise<Entry> {
+  async link(nodeid: number, newParent: number, newName: string | Buffer, ctx?: Caller): Promise<Entry> {
     this.writable();
+    const n = this.node(nodeid);
     const lowerName = this.encode(newName);
-    await this.vol.lower.link(this.lowerPathOf(nodeid), this.childPath(newParent, lowerName));
-    return this.entryFor(newParent, lowerName);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => {
+      const st = sys.fstatat(this.dirFd(n.parent), n.name);
+      if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+      sys.linkat(this.dirFd(n.parent), n.name, this.dirFd(newParent), lowerName, 0);
+    });
+    return this.entryFor(newParent, lowerName, cr);
   }
 
   /** Lower name of an existing child: encrypted form, else a plain lower name. */
-  private async existingChild(parent: number, name: string): Promise<string> {
-    const enc = this.encode(name);
-    if (enc === name) return enc;
-    const ok = await this.vol.lower.lstat(this.childPath(parent, enc)).then(() => true, () => false);
-    if (ok) return enc;
-    const plain = await this.vol.lower.lstat(this.childPath(parent, name)).then(() => true, () => false);
-    return plain ? name : enc;
+  private existingChild(parent: number, name: string | Buffer): Buffer {
+    const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    const enc = this.encode(clear);
+    if (enc.equals(clear)) return enc;
+    const exists = (b: Buffer) => {
+      try {
+        sys.fstatat(this.dirFd(parent), b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (exists(enc)) return enc;
+    return exists(clear) ? clear : enc;
   }
 
-  async unlink(parent: number, name: string): Promise<void> {
+  async unlink(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
     this.writable();
-    await this.vol.lower.unlink(this.childPath(parent, await this.existingChild(parent, name)));
+    const lowerName = this.existingChild(parent, name);
+    asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, 0));
   }
 
-  async rmdir(parent: number, name: string): Promise<void> {
+  async rmdir(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
     this.writable();
-    await this.vol.lower.rmdir(this.childPath(parent, await this.existingChild(parent, name)));
+    const lowerName = this.existingChild(parent, name);
+    asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, sys.AT_REMOVEDIR));
   }
 
-  async rename(parent: number, name: string, newParent: number, newName: string, flags = 0): Promise<void> {
+  async rename(parent: number, name: string | Buffer, newParent: number, newName: string | Buffer, flags = 0, ctx?: Caller): Promise<void> {
     this.writable();
-    const from = await this.existingChild(parent, name);
-    const to = this.encode(newName);
-    const RENAME_NOREPLACE = 1;
-    if (flags & ~RENAME_NOREPLACE) throw new ErrnoError(E.EINVAL);
-    const toPath = this.childPath(newParent, to);
-    if (flags & RENAME_NOREPLACE) {
-      const exists = await this.vol.lower.lstat(toPath).then(() => true, () => false);
-      if (exists) throw new ErrnoError(E.EEXIST);
+    if (flags & ~(sys.RENAME_NOREPLACE | sys.RENAME_EXCHANGE)) throw new ErrnoError(E.EINVAL);
+    const from = this.existingChild(parent, name);
+    const to = flags & sys.RENAME_EXCHANGE ? this.existingChild(newParent, newName) : this.encode(newName);
+    const moved = (p: number, b: Buffer) => {
+      try {
+        const st = sys.fstatat(this.dirFd(p), b);
+        const id = this.byKey.get(`${st.dev}:${st.ino}`);
+        return id === undefined ? undefined : this.nodes.get(id);
+      } catch {
+        return undefined;
+      }
+    };
+    const a = moved(parent, from);
+    const b = flags & sys.RENAME_EXCHANGE ? moved(newParent, to) : undefined;
+    asCaller(callerCreds(ctx), () => sys.renameat2(this.dirFd(parent), from, this.dirFd(newParent), to, flags));
+    if (a) {
+      a.parent = newParent;
+      a.name = Buffer.from(to);
     }
-    const st = await this.vol.lower.lstat(this.childPath(parent, from));
-    await this.vol.lower.rename(this.childPath(parent, from), toPath);
-    const id = this.byLowerIno.get(st.ino);
-    const n = id === undefined ? undefined : this.nodes.get(id);
-    if (n) {
-      n.parent = newParent;
-      n.lowerName = to;
+    if (b) {
+      b.parent = parent;
+      b.name = Buffer.from(from);
     }
   }
 
-  async readdir(nodeid: number): Promise<Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }>> {
-    const p = this.lowerPathOf(nodeid);
-    const out: Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }> = [];
-    for (const lowerName of await this.vol.lower.readdir(p)) {
-      const name = this.decode(lowerName);
-      if (name === undefined) continue;
-      const st = await this.vol.lower.lstat(p === '' ? lowerName : `${p}/${lowerName}`).catch(() => undefined);
-      if (!st) continue;
-      out.push({ name, ino: st.ino, type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other' });
+  // ---- directories: streamed from the lower directory, no snapshot ----
+
+  private charge(uid: number, n: number): void {
+    if (uid === 0) return;
+    const have = this.fdsByUid.get(uid) ?? 0;
+    if (n > 0 && have + n > this.perUserFds) throw new ErrnoError(E.EMFILE, `uid ${uid} holds ${have} lower descriptors (limit ${this.perUserFds})`);
+    if (have + n <= 0) this.fdsByUid.delete(uid);
+    else this.fdsByUid.set(uid, have + n);
+  }
+
+  opendir(nodeid: number, ctx?: Caller): number {
+    const uid = ctx?.uid ?? 0;
+    this.charge(uid, 1);
+    try {
+      const stream = asCaller(callerCreds(ctx), () => openDirStream(this.dirFd(nodeid)));
+      const fh = this.nextDirHandle++;
+      this.dirStreams.set(fh, { stream, nodeid, uid });
+      return fh;
+    } catch (e) {
+      this.charge(uid, -1);
+      throw e;
+    }
+  }
+
+  /**
+   * Entries of an open directory from position `offset` (0: start), each with the position after
+   * it as its offset. `max` bounds how many lower entries are read at once.
+   */
+  readdirAt(fh: number, offset: number, max = 256): Array<{ name: Buffer; ino: number; mode: number; offset: number }> {
+    const d = this.dirStreams.get(fh);
+    if (!d) throw new ErrnoError(E.EBADF);
+    const out: Array<{ name: Buffer; ino: number; mode: number; offset: number }> = [];
+    let at = offset;
+    while (out.length === 0) {
+      const got = d.stream.read(at, max);
+      if (got.length === 0) break;
+      for (const { d: ent, next } of got) {
+        at = next;
+        const dot = ent.name.length <= 2 && (ent.name.equals(Buffer.from('.')) || ent.name.equals(Buffer.from('..')));
+        const name = dot ? ent.name : this.decode(ent.name);
+        if (name === undefined) continue;
+        out.push({ name, ino: ent.ino, mode: ent.type << 12, offset: next });
+      }
     }
     return out;
   }
 
-  /** Keep a directory listing for one opendir..releasedir (stable readdir offsets). */
-  snapshotDir(_nodeid: number, entries: Array<{ name: string | Buffer; ino: number; mode: number }>): number {
-    const fh = this.nextDirHandle++;
-    this.dirSnapshots.set(fh, entries);
-    return fh;
+  releasedir(fh: number): void {
+    const d = this.dirStreams.get(fh);
+    if (!d) return;
+    this.dirStreams.delete(fh);
+    d.stream.close();
+    this.charge(d.uid, -1);
   }
 
-  dirSnapshot(fh: number): Array<{ name: string | Buffer; ino: number; mode: number }> {
-    const d = this.dirSnapshots.get(fh);
-    if (!d) throw new ErrnoError(E.EBADF);
-    return d;
-  }
-
-  dropDirSnapshot(fh: number): void {
-    this.dirSnapshots.delete(fh);
+  /** A whole listing (without '.' and '..'): for tests and small tools; the mount streams. */
+  async readdir(nodeid: number, ctx?: Caller): Promise<Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }>> {
+    const fh = this.opendir(nodeid, ctx);
+    const out: Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }> = [];
+    try {
+      let off = 0;
+      for (;;) {
+        const got = this.readdirAt(fh, off);
+        if (got.length === 0) break;
+        for (const e of got) {
+          off = e.offset;
+          const s = e.name.toString('utf8');
+          if (s === '.' || s === '..') continue;
+          const t = e.mode & S_IFMT;
+          out.push({ name: s, ino: e.ino, type: t === 0o100000 ? 'file' : t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : 'other' });
+        }
+      }
+    } finally {
+      this.releasedir(fh);
+    }
+    return out;
   }
 
   async statfs(): Promise<{ blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number; namelen: number; frsize: number }> {
-    const s = await this.vol.lower.statfs('');
+    const s = nodefs.statfsSync(sys.fdPath(this.rootFd));
     return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, frsize: s.bsize, namelen: this.vol.nameMax };
   }
 
-  // ---- open files ----
+  // ---- open files: one lower descriptor per inode ----
 
-  private async acquire(nodeid: number, write: boolean): Promise<OpenState> {
+  private async acquire(nodeid: number, write: boolean, cr: Creds | undefined): Promise<OpenState> {
     let s = this.open.get(nodeid);
     if (s && write && !s.writable) {
       // Reopen read-write (the shared lower file must serve every handle).
-      const f = await this.openLower(nodeid, true);
+      const { file, fh } = await this.openLower(nodeid, true, cr);
       await s.file.close();
-      s.file = f;
+      s.file = file;
+      s.fh = fh;
       s.writable = true;
     }
     if (!s) {
-      let writable = !this.readOnly;
-      let f: EcryptfsFile;
+      const uid = cr?.uid ?? 0;
+      this.charge(uid, 1);
       try {
-        f = await this.openLower(nodeid, writable);
+        let writable = !this.readOnly;
+        let o: { file: EcryptfsFile; fh: FdLowerFile };
+        try {
+          o = await this.openLower(nodeid, writable, cr);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (write || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM')) throw e;
+          writable = false;
+          o = await this.openLower(nodeid, false, cr);
+        }
+        s = { file: o.file, fh: o.fh, refs: 0, writable, uid };
+        this.open.set(nodeid, s);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (write || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM')) throw e;
-        writable = false;
-        f = await this.openLower(nodeid, false);
+        this.charge(uid, -1);
+        throw e;
       }
-      s = { file: f, refs: 0, writable };
-      this.open.set(nodeid, s);
     }
     s.refs++;
     return s;
   }
 
-  private async openLower(nodeid: number, write: boolean): Promise<EcryptfsFile> {
-    const p = this.lowerPathOf(nodeid);
+  private async openLower(nodeid: number, write: boolean, cr: Creds | undefined): Promise<{ file: EcryptfsFile; fh: FdLowerFile }> {
+    const n = this.node(nodeid);
+    const label = this.label(n.parent, n.name);
+    const { fd } = asCaller(cr, () => openFileAt(this.dirFd(n.parent), n.name, write ? C.O_RDWR : C.O_RDONLY, 0, n));
+    const fh = new FdLowerFile(fd, this.syncIoMax, label);
     try {
-      return await EcryptfsFile.open(this.vol.lower, p, this.vol.keys, { writable: write, passthrough: this.vol.passthrough || this.encryptedView, xattrMetadata: true });
+      return { file: await EcryptfsFile.openHandle(fh, this.vol.keys, { writable: write, passthrough: this.vol.passthrough || this.encryptedView, xattrMetadata: true }), fh };
     } catch (e) {
       if (isEcryptfsError(e)) {
-        this.log(`${this.vol.lower.abs(p)}: ${e.message}`);
+        this.log(`${label}: ${e.message}`);
         throw new ErrnoError(E.EIO, e.message);
       }
       throw e;
@@ -412,14 +669,15 @@ export class EcryptfsFs {
     if (!s) return;
     if (--s.refs <= 0) {
       this.open.delete(nodeid);
+      this.charge(s.uid, -1);
       await s.file.close();
       const n = this.nodes.get(nodeid);
       if (n && n.nlookup <= 0) this.forget(nodeid, 0);
     }
   }
 
-  private async withFile<T>(nodeid: number, write: boolean, fn: (f: EcryptfsFile) => Promise<T>): Promise<T> {
-    const s = await this.acquire(nodeid, write);
+  private async withFile<T>(nodeid: number, write: boolean, cr: Creds | undefined, fn: (f: EcryptfsFile) => Promise<T>): Promise<T> {
+    const s = await this.acquire(nodeid, write, cr);
     try {
       return await fn(s.file);
     } finally {
@@ -428,39 +686,77 @@ export class EcryptfsFs {
   }
 
   /** Open: returns a handle. flags are open(2) flags. */
-  async openFile(nodeid: number, flags: number): Promise<number> {
+  async openFile(nodeid: number, flags: number, ctx?: Caller): Promise<number> {
     const acc = flags & 3;
     const write = acc === C.O_WRONLY || acc === C.O_RDWR;
     if (write) this.writable();
-    const s = await this.acquire(nodeid, write);
-    if (write && flags & C.O_TRUNC) await s.file.truncate(0, this.vol.keys, this.vol.newFileParams());
+    const s = await this.acquire(nodeid, write, callerCreds(ctx));
+    try {
+      if (write && flags & C.O_TRUNC) await s.file.truncate(0, this.vol.keys, this.vol.newFileParams());
+    } catch (e) {
+      await this.release0(nodeid);
+      throw e;
+    }
     const fh = this.nextHandle++;
     this.handles.set(fh, { nodeid, append: !!(flags & C.O_APPEND) });
     return fh;
   }
 
-  async create(parent: number, name: string, mode: number, flags: number, uid: number, gid: number): Promise<{ entry: Entry; fh: number }> {
+  async create(parent: number, name: string | Buffer, mode: number, flags: number, ctx?: Caller): Promise<{ entry: Entry; fh: number }> {
     this.writable();
     const lowerName = this.encode(name);
-    const p = this.childPath(parent, lowerName);
-    let f: EcryptfsFile;
+    const cr = callerCreds(ctx);
+    const uid = cr?.uid ?? 0;
+    let fd: number;
+    let st: LowerStat;
     try {
-      f = await EcryptfsFile.create(this.vol.lower, p, this.vol.keys, this.vol.newFileParams(), mode & 0o7777);
+      ({ fd, st } = asCaller(cr, () => openFileAt(this.dirFd(parent), lowerName, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode & 0o7777)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !(flags & C.O_EXCL)) {
-        const entry = await this.lookup(parent, name);
-        return { entry, fh: await this.openFile(entry.nodeid, flags) };
+        const entry = await this.lookup(parent, name, ctx);
+        return { entry, fh: await this.openFile(entry.nodeid, flags, ctx) };
       }
       throw e;
     }
-    await this.afterCreate(p, uid, gid);
-    const entry = await this.entryFor(parent, lowerName);
+    const fh = new FdLowerFile(fd, this.syncIoMax, this.label(parent, lowerName));
+    let file: EcryptfsFile;
+    try {
+      this.charge(uid, 1);
+    } catch (e) {
+      await fh.close();
+      this.removeIfSame(parent, lowerName, st, cr);
+      throw e;
+    }
+    try {
+      file = await EcryptfsFile.createHandle(fh, this.vol.keys, this.vol.newFileParams());
+    } catch (e) {
+      this.charge(uid, -1);
+      this.removeIfSame(parent, lowerName, st, cr);
+      throw e;
+    }
+    const entry = this.entryFor(parent, lowerName, cr, st);
     const old = this.open.get(entry.nodeid);
-    if (old) await old.file.close();
-    this.open.set(entry.nodeid, { file: f, refs: 1, writable: true });
-    const fh = this.nextHandle++;
-    this.handles.set(fh, { nodeid: entry.nodeid, append: !!(flags & C.O_APPEND) });
-    return { entry, fh };
+    if (old) {
+      this.charge(old.uid, -1);
+      await old.file.close();
+    }
+    this.open.set(entry.nodeid, { file, fh, refs: 1, writable: true, uid });
+    entry.attr.size = 0;
+    const h = this.nextHandle++;
+    this.handles.set(h, { nodeid: entry.nodeid, append: !!(flags & C.O_APPEND) });
+    return { entry, fh: h };
+  }
+
+  /** Undo a create that failed after the lower file was made, if the name is still that file. */
+  private removeIfSame(parent: number, name: Buffer, st: LowerStat, cr: Creds | undefined): void {
+    try {
+      asCaller(cr, () => {
+        const now = sys.fstatat(this.dirFd(parent), name);
+        if (now.dev === st.dev && now.ino === st.ino) sys.unlinkat(this.dirFd(parent), name, 0);
+      });
+    } catch {
+      // gone already
+    }
   }
 
   private handle(fh: number): { nodeid: number; append: boolean; state: OpenState } {
@@ -471,8 +767,8 @@ export class EcryptfsFs {
   }
 
   async read(fh: number, offset: number, size: number): Promise<Buffer> {
-    const { state, nodeid } = this.handle(fh);
-    if (this.encryptedView) return this.readEncryptedView(nodeid, offset, size);
+    const { state } = this.handle(fh);
+    if (this.encryptedView) return this.readEncryptedView(state, offset, size);
     try {
       return await state.file.read(offset, size);
     } catch (e) {
@@ -485,36 +781,28 @@ export class EcryptfsFs {
   }
 
   /** ecryptfs_encrypted_view: the lower bytes, with a header built from the xattr when there is one. */
-  private async readEncryptedView(nodeid: number, offset: number, size: number): Promise<Buffer> {
-    const p = this.lowerPathOf(nodeid);
-    const x = await this.vol.lower.getxattr(p, XATTR_NAME).catch(() => undefined);
+  private async readEncryptedView(state: OpenState, offset: number, size: number): Promise<Buffer> {
+    const x = await state.fh.getxattr(XATTR_NAME).catch(() => undefined);
     const head = x ? headerFromXattr(x) : Buffer.alloc(0);
-    const f = await this.vol.lower.open(p, 'r');
-    try {
-      const st = await f.stat();
-      const total = head.length + st.size;
-      const end = Math.min(total, offset + size);
-      if (offset >= end) return Buffer.alloc(0);
-      const out = Buffer.alloc(end - offset);
-      let o = 0;
-      if (offset < head.length) {
-        o = head.copy(out, 0, offset, Math.min(head.length, end));
-      }
-      const lowerStart = Math.max(0, offset - head.length) ;
-      if (o < out.length) await f.read(out, o, out.length - o, lowerStart);
-      return out;
-    } finally {
-      await f.close();
-    }
+    const total = head.length + state.fh.lstat().size;
+    const end = Math.min(total, offset + size);
+    if (offset >= end) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    let o = 0;
+    if (offset < head.length) o = head.copy(out, 0, offset, Math.min(head.length, end));
+    const lowerStart = Math.max(0, offset - head.length);
+    if (o < out.length) await state.fh.read(out, o, out.length - o, lowerStart);
+    return out;
   }
 
-  async write(fh: number, offset: number, data: Buffer): Promise<number> {
+  async write(fh: number, offset: number, data: Buffer, ctx?: Caller): Promise<number> {
     this.writable();
     const { state, append } = this.handle(fh);
     if (!state.writable) throw new ErrnoError(E.EBADF);
     const pos = append ? state.file.size : offset;
+    if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
     try {
-      return await state.file.write(pos, data, this.vol.keys, this.vol.newFileParams());
+      return await state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx));
     } catch (e) {
       if (isEcryptfsError(e)) {
         this.log(e.message);
@@ -538,46 +826,66 @@ export class EcryptfsFs {
 
   // ---- xattrs: user.* pass through (stored in clear, as the kernel does); the header is hidden ----
 
-  async getxattr(nodeid: number, name: string): Promise<Buffer> {
+  /** Run an xattr call on the node's own lower entry, as the caller. */
+  private xattrOn<T>(n: Node, cr: Creds | undefined, byPath: (p: Buffer) => T): T {
+    return asCaller(cr, () => {
+      // A directory by its own descriptor (following the /proc link lands on exactly it); any other
+      // entry by name in its directory, not followed (l* calls).
+      if (n.nodeid === ROOT || isDir(n.type)) return byPath(sys.fdPath(n.nodeid === ROOT ? this.rootFd : this.dirFd(n.nodeid)));
+      return byPath(sys.fdPath(this.dirFd(n.parent), n.name));
+    });
+  }
+
+  /** trusted.* is only for root callers (the daemon's CAP_SYS_ADMIN must not show it to users). */
+  private static hiddenName(name: string, ctx: Caller | undefined): boolean {
+    return name.startsWith('trusted.') && (ctx?.uid ?? 0) !== 0;
+  }
+
+  async getxattr(nodeid: number, name: string, ctx?: Caller): Promise<Buffer> {
     if (name === XATTR_NAME && !this.encryptedView) throw new ErrnoError(E.ENODATA);
     // The kernel asks for security.capability before every write (to drop file capabilities);
     // file capabilities are not kept on encrypted files, so answer without a lower round trip.
     if (name === 'security.capability') throw new ErrnoError(E.ENODATA);
-    const v = await this.vol.lower.getxattr(this.lowerPathOf(nodeid), name);
-    if (v === undefined) throw new ErrnoError(E.ENODATA);
-    return v;
+    if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    return this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.getxattr(p, name) : sys.lgetxattr(p, name)));
   }
 
-  async setxattr(nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
+  async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
     this.writable();
     if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
-    try {
-      await this.vol.lower.setxattr(this.lowerPathOf(nodeid), name, value, flags);
-    } catch (e) {
-      throw new ErrnoError((e as { errno?: number }).errno ?? E.EIO);
-    }
+    if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.setxattr(p, name, value, flags) : sys.lsetxattr(p, name, value, flags)));
   }
 
-  async listxattr(nodeid: number): Promise<string[]> {
-    const names = await this.vol.lower.listxattr(this.lowerPathOf(nodeid));
-    return names.filter((n) => n !== XATTR_NAME);
+  async listxattr(nodeid: number, ctx?: Caller): Promise<string[]> {
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    const names = this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.listxattr(p) : sys.llistxattr(p)));
+    return names.filter((x) => x !== XATTR_NAME && !EcryptfsFs.hiddenName(x, ctx));
   }
 
-  async removexattr(nodeid: number, name: string): Promise<void> {
+  async removexattr(nodeid: number, name: string, ctx?: Caller): Promise<void> {
     this.writable();
     if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
-    try {
-      await this.vol.lower.removexattr(this.lowerPathOf(nodeid), name);
-    } catch (e) {
-      throw new ErrnoError((e as { errno?: number }).errno ?? E.EIO);
-    }
+    if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.removexattr(p, name) : sys.lremovexattr(p, name)));
   }
 
-  /** Close every open file (unmount). */
+  /** Close every open file and lower descriptor (unmount). */
   async closeAll(): Promise<void> {
     for (const s of this.open.values()) await s.file.close().catch(() => undefined);
     this.open.clear();
     this.handles.clear();
+    for (const d of this.dirStreams.values()) d.stream.close();
+    this.dirStreams.clear();
+    this.fdsByUid.clear();
+    this.dirs.clear();
   }
 }
 
@@ -586,5 +894,3 @@ export function headerFromXattr(x: Buffer): Buffer {
   const h = parseHeader(x, 'xattr');
   return buildHeaderRegion({ size: h.size, flags: h.flags & ~FLAG_METADATA_IN_XATTR, keys: h.keys }, x.subarray(8, 12));
 }
-
-

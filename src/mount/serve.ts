@@ -4,6 +4,7 @@
  * ordinary users: the descriptor fusermount3 handed over as FUSE_FD), with the watchdog that
  * clears the mount if the daemon dies.
  */
+import { lstatSync } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { FuseErrno } from '../fuse/errno.js';
 import { mountFuse } from '../fuse/mount.js';
@@ -26,70 +27,76 @@ export interface Served {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const O_WRONLY_CREAT_EXCL = 0o1 | 0o100 | 0o200;
-const MODE: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, other: 0 };
 
 const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });
 
 export function fuseOperations(fs: EcryptfsFs): FuseOperations {
-  const str = (b: Buffer) => b.toString('utf8');
   return {
-    lookup: async (parent, name) => entry(await fs.lookup(parent, str(name))),
+    lookup: async (parent, name, ctx) => entry(await fs.lookup(parent, name, ctx)),
     forget: (ino, n) => fs.forget(ino, n),
-    getattr: (ino) => fs.getattr(ino),
-    setattr: (ino, c) =>
-      fs.setattr(ino, {
-        mode: c.mode, uid: c.uid, gid: c.gid, size: c.size,
-        atimeMs: c.atimeMs === 'now' ? Date.now() : c.atimeMs,
-        mtimeMs: c.mtimeMs === 'now' ? Date.now() : c.mtimeMs,
-      }),
-    readlink: (ino) => fs.readlink(ino),
-    symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, str(name), str(target), ctx.uid, ctx.gid)),
-    mkdir: async (parent, name, mode, ctx) => entry(await fs.mkdir(parent, str(name), mode, ctx.uid, ctx.gid)),
+    getattr: (ino, _fh, ctx) => fs.getattr(ino, ctx),
+    setattr: (ino, c, ctx) => fs.setattr(ino, { mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, atimeMs: c.atimeMs, mtimeMs: c.mtimeMs }, ctx),
+    readlink: (ino, ctx) => fs.readlink(ino, ctx),
+    symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, name, target, ctx)),
+    mkdir: async (parent, name, mode, ctx) => entry(await fs.mkdir(parent, name, mode, ctx)),
     mknod: async (parent, name, mode, _rdev, ctx) => {
       if ((mode & S_IFMT) !== S_IFREG) throw new FuseErrno(OSC.errno.EPERM);
-      const r = await fs.create(parent, str(name), mode, O_WRONLY_CREAT_EXCL, ctx.uid, ctx.gid);
+      const r = await fs.create(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx);
       await fs.release(r.fh);
       return entry(r.entry);
     },
-    unlink: (parent, name) => fs.unlink(parent, str(name)),
-    rmdir: (parent, name) => fs.rmdir(parent, str(name)),
-    rename: (parent, name, newParent, newName, flags) => fs.rename(parent, str(name), newParent, str(newName), flags),
-    link: async (ino, newParent, newName) => entry(await fs.link(ino, newParent, str(newName))),
-    open: async (ino, flags) => ({ fh: await fs.openFile(ino, flags) }),
+    unlink: (parent, name, ctx) => fs.unlink(parent, name, ctx),
+    rmdir: (parent, name, ctx) => fs.rmdir(parent, name, ctx),
+    rename: (parent, name, newParent, newName, flags, ctx) => fs.rename(parent, name, newParent, newName, flags, ctx),
+    link: async (ino, newParent, newName, ctx) => entry(await fs.link(ino, newParent, newName, ctx)),
+    open: async (ino, flags, ctx) => ({ fh: await fs.openFile(ino, flags, ctx) }),
     create: async (parent, name, mode, flags, ctx) => {
-      const r = await fs.create(parent, str(name), mode, flags, ctx.uid, ctx.gid);
+      const r = await fs.create(parent, name, mode, flags, ctx);
       return { entry: entry(r.entry), open: { fh: r.fh } };
     },
     read: (_ino, fh, offset, size) => fs.read(fh, offset, size),
-    write: (_ino, fh, offset, data) => fs.write(fh, offset, data),
+    write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     flush: () => undefined,
     release: (_ino, fh) => fs.release(fh),
     fsync: (_ino, fh) => fs.fsync(fh),
-    // A directory's listing is read once at opendir so offsets stay stable while it is read.
-    opendir: async (ino) => ({ fh: fs.snapshotDir(ino, await listWithDots(fs, ino)) }),
-    readdir: (_ino, fh, offset) => fs.dirSnapshot(fh).slice(offset),
-    releasedir: (_ino, fh) => fs.dropDirSnapshot(fh),
+    // Listings stream from the lower directory (getdents64 on a descriptor per open directory):
+    // no snapshot, so a user holding many open directories costs descriptors, which are capped.
+    opendir: (ino, _flags, ctx) => ({ fh: fs.opendir(ino, ctx) }),
+    readdir: (_ino, fh, offset, size) => fs.readdirAt(fh, offset, Math.max(16, Math.ceil(size / 32))),
+    releasedir: (_ino, fh) => fs.releasedir(fh),
     statfs: () => fs.statfs(),
-    setxattr: (ino, name, value, flags) => fs.setxattr(ino, name, value, flags),
-    getxattr: (ino, name) => fs.getxattr(ino, name),
-    listxattr: (ino) => fs.listxattr(ino),
-    removexattr: (ino, name) => fs.removexattr(ino, name),
-    fallocate: async (ino, _fh, offset, length, mode) => {
+    setxattr: (ino, name, value, flags, ctx) => fs.setxattr(ino, name, value, flags, ctx),
+    getxattr: (ino, name, ctx) => fs.getxattr(ino, name, ctx),
+    listxattr: (ino, ctx) => fs.listxattr(ino, ctx),
+    removexattr: (ino, name, ctx) => fs.removexattr(ino, name, ctx),
+    fallocate: async (ino, _fh, offset, length, mode, ctx) => {
       if (mode !== 0) throw new FuseErrno(OSC.errno.EOPNOTSUPP);
-      const a = await fs.getattr(ino);
-      if (offset + length > a.size) await fs.setattr(ino, { size: offset + length });
+      const a = await fs.getattr(ino, ctx);
+      if (offset + length > a.size) await fs.setattr(ino, { size: offset + length }, ctx);
     },
     destroy: () => fs.closeAll(),
   };
 }
 
-async function listWithDots(fs: EcryptfsFs, ino: number) {
-  const entries = await fs.readdir(ino);
-  return [
-    { name: '.', ino, mode: MODE.dir },
-    { name: '..', ino: 1, mode: MODE.dir },
-    ...entries.map((e) => ({ name: Buffer.from(e.name, 'utf8'), ino: e.ino, mode: MODE[e.type] })),
-  ];
+/**
+ * A root mount of a lower directory that a user controls (not root's, or writable by others)
+ * gets nosuid,nodev unless the admin asked for suid or dev: a user could otherwise plant a
+ * setuid-root file or a device node below and use it through the mount.
+ */
+export function safeGeneric(generic: string[], lower: string): string[] {
+  if (process.getuid?.() !== 0) return generic;
+  let userOwned = true;
+  try {
+    const st = lstatSync(lower);
+    userOwned = st.uid !== 0 || (st.mode & 0o022) !== 0;
+  } catch {
+    // unknown: be safe
+  }
+  if (!userOwned) return generic;
+  const out = [...generic];
+  if (!out.includes('suid') && !out.includes('nosuid')) out.push('nosuid');
+  if (!out.includes('dev') && !out.includes('nodev')) out.push('nodev');
+  return out;
 }
 
 export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {

@@ -24,6 +24,13 @@ import {
 } from '../format/header.js';
 import { EXTENT_SIZE, extentsPresent } from '../format/offsets.js';
 import type { LowerFile, LowerFs } from '../lower/lowerfs.js';
+
+/** A lower file that carries its own extended attributes (descriptor-based: fgetxattr/fsetxattr). */
+export interface LowerFileWithXattrs extends LowerFile {
+  getxattr(name: string): Promise<Buffer | undefined>;
+  setxattr(name: string, value: Uint8Array, flags?: number): Promise<void>;
+  readonly label: string;
+}
 import type { KeyRing } from './keyring.js';
 import { RwLock } from './lock.js';
 
@@ -59,9 +66,22 @@ export async function peekClearSize(lower: LowerFs, path: string, xattrMetadata:
   return undefined;
 }
 
+/** A long write or truncate stopped between chunks (FUSE INTERRUPT, caller gone, daemon stopping). */
+function interrupted(where: string): Error {
+  return Object.assign(new Error(`${where}: interrupted; the file keeps the size reached so far`), { code: 'EINTR' });
+}
+
+/** The header xattr, from the descriptor when it carries xattrs, else by path. */
+function metaOf(fh: LowerFile, lower: LowerFs | undefined, path: string): Promise<Buffer | undefined> {
+  const fx = fh as Partial<LowerFileWithXattrs>;
+  if (fx.getxattr) return fx.getxattr(XATTR_NAME);
+  return lower ? lower.getxattr(path, XATTR_NAME) : Promise.resolve(undefined);
+}
+
 export class EcryptfsFile {
   private constructor(
-    private readonly lower: LowerFs,
+    /** The path-based lower, or undefined for a file opened by descriptor (xattrs on `fh`). */
+    private readonly lower: LowerFs | undefined,
     readonly path: string,
     private readonly fh: LowerFile,
     readonly writable: boolean,
@@ -105,6 +125,24 @@ export class EcryptfsFile {
     opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean; newFile?: NewFileParams },
   ): Promise<EcryptfsFile> {
     const fh = await lower.open(path, opts.writable ? 'rw' : 'r');
+    return EcryptfsFile.openOn(fh, lower, path, keys, opts);
+  }
+
+  /**
+   * Open on a lower file already opened (by descriptor, as the mount does: no path is resolved;
+   * xattrs are read from the descriptor). `label` names the file in messages. Closes `fh` on failure.
+   */
+  static openHandle(fh: LowerFileWithXattrs, keys: KeyRing, opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean }): Promise<EcryptfsFile> {
+    return EcryptfsFile.openOn(fh, undefined, fh.label, keys, opts);
+  }
+
+  private static async openOn(
+    fh: LowerFile,
+    lower: LowerFs | undefined,
+    path: string,
+    keys: KeyRing,
+    opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean },
+  ): Promise<EcryptfsFile> {
     try {
       const head = Buffer.alloc(HEADER_PARSE_BYTES);
       const n = await fh.read(head, 0, head.length, 0);
@@ -113,7 +151,7 @@ export class EcryptfsFile {
       if (n >= 16 && hasMarker(head)) {
         header = parseHeader(head.subarray(0, n), 'file');
       } else {
-        const x = await lower.getxattr(path, XATTR_NAME).catch(() => undefined);
+        const x = await metaOf(fh, lower, path).catch(() => undefined);
         if (x && x.length >= 16 && hasMarker(x)) {
           header = parseHeader(x, 'xattr');
           inXattr = true;
@@ -140,7 +178,22 @@ export class EcryptfsFile {
       return new EcryptfsFile(lower, path, fh, opts.writable, 'encrypted', header, content, dataOffset, inXattr, header.size);
     } catch (e) {
       await fh.close();
-      throw e instanceof EcryptfsError ? e.withPath(lower.abs(path)) : e;
+      throw e instanceof EcryptfsError ? e.withPath(lower ? lower.abs(path) : path) : e;
+    }
+  }
+
+  /**
+   * A new, empty eCryptfs file on a lower file just created (exclusively, by descriptor) with a
+   * fresh random FEK. On failure `fh` is closed; removing the lower name is the caller's.
+   */
+  static async createHandle(fh: LowerFileWithXattrs, keys: KeyRing, p: NewFileParams): Promise<EcryptfsFile> {
+    try {
+      const f = new EcryptfsFile(undefined, fh.label, fh, true, 'empty', undefined, undefined, 0, false, 0);
+      await f.initialize(keys, p);
+      return f;
+    } catch (e) {
+      await fh.close();
+      throw e;
     }
   }
 
@@ -169,7 +222,7 @@ export class EcryptfsFile {
     const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
     const fields = { size: 0, flags, keys: wrapped };
     if (p.xattrMetadata) {
-      await this.lower.setxattr(this.path, XATTR_NAME, buildHeaderBytes(fields));
+      await this.setMeta(buildHeaderBytes(fields));
       this.dataOffset = 0;
       this.headerInXattr = true;
     } else {
@@ -183,6 +236,17 @@ export class EcryptfsFile {
     fek.fill(0);
     this.kind = 'encrypted';
     this.size = 0;
+  }
+
+  private setMeta(v: Uint8Array): Promise<void> {
+    const fx = this.fh as Partial<LowerFileWithXattrs>;
+    if (fx.setxattr) return fx.setxattr(XATTR_NAME, v);
+    return this.lower!.setxattr(this.path, XATTR_NAME, v);
+  }
+
+  /** The file's name for messages. */
+  private get where(): string {
+    return this.lower ? this.lower.abs(this.path) : this.path;
   }
 
   private get extentSize(): number {
@@ -237,7 +301,7 @@ export class EcryptfsFile {
       throw new EcryptfsError(
         'ECORRUPT',
         `truncated or damaged: the size field says ${this.size} bytes but the lower file ends after extent ${have} (restore it from a backup)`,
-        this.lower.abs(this.path),
+        this.where,
       );
     }
     this.content!.decrypt(dst, dst, first, count);
@@ -245,9 +309,9 @@ export class EcryptfsFile {
 
   private async writeSizeField(size: number): Promise<void> {
     if (this.headerInXattr) {
-      const x = (await this.lower.getxattr(this.path, XATTR_NAME)) ?? Buffer.alloc(8);
+      const x = (await metaOf(this.fh, this.lower, this.path)) ?? Buffer.alloc(8);
       x.writeBigUInt64BE(BigInt(size), 0);
-      await this.lower.setxattr(this.path, XATTR_NAME, x);
+      await this.setMeta(x);
     } else {
       const b = Buffer.alloc(8);
       b.writeBigUInt64BE(BigInt(size), 0);
@@ -258,19 +322,19 @@ export class EcryptfsFile {
   }
 
   private ensureWritable(): void {
-    if (!this.writable) throw new EcryptfsError('EINVAL', 'file is open read-only', this.lower.abs(this.path));
+    if (!this.writable) throw new EcryptfsError('EINVAL', 'file is open read-only', this.where);
   }
 
   /**
    * Write `data` at clear offset `pos`; a gap past EOF becomes encrypted zeros. As with pwrite(2),
    * writing nothing changes nothing (`extendTo` is truncate's way to grow the file).
    */
-  write(pos: number, data: Uint8Array, keys?: KeyRing, newFile?: NewFileParams, extendTo = false): Promise<number> {
+  write(pos: number, data: Uint8Array, keys?: KeyRing, newFile?: NewFileParams, extendTo = false, stop?: () => boolean): Promise<number> {
     if (data.length === 0 && !extendTo) return Promise.resolve(0);
     return this.lock.write(async () => {
       this.ensureWritable();
       if (this.kind === 'empty') {
-        if (!keys || !newFile) throw new EcryptfsError('EINVAL', 'empty lower file needs keys to become an eCryptfs file', this.lower.abs(this.path));
+        if (!keys || !newFile) throw new EcryptfsError('EINVAL', 'empty lower file needs keys to become an eCryptfs file', this.where);
         await this.initialize(keys, newFile);
       }
       if (this.kind === 'plain') {
@@ -279,11 +343,14 @@ export class EcryptfsFile {
         return data.length;
       }
       // Fill any gap between EOF and pos with zeros first, chunk by chunk.
+      // Between chunks the file is consistent (size field after its extents): stop there if asked.
       while (this.size < pos) {
+        if (stop?.()) throw interrupted(this.where);
         const n = Math.min(pos - this.size, CHUNK);
         await this.writeRange(this.size, Buffer.alloc(n));
       }
       for (let done = 0; done < data.length; ) {
+        if (done > 0 && stop?.()) throw interrupted(this.where);
         const n = Math.min(data.length - done, CHUNK);
         await this.writeRange(pos + done, data.subarray(done, done + n));
         done += n;
@@ -317,8 +384,8 @@ export class EcryptfsFile {
   }
 
   /** Change the clear size: up fills with encrypted zeros, down re-encrypts the new last extent. */
-  truncate(size: number, keys?: KeyRing, newFile?: NewFileParams): Promise<void> {
-    if (size > this.size && this.kind !== 'plain') return this.write(size, new Uint8Array(0), keys, newFile, true).then(() => undefined);
+  truncate(size: number, keys?: KeyRing, newFile?: NewFileParams, stop?: () => boolean): Promise<void> {
+    if (size > this.size && this.kind !== 'plain') return this.write(size, new Uint8Array(0), keys, newFile, true, stop).then(() => undefined);
     return this.lock.write(async () => {
       this.ensureWritable();
       if (size === this.size) return;

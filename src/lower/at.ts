@@ -1,0 +1,262 @@
+/**
+ * The descriptor-relative lower directory the mount works on: nothing is resolved by a full path
+ * string. Every call names a directory descriptor and one name (bytes); the final component is
+ * never followed; files are opened O_NOFOLLOW|O_NONBLOCK and the type of what was opened is
+ * checked with fstat, so a symlink or FIFO swapped in by a user neither leads elsewhere nor
+ * blocks the daemon. Deep trees work however long their lower paths are.
+ *
+ * Descriptors are bounded: directories live in an LRU (FdLru) and are reopened from their parent
+ * on a miss (as gocryptfs' OpenDirNofollow walks from the root); directory listings stream with
+ * getdents64 (a small buffer, no snapshot); open files are one descriptor per inode (the mount).
+ */
+import * as fs from 'node:fs';
+import { constants as C } from 'node:fs';
+import { constants as OSC } from 'node:os';
+import type { LowerFile } from './lowerfs.js';
+import {
+  fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_PATH, openat, sysError,
+  type LowerStat, type RawDirent,
+} from './sys.js';
+
+export type { LowerStat } from './sys.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+export const isReg = (m: number) => (m & S_IFMT) === S_IFREG;
+export const isDir = (m: number) => (m & S_IFMT) === S_IFDIR;
+export const isLnk = (m: number) => (m & S_IFMT) === S_IFLNK;
+
+const O_CLOEXEC = 0o2000000;
+/** Flags every lower open carries: never follow the last component, never block on a FIFO. */
+export const SAFE_OPEN = C.O_NOFOLLOW | C.O_NONBLOCK | O_CLOEXEC;
+
+function closeQuiet(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** An O_PATH handle on directory `name` in `dir`, checked to be a directory (and `want`'s inode). */
+export function openDirAt(dir: number, name: Uint8Array | string, want?: { dev: number; ino: number }): number {
+  const fd = openat(dir, name, O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW | O_CLOEXEC);
+  if (want) {
+    const st = fstat(fd);
+    if (st.dev !== want.dev || st.ino !== want.ino) {
+      closeQuiet(fd);
+      throw sysError('openat', OSC.errno.ESTALE, name);
+    }
+  }
+  return fd;
+}
+
+/**
+ * Open regular file `name` in `dir` (O_NOFOLLOW|O_NONBLOCK), checked with fstat of what was
+ * opened: not a regular file (a FIFO, device, directory) is refused with `notFile` (EIO by
+ * default); `want` pins the inode the caller means.
+ */
+export function openFileAt(
+  dir: number,
+  name: Uint8Array | string,
+  flags: number,
+  mode = 0,
+  want?: { dev: number; ino: number },
+): { fd: number; st: LowerStat } {
+  const fd = openat(dir, name, flags | SAFE_OPEN, mode);
+  let st: LowerStat;
+  try {
+    st = fstat(fd);
+  } catch (e) {
+    closeQuiet(fd);
+    throw e;
+  }
+  if (!isReg(st.mode) || (want && (st.dev !== want.dev || st.ino !== want.ino))) {
+    closeQuiet(fd);
+    throw sysError('open', isReg(st.mode) ? OSC.errno.ESTALE : isDir(st.mode) ? OSC.errno.EISDIR : OSC.errno.EIO, name);
+  }
+  return { fd, st };
+}
+
+function ioAsync(op: typeof fs.read | typeof fs.write, fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    (op as (fd: number, b: Uint8Array, o: number, l: number, p: number, cb: (e: NodeJS.ErrnoException | null, n: number) => void) => void)(fd, buf, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)));
+  });
+}
+
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** A lower file by its descriptor, with its extended attributes on the same descriptor. */
+export class FdLowerFile implements LowerFile {
+  private closed = false;
+  constructor(readonly fd: number, private readonly syncIoMax: number, readonly label: string) {}
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    if (length <= this.syncIoMax) return fs.readSync(this.fd, buf, offset, length, position);
+    let done = 0;
+    while (done < length) {
+      const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+  async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    let done = 0;
+    while (done < length) {
+      const n = length - done <= this.syncIoMax
+        ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
+        : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
+      done += n;
+    }
+    return done;
+  }
+  truncate(length: number): Promise<void> {
+    return attempt(() => fs.ftruncateSync(this.fd, length));
+  }
+  stat(): Promise<fs.Stats> {
+    return attempt(() => fs.fstatSync(this.fd));
+  }
+  lstat(): LowerStat {
+    return fstat(this.fd);
+  }
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fsync(this.fd, (e) => (e ? reject(e) : resolve())));
+  }
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return attempt(() => fs.closeSync(this.fd));
+  }
+  getxattr(name: string): Promise<Buffer | undefined> {
+    return attempt(() => {
+      try {
+        return fgetxattr(this.fd, name);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENODATA' || code === 'EOPNOTSUPP') return undefined;
+        throw e;
+      }
+    });
+  }
+  setxattr(name: string, value: Uint8Array, flags = 0): Promise<void> {
+    return attempt(() => fsetxattr(this.fd, name, value, flags));
+  }
+  listxattr(): string[] {
+    return flistxattr(this.fd);
+  }
+  removexattr(name: string): void {
+    fremovexattr(this.fd, name);
+  }
+}
+
+/**
+ * An LRU of descriptors by key, at most `cap` open; evicted ones are closed. Callers take a
+ * descriptor and use it synchronously (no await in between), so eviction never closes one in use.
+ */
+export class FdLru<K> {
+  private readonly map = new Map<K, number>();
+  constructor(private readonly cap: number) {}
+  get(key: K): number | undefined {
+    const fd = this.map.get(key);
+    if (fd === undefined) return undefined;
+    this.map.delete(key);
+    this.map.set(key, fd);
+    return fd;
+  }
+  put(key: K, fd: number): void {
+    const old = this.map.get(key);
+    if (old !== undefined && old !== fd) closeQuiet(old);
+    this.map.delete(key);
+    this.map.set(key, fd);
+    while (this.map.size > this.cap) {
+      const [k, f] = this.map.entries().next().value as [K, number];
+      this.map.delete(k);
+      closeQuiet(f);
+    }
+  }
+  drop(key: K): void {
+    const fd = this.map.get(key);
+    if (fd === undefined) return;
+    this.map.delete(key);
+    closeQuiet(fd);
+  }
+  clear(): void {
+    for (const fd of this.map.values()) closeQuiet(fd);
+    this.map.clear();
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+const direntBuf = Buffer.alloc(32 * 1024);
+
+/**
+ * A streaming directory listing on its own O_RDONLY descriptor. Positions are counts of lower
+ * entries (stable while the directory does not change); the lower cookies of recent positions are
+ * kept so a reader resuming where it stopped costs one lseek; any other position rewinds.
+ */
+export class DirStream {
+  private pos = 0;
+  private readonly cookies = new Map<number, bigint>();
+  private pending: RawDirent[] = [];
+  private eof = false;
+  constructor(readonly fd: number) {}
+
+  /** Up to `max` raw entries from position `at` on; each is paired with its position after it. */
+  read(at: number, max: number): Array<{ d: RawDirent; next: number }> {
+    if (at !== this.pos) this.seek(at);
+    const out: Array<{ d: RawDirent; next: number }> = [];
+    while (out.length < max) {
+      if (this.pending.length === 0) {
+        if (this.eof) break;
+        this.pending = getdents(this.fd, direntBuf);
+        if (this.pending.length === 0) {
+          this.eof = true;
+          break;
+        }
+      }
+      const d = this.pending.shift()!;
+      this.pos++;
+      if (this.cookies.size >= 1024) this.cookies.delete(this.cookies.keys().next().value as number);
+      this.cookies.set(this.pos, d.off);
+      out.push({ d, next: this.pos });
+    }
+    return out;
+  }
+
+  private seek(at: number): void {
+    this.pending = [];
+    this.eof = false;
+    const cookie = this.cookies.get(at);
+    if (cookie !== undefined) {
+      lseek(this.fd, cookie, 0);
+      this.pos = at;
+      return;
+    }
+    lseek(this.fd, 0n, 0);
+    this.pos = 0;
+    while (this.pos < at) {
+      const got = this.read(this.pos, Math.min(at - this.pos, 4096));
+      if (got.length === 0) break;
+    }
+  }
+
+  close(): void {
+    closeQuiet(this.fd);
+  }
+}
+
+/** Open a directory stream on directory handle `dir` (permission checked as the caller, if switched). */
+export function openDirStream(dir: number): DirStream {
+  const fd = openat(dir, '.', C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC);
+  return new DirStream(fd);
+}
