@@ -3,6 +3,7 @@
  * in the cipher's word order, with all scratch allocated once per call, none per block.
  */
 import type { WordCipher } from './wordcipher.js';
+import { ivCount, ivOf, type ExtentIvs } from './types.js';
 
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -26,13 +27,13 @@ export function jsEcb(c: WordCipher, data: Uint8Array, encrypt: boolean): Buffer
   return out;
 }
 
-export function jsCbcEncryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+export function jsCbcEncryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void {
   const bs = c.blockWords * 4, n = c.blockWords, le = c.littleEndian;
   checkExtents(src, dst, extentSize, ivs, bs);
   const sv = view(src), dv = view(dst);
   const w = new Int32Array(n);
-  for (let e = 0; e < ivs.length; e++) {
-    const iv = view(ivs[e]);
+  for (let e = 0, count = ivCount(ivs); e < count; e++) {
+    const iv = view(ivOf(ivs, e));
     for (let j = 0; j < n; j++) w[j] = iv.getInt32(4 * j, le);
     const end = (e + 1) * extentSize;
     for (let o = e * extentSize; o < end; o += bs) {
@@ -44,13 +45,13 @@ export function jsCbcEncryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Ar
   }
 }
 
-export function jsCbcDecryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void {
+export function jsCbcDecryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void {
   const bs = c.blockWords * 4, n = c.blockWords, le = c.littleEndian;
   checkExtents(src, dst, extentSize, ivs, bs);
   const sv = view(src), dv = view(dst);
   const w = new Int32Array(n), prev = new Int32Array(n), cur = new Int32Array(n);
-  for (let e = 0; e < ivs.length; e++) {
-    const iv = view(ivs[e]);
+  for (let e = 0, count = ivCount(ivs); e < count; e++) {
+    const iv = view(ivOf(ivs, e));
     for (let j = 0; j < n; j++) prev[j] = iv.getInt32(4 * j, le);
     const end = (e + 1) * extentSize;
     for (let o = e * extentSize; o < end; o += bs) {
@@ -63,13 +64,15 @@ export function jsCbcDecryptExtents(c: WordCipher, src: Uint8Array, dst: Uint8Ar
 }
 
 /** Argument checks shared by every CBC implementation (also the OpenSSL one). */
-export function checkExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[], bs: number): void {
+export function checkExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs, bs: number): void {
   if (extentSize <= 0 || extentSize % bs !== 0) {
     throw new RangeError(`extent size ${extentSize} is not a positive multiple of the ${bs}-byte cipher block`);
   }
-  const need = extentSize * ivs.length;
+  const count = ivCount(ivs);
+  const need = extentSize * count;
+  if (ivs instanceof Uint8Array && ivs.length % 16 !== 0) throw new RangeError(`packed IVs of ${ivs.length} bytes are not 16 bytes each`);
   if (src.length < need || dst.length < need) {
-    throw new RangeError(`${ivs.length} extents of ${extentSize} bytes need ${need} bytes; src has ${src.length}, dst ${dst.length}`);
+    throw new RangeError(`${count} extents of ${extentSize} bytes need ${need} bytes; src has ${src.length}, dst ${dst.length}`);
   }
-  for (const iv of ivs) if (iv.length < bs) throw new RangeError(`IV of ${iv.length} bytes is shorter than the ${bs}-byte block`);
+  if (!(ivs instanceof Uint8Array)) for (const iv of ivs) if (iv.length < bs) throw new RangeError(`IV of ${iv.length} bytes is shorter than the ${bs}-byte block`);
 }

@@ -1,23 +1,35 @@
-/** Worker side of the crypto pool: CBC-encrypts a batch of extents in place and sends it back. */
+/** Worker side of the crypto pool: CBC-encrypts or -decrypts a run of extents in shared memory, in place. */
 import { parentPort } from 'node:worker_threads';
 import { createBlockCipher } from './blockcipher.js';
-import type { CipherName } from './types.js';
+import { extentIvsInto } from './extentiv.js';
+import type { BlockCipher } from './types.js';
+import type { ExtentJob } from './pool.js';
 
-export interface PoolJob {
-  id: number;
-  cipher: CipherName;
-  key: Uint8Array;
-  extentSize: number;
-  ivs: Uint8Array;
-  data: ArrayBuffer;
+/** The last key's cipher: a file's jobs keep coming with the same key. */
+let cached: { key: Buffer; name: string; cipher: BlockCipher } | undefined;
+let ivs = new Uint8Array(0);
+
+function cipherFor(job: ExtentJob): BlockCipher {
+  const key = Buffer.from(job.key.buffer, job.key.byteOffset, job.key.length);
+  if (!cached || cached.name !== job.cipher || !cached.key.equals(key)) {
+    cached?.key.fill(0);
+    cached = { key: Buffer.from(key), name: job.cipher, cipher: createBlockCipher(job.cipher, key) };
+  }
+  key.fill(0);
+  return cached.cipher;
 }
 
-parentPort!.on('message', (job: PoolJob) => {
-  const c = createBlockCipher(job.cipher, job.key);
-  const data = new Uint8Array(job.data);
-  const count = data.length / job.extentSize;
-  const ivs = Array.from({ length: count }, (_, i) => job.ivs.subarray(16 * i, 16 * i + 16));
-  c.cbcEncryptExtents(data, data, job.extentSize, ivs);
-  job.key.fill(0);
-  parentPort!.postMessage({ id: job.id, data: job.data }, [job.data]);
+parentPort!.on('message', ({ id, job }: { id: number; job: ExtentJob }) => {
+  try {
+    const c = cipherFor(job);
+    if (ivs.length < 16 * job.count) ivs = new Uint8Array(16 * job.count);
+    const iv = ivs.subarray(0, 16 * job.count);
+    extentIvsInto(job.root, job.first, job.count, iv);
+    const data = new Uint8Array(job.buf, job.byteOffset, job.count * job.extentSize);
+    if (job.op === 'encrypt') c.cbcEncryptExtents(data, data, job.extentSize, iv);
+    else c.cbcDecryptExtents(data, data, job.extentSize, iv);
+    parentPort!.postMessage({ id });
+  } catch (e) {
+    parentPort!.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+  }
 });

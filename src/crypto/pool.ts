@@ -1,13 +1,36 @@
 /**
- * A small pool of worker threads for CBC encryption. CBC encryption is serial within an extent,
- * so one core tops out near OpenSSL's single-core speed; large batches are split and half of
- * the extents are encrypted on another core at the same time. Data moves by transfer, not copy.
+ * A small pool of worker threads for extent crypto, so large reads and writes use more than one
+ * core: CBC encryption is serial within an extent and Node's per-call costs cap one thread near
+ * 1 GB/s. Jobs work in place on SharedArrayBuffer memory (no copy, no transfer); the worker
+ * derives the IVs of its extents itself, so the calling thread does none of that work.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { CipherName } from './types.js';
 
-interface Pending { resolve(b: ArrayBuffer): void; reject(e: Error): void }
+export interface ExtentJob {
+  op: 'encrypt' | 'decrypt';
+  cipher: CipherName;
+  key: Uint8Array;
+  /** Root IV of the file (16 bytes). */
+  root: Uint8Array;
+  extentSize: number;
+  /** Extent index of the first extent in the job. */
+  first: number;
+  count: number;
+  /** The extents, in place: buf[byteOffset, byteOffset + count * extentSize). */
+  buf: SharedArrayBuffer;
+  byteOffset: number;
+}
+
+interface Pending { resolve(): void; reject(e: Error): void }
+
+/** Default number of worker threads: one per core beyond the first, at most 3. */
+function defaultWorkers(): number {
+  const env = process.env.ECRYPTFS_CRYPTO_WORKERS;
+  if (env !== undefined && /^\d+$/.test(env)) return Math.min(8, Number(env));
+  return Math.max(0, Math.min(3, availableParallelism() - 1));
+}
 
 class CryptoPool {
   private workers: Worker[] = [];
@@ -15,46 +38,59 @@ class CryptoPool {
   private jobId = 1;
   private readonly pending = new Map<number, Pending>();
   private active = 0;
-
-  /** Number of extra cores the pool uses (0 on a single-core machine). */
-  readonly size = Math.max(0, Math.min(3, availableParallelism() - 1));
+  /** Number of worker threads (extra cores) jobs are spread over; 0: everything on the caller. */
+  size = defaultWorkers();
 
   private worker(): Worker {
     if (this.workers.length < this.size) {
       const w = new Worker(new URL('./pool-worker.js', import.meta.url));
-      w.on('message', (m: { id: number; data: ArrayBuffer }) => {
+      w.on('message', (m: { id: number; error?: string }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         this.done();
-        p?.resolve(m.data);
+        if (m.error === undefined) p?.resolve();
+        else p?.reject(new Error(`crypto worker: ${m.error}`));
       });
-      w.on('error', (e) => {
-        for (const p of this.pending.values()) p.reject(e);
-        this.pending.clear();
-      });
+      w.on('error', (e) => this.fail(w, e));
+      w.on('exit', (code) => this.fail(w, new Error(`crypto worker exited (code ${code})`)));
       w.unref();
       this.workers.push(w);
     }
     return this.workers[this.next++ % this.workers.length];
   }
 
+  /** A worker died: every pending job fails (they cannot tell whose job it was), the worker goes. */
+  private fail(w: Worker, e: Error): void {
+    this.workers = this.workers.filter((x) => x !== w);
+    for (const p of this.pending.values()) p.reject(e);
+    this.active -= this.pending.size;
+    this.pending.clear();
+  }
+
   private done(): void {
     if (--this.active === 0) for (const w of this.workers) w.unref();
   }
 
-  /**
-   * Encrypt the extents in `data` (which must own its whole ArrayBuffer: it is transferred and
-   * unusable until the promise resolves with the encrypted buffer).
-   */
-  encrypt(cipher: CipherName, key: Uint8Array, extentSize: number, ivs: Uint8Array, data: ArrayBuffer): Promise<ArrayBuffer> {
+  /** Run one job on a worker; resolves when its extents in `job.buf` are done. */
+  run(job: ExtentJob): Promise<void> {
     const w = this.worker();
     const id = this.jobId++;
     this.active++;
     w.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ id, cipher, key: Uint8Array.from(key), extentSize, ivs, data }, [data]);
+      w.postMessage({ id, job });
     });
+  }
+
+  /** Change the number of workers (bench, tests); extra threads are stopped. */
+  resize(n: number): void {
+    this.size = n;
+    while (this.workers.length > n) {
+      const w = this.workers.pop()!;
+      w.removeAllListeners('exit');
+      void w.terminate();
+    }
   }
 }
 
@@ -63,4 +99,22 @@ let pool: CryptoPool | undefined;
 export function cryptoPool(): CryptoPool {
   pool ??= new CryptoPool();
   return pool;
+}
+
+/**
+ * Set how many worker threads extent crypto may use (0: none, all on the calling thread);
+ * undefined restores the default (ECRYPTFS_CRYPTO_WORKERS, else one per extra core, at most 3).
+ */
+export function setCryptoWorkers(n: number | undefined): void {
+  cryptoPool().resize(n ?? defaultWorkers());
+}
+
+/** Whether `b` lies in shared memory that pool jobs can work on in place. */
+export function isShared(b: Uint8Array): b is Uint8Array & { buffer: SharedArrayBuffer } {
+  return b.buffer instanceof SharedArrayBuffer;
+}
+
+/** A zero-filled Buffer over new shared memory. */
+export function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
 }

@@ -1,6 +1,23 @@
 /** Block-cipher names as eCryptfs (and the kernel crypto API) spells them. */
 export type CipherName = 'aes' | 'blowfish' | 'des3_ede' | 'twofish' | 'cast6' | 'cast5';
 
+/**
+ * Per-extent IVs: one 16-byte array per extent, or all of them packed in one array (16 bytes per
+ * extent, extent i at 16*i; what the batch paths use, one allocation per batch instead of one
+ * per extent). Ciphers with 8-byte blocks use the first 8 bytes of each.
+ */
+export type ExtentIvs = readonly Uint8Array[] | Uint8Array;
+
+/** Number of extents `ivs` covers. */
+export function ivCount(ivs: ExtentIvs): number {
+  return ivs instanceof Uint8Array ? ivs.length >> 4 : ivs.length;
+}
+
+/** The IV of extent e (a view, not a copy). */
+export function ivOf(ivs: ExtentIvs, e: number): Uint8Array {
+  return ivs instanceof Uint8Array ? ivs.subarray(16 * e, 16 * e + 16) : ivs[e];
+}
+
 export const CIPHER_NAMES: readonly CipherName[] = ['aes', 'blowfish', 'des3_ede', 'twofish', 'cast6', 'cast5'];
 
 /**
@@ -18,10 +35,10 @@ export interface BlockCipher {
   ecbDecrypt(data: Uint8Array): Buffer;
   /**
    * CBC-encrypt `count` consecutive extents of `extentSize` bytes from src into dst (same offsets).
-   * Extent i uses ivs[i] (16 bytes; ciphers with 8-byte blocks use its first 8 bytes).
+   * Extent i uses the i-th IV of `ivs` (see ExtentIvs); the IV count is the extent count.
    * src and dst must not overlap unless they are the same buffer; src is never modified otherwise.
    */
-  cbcEncryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void;
+  cbcEncryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void;
   /** The inverse of cbcEncryptExtents; dst may be src (in place). */
-  cbcDecryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: readonly Uint8Array[]): void;
+  cbcDecryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void;
 }

@@ -4,27 +4,24 @@
  */
 import { createHash } from 'node:crypto';
 import { createBlockCipher } from '../crypto/blockcipher.js';
+import { extentIvsInto } from '../crypto/extentiv.js';
+import { cryptoPool, isShared, sharedBuffer } from '../crypto/pool.js';
 import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { EXTENT_SIZE } from './offsets.js';
-import { md5Short } from './md5.js';
-import { cryptoPool } from '../crypto/pool.js';
 
-/** Batches smaller than this stay on the calling thread (a worker round trip costs ~50 us). */
+/**
+ * Batches smaller than this stay on the calling thread: a worker round trip costs ~50-100 us,
+ * about what 64 extents (256 KiB) of AES encryption take.
+ */
 const PARALLEL_MIN_EXTENTS = Number(process.env.ECRYPTFS_PARALLEL_MIN ?? 64);
 
 export function rootIv(fek: Uint8Array): Buffer {
   return createHash('md5').update(fek).digest();
 }
 
-const ivSrc = Buffer.alloc(32);
-
 /** IV of extent `index` written into out[outOff..outOff+16). */
 export function extentIvInto(root: Uint8Array, index: number, out: Uint8Array, outOff = 0): void {
-  ivSrc.set(root.subarray(0, 16), 0);
-  // The kernel prints the index with "%lld" into a zeroed 16-byte field.
-  ivSrc.fill(0, 16);
-  ivSrc.write(String(index), 16, 'latin1');
-  md5Short(ivSrc, out, outOff);
+  extentIvsInto(root, index, 1, out, outOff);
 }
 
 export function extentIv(root: Uint8Array, index: number): Buffer {
@@ -33,13 +30,14 @@ export function extentIv(root: Uint8Array, index: number): Buffer {
   return out;
 }
 
-/** Extent crypto of one file: the FEK's cipher object and IV cache. */
+/** Extent crypto of one file: the FEK's cipher object, its root IV, and the parallel paths. */
 export class ContentCipher {
   readonly cipher: BlockCipher;
   readonly extentSize: number;
   private readonly root: Buffer;
 
-  private spare: ArrayBuffer | undefined;
+  /** Shared memory for the workers' share of a non-shared buffer; taken while in use. */
+  private spare: Buffer | undefined;
   /** Copy of the FEK for worker threads; zeroed by destroy(). */
   private readonly key: Buffer;
 
@@ -47,7 +45,9 @@ export class ContentCipher {
     this.cipher = createBlockCipher(name, fek);
     this.root = rootIv(fek);
     this.extentSize = extentSize;
-    this.key = Buffer.from(fek);
+    // Its own memory, not a slice of Node's shared pool: jobs send it to workers by copy.
+    this.key = Buffer.alloc(fek.length);
+    this.key.set(fek);
   }
 
   destroy(): void {
@@ -55,50 +55,93 @@ export class ContentCipher {
     this.root.fill(0);
   }
 
-  ivs(first: number, count: number): Buffer[] {
+  /** IVs of extents first..first+count-1, packed 16 bytes each. */
+  packedIvs(first: number, count: number): Buffer {
     const all = Buffer.allocUnsafe(16 * count);
-    const out = new Array<Buffer>(count);
-    for (let i = 0; i < count; i++) {
-      extentIvInto(this.root, first + i, all, 16 * i);
-      out[i] = all.subarray(16 * i, 16 * i + 16);
-    }
-    return out;
+    extentIvsInto(this.root, first, count, all);
+    return all;
+  }
+
+  /** IVs of extents first..first+count-1, one 16-byte view each. */
+  ivs(first: number, count: number): Buffer[] {
+    const all = this.packedIvs(first, count);
+    return Array.from({ length: count }, (_, i) => all.subarray(16 * i, 16 * i + 16));
   }
 
   /** Decrypt `count` whole extents starting at extent index `first` (src may be dst). */
   decrypt(src: Uint8Array, dst: Uint8Array, first: number, count: number): void {
     if (count === 0) return;
-    this.cipher.cbcDecryptExtents(src.subarray(0, count * this.extentSize), dst, this.extentSize, this.ivs(first, count));
-  }
-
-  /**
-   * Encrypt in place, using a second core for large batches (CBC encryption is serial per
-   * extent, so one core is the limit otherwise).
-   */
-  async encryptInPlace(buf: Buffer, first: number, count: number): Promise<void> {
-    const pool = cryptoPool();
-    if (count < PARALLEL_MIN_EXTENTS || pool.size === 0) {
-      this.encrypt(buf, buf, first, count);
-      return;
-    }
-    const half = count >> 1;
-    const es = this.extentSize;
-    const bytes = (count - half) * es;
-    // Reuse the buffer the worker sent back last time: fresh memory page-faults slowly.
-    const second = this.spare && this.spare.byteLength === bytes ? this.spare : new ArrayBuffer(bytes);
-    this.spare = undefined;
-    new Uint8Array(second).set(buf.subarray(half * es, count * es));
-    const ivs = Buffer.concat(this.ivs(first + half, count - half));
-    const job = pool.encrypt(this.cipher.name, this.key, es, ivs, second);
-    this.encrypt(buf, buf, first, half);
-    const done = await job;
-    buf.set(new Uint8Array(done), half * es);
-    this.spare = done;
+    this.cipher.cbcDecryptExtents(src.subarray(0, count * this.extentSize), dst, this.extentSize, this.packedIvs(first, count));
   }
 
   /** Encrypt `count` whole extents starting at extent index `first` into dst. */
   encrypt(src: Uint8Array, dst: Uint8Array, first: number, count: number): void {
     if (count === 0) return;
-    this.cipher.cbcEncryptExtents(src.subarray(0, count * this.extentSize), dst, this.extentSize, this.ivs(first, count));
+    this.cipher.cbcEncryptExtents(src.subarray(0, count * this.extentSize), dst, this.extentSize, this.packedIvs(first, count));
+  }
+
+  /**
+   * Encrypt in place, spreading large batches over the crypto pool's threads (CBC encryption
+   * is serial per extent, so one core is the limit otherwise). A buffer in shared memory
+   * (sharedBuffer()) is worked on where it is; any other is copied in part to shared memory and back.
+   */
+  encryptInPlace(buf: Uint8Array, first: number, count: number): Promise<void> {
+    return this.spread('encrypt', buf, buf, first, count);
+  }
+
+  /** decryptInPlace is encryptInPlace's inverse, with the same use of the pool. */
+  decryptInPlace(buf: Uint8Array, first: number, count: number): Promise<void> {
+    return this.spread('decrypt', buf, buf, first, count);
+  }
+
+  /**
+   * Decrypt extents from `src` into `dst` with the pool's help. When src is in shared memory
+   * the workers decrypt their share there in place (so src is clobbered past the first share)
+   * and it is copied to dst: give src a scratch buffer the lower file was just read into.
+   */
+  decryptFrom(src: Uint8Array, dst: Uint8Array, first: number, count: number): Promise<void> {
+    return this.spread('decrypt', src, dst, first, count);
+  }
+
+  private async spread(op: 'encrypt' | 'decrypt', src: Uint8Array, dst: Uint8Array, first: number, count: number): Promise<void> {
+    const pool = cryptoPool();
+    const local = op === 'encrypt' ? this.encrypt.bind(this) : this.decrypt.bind(this);
+    if (count < PARALLEL_MIN_EXTENTS || pool.size === 0) {
+      local(src, dst, first, count);
+      return;
+    }
+    const es = this.extentSize;
+    const parts = Math.min(pool.size + 1, Math.floor(count / (PARALLEL_MIN_EXTENTS >> 1)) || 1);
+    const per = Math.ceil(count / parts);
+    const restBytes = (count - per) * es;
+    const rest = src.subarray(per * es, count * es);
+    let shared: Uint8Array = rest;
+    let borrowed: Buffer | undefined;
+    if (!isShared(rest)) {
+      borrowed = this.spare && this.spare.length >= restBytes ? this.spare : sharedBuffer(restBytes);
+      this.spare = undefined;
+      shared = borrowed.subarray(0, restBytes);
+      shared.set(rest);
+    }
+    const jobs: Promise<void>[] = [];
+    for (let e = per; e < count; e += per) {
+      const n = Math.min(per, count - e);
+      jobs.push(pool.run({
+        op, cipher: this.cipher.name, key: this.key, root: this.root, extentSize: es, first: first + e, count: n,
+        buf: shared.buffer as SharedArrayBuffer, byteOffset: shared.byteOffset + (e - per) * es,
+      }));
+    }
+    let failure: unknown;
+    try {
+      local(src, dst, first, per);
+    } catch (e) {
+      failure = e;
+    }
+    // Wait for every job before returning: the workers write into memory the caller owns.
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failure ??= r.reason;
+    if (failure !== undefined) throw failure;
+    const out = dst.subarray(per * es, count * es);
+    if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) out.set(shared);
+    if (borrowed) this.spare = borrowed;
   }
 }

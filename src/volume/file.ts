@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
 import { ContentCipher } from '../format/contentenc.js';
+import { cryptoPool, sharedBuffer } from '../crypto/pool.js';
 import {
   buildHeaderBytes,
   buildHeaderRegion,
@@ -37,6 +38,11 @@ import { RwLock } from './lock.js';
 export const XATTR_NAME = 'user.ecryptfs';
 /** Clear bytes processed per lower I/O call: bounds memory for any file size. */
 export const CHUNK = 1 << 20;
+/**
+ * Reads of at least this many extents are decrypted with the crypto pool's help (bench/library.ts:
+ * below it, the copy out of shared memory and the thread hand-off cost more than they save).
+ */
+const PARALLEL_READ_EXTENTS = Number(process.env.ECRYPTFS_PARALLEL_READ_MIN ?? 128);
 
 export interface NewFileParams {
   cipher: CipherName;
@@ -95,11 +101,16 @@ export class EcryptfsFile {
   ) {}
 
   private readonly lock = new RwLock();
-  /** Reused plaintext buffer for writes (writes hold the lock, so one is enough). */
+  /**
+   * Reused plaintext buffer for writes (writes hold the lock, so one is enough). Shared memory,
+   * so the crypto pool's threads encrypt their share of a large write in place.
+   */
   private writeScratch: Buffer | undefined;
+  /** Shared memory a large read lands in for the pool's threads; taken while in use (reads run concurrently). */
+  private readScratch: Buffer | undefined;
 
   private scratch(bytes: number): Buffer {
-    if (!this.writeScratch || this.writeScratch.length < bytes) this.writeScratch = Buffer.alloc(bytes);
+    if (!this.writeScratch || this.writeScratch.length < bytes) this.writeScratch = sharedBuffer(bytes);
     const b = this.writeScratch.subarray(0, bytes);
     b.fill(0);
     return b;
@@ -291,8 +302,28 @@ export class EcryptfsFile {
     });
   }
 
-  /** Read and decrypt whole extents [first, first+count) into dst. */
+  /**
+   * Read and decrypt whole extents [first, first+count) into dst. A large run is read into
+   * shared memory and decrypted by this thread and the crypto pool's together.
+   */
   private async readExtents(dst: Buffer, first: number, count: number): Promise<void> {
+    const es = this.extentSize;
+    const bytes = count * es;
+    if (count >= PARALLEL_READ_EXTENTS && cryptoPool().size > 0) {
+      let s = this.readScratch && this.readScratch.length >= bytes ? this.readScratch : sharedBuffer(Math.max(bytes, CHUNK));
+      this.readScratch = undefined;
+      s = s.subarray(0, bytes);
+      await this.readLower(s, first, count);
+      await this.content!.decryptFrom(s, dst, first, count);
+      this.readScratch = Buffer.from(s.buffer);
+      return;
+    }
+    await this.readLower(dst, first, count);
+    this.content!.decrypt(dst, dst, first, count);
+  }
+
+  /** Read the encrypted extents [first, first+count) into dst, which must be whole. */
+  private async readLower(dst: Buffer, first: number, count: number): Promise<void> {
     const es = this.extentSize;
     const bytes = count * es;
     const n = await this.fh.read(dst, 0, bytes, this.dataOffset + first * es);
@@ -304,7 +335,6 @@ export class EcryptfsFile {
         this.where,
       );
     }
-    this.content!.decrypt(dst, dst, first, count);
   }
 
   private async writeSizeField(size: number): Promise<void> {

@@ -9,19 +9,11 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { blockSizeOf, cipherBackend, createBlockCipher, hasLegacyProvider, type CipherBackend } from '../../src/crypto/blockcipher.js';
 import type { BlockCipher, CipherName } from '../../src/crypto/types.js';
+import { seededBytes } from '../helpers/prng.js';
 
 const NO_LEGACY = 'OpenSSL legacy provider not loaded (start node with --openssl-legacy-provider)';
 
-/** Deterministic filler so fast-check shrinks a seed, not 32 KiB of bytes. */
-function bytes(seed: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = (seed | 0) || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    b[i] = x & 255;
-  }
-  return b;
-}
+const bytes = seededBytes;
 
 /** Key lengths eCryptfs uses for each cipher. */
 const KEY_LENGTHS: Record<CipherName, number[]> = {

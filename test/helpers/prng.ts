@@ -9,3 +9,14 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Deterministic filler bytes (xorshift32), so fast-check shrinks a seed, not megabytes of data. */
+export function seededBytes(seed: number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = (seed | 0) || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    b[i] = x & 255;
+  }
+  return b;
+}

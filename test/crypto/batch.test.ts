@@ -1,0 +1,151 @@
+/**
+ * The fast batch paths against the simple ones, on random data, for every cipher: batched IVs
+ * against node:crypto MD5, packed IVs and long batches (crossing the decrypt slices) against one
+ * extent per call, and the crypto pool's parallel paths (shared and plain buffers, 0-2 worker
+ * threads) against the same extents done on the calling thread.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { blockSizeOf, createBlockCipher, hasLegacyProvider } from '../../src/crypto/blockcipher.js';
+import { extentIvsInto } from '../../src/crypto/extentiv.js';
+import { setCryptoWorkers, sharedBuffer } from '../../src/crypto/pool.js';
+import type { CipherName } from '../../src/crypto/types.js';
+import { ContentCipher, extentIv } from '../../src/format/contentenc.js';
+import { seededBytes } from '../helpers/prng.js';
+
+after(() => setCryptoWorkers(0));
+
+const bytes = seededBytes;
+
+const KEY: Record<CipherName, number> = { aes: 16, des3_ede: 24, blowfish: 16, cast5: 16, twofish: 32, cast6: 24 };
+const OPENSSL_CBC: Partial<Record<CipherName, string>> = { aes: 'aes-128-cbc', des3_ede: 'des-ede3-cbc', blowfish: 'bf-cbc', cast5: 'cast5-cbc' };
+const ALL = Object.keys(KEY) as CipherName[];
+/** Ciphers slow enough (pure TypeScript, or 3DES) to get fewer and smaller cases. */
+const slow = (n: CipherName) => !OPENSSL_CBC[n] || n === 'des3_ede';
+const legacy = (n: CipherName) => (n === 'blowfish' || n === 'cast5') && !hasLegacyProvider();
+
+test('extentIvsInto equals MD5(root || decimal index, zero-padded) for random roots and index runs', () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    fc.oneof(fc.integer({ min: 0, max: 100_000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 64 })),
+    fc.integer({ min: 1, max: 40 }),
+    (root, first, count) => {
+      const out = Buffer.alloc(16 * count + 3);
+      extentIvsInto(root, first, count, out, 3);
+      for (let i = 0; i < count; i++) {
+        const src = Buffer.alloc(32);
+        src.set(root);
+        src.write(String(first + i), 16, 'latin1');
+        assert.deepEqual(out.subarray(3 + 16 * i, 19 + 16 * i), createHash('md5').update(src).digest(), `extent ${first + i}`);
+      }
+    },
+  ), { numRuns: 300 });
+  // Digit-count edges.
+  const root = bytes(5, 16);
+  for (const n of [0, 9, 10, 99, 100, 999_999_999, 1_000_000_000, 2 ** 32 - 1, 2 ** 32, 10 ** 15 - 1, 10 ** 15]) {
+    const src = Buffer.alloc(32);
+    root.copy(src);
+    src.write(String(n), 16, 'latin1');
+    assert.deepEqual(extentIv(root, n), createHash('md5').update(src).digest(), `extent ${n}`);
+  }
+  assert.throws(() => extentIvsInto(root, -1, 1, Buffer.alloc(16)), RangeError);
+  assert.throws(() => extentIvsInto(root, 0, 2, Buffer.alloc(16)), RangeError);
+});
+
+for (const name of ALL) {
+  test(`${name}: packed IVs and long batches equal one extent per call`, { skip: legacy(name) ? 'no legacy provider' : false }, () => {
+    const bs = blockSizeOf(name);
+    const js = slow(name);
+    fc.assert(fc.property(
+      fc.integer(),
+      // Extent sizes around the 64 KiB decrypt slice: many extents per slice, a few, one.
+      fc.constantFrom(4096, 16 * bs, 24576, 65536, 65536 + bs * 3),
+      fc.integer({ min: 1, max: js ? 6 : 40 }),
+      (seed, extentSize, count) => {
+        const key = bytes(seed, KEY[name]);
+        const data = bytes(seed + 1, count * extentSize);
+        const packed = bytes(seed + 2, 16 * count);
+        const list = Array.from({ length: count }, (_, i) => packed.subarray(16 * i, 16 * i + 16));
+        const c = createBlockCipher(name, key);
+        const ct = Buffer.alloc(data.length);
+        c.cbcEncryptExtents(data, ct, extentSize, packed);
+        const one = Buffer.alloc(data.length);
+        for (let e = 0; e < count; e++) {
+          const r = [e * extentSize, (e + 1) * extentSize] as const;
+          c.cbcEncryptExtents(data.subarray(...r), one.subarray(...r), extentSize, [list[e]]);
+        }
+        assert.deepEqual(ct, one, 'batch encrypt equals one extent per call');
+        if (OPENSSL_CBC[name]) {
+          // And a fresh node:crypto context per extent, for the OpenSSL ciphers.
+          const e = Math.floor(count / 2);
+          const cc = createCipheriv(OPENSSL_CBC[name]!, key, list[e].subarray(0, bs)).setAutoPadding(false);
+          assert.deepEqual(ct.subarray(e * extentSize, (e + 1) * extentSize), cc.update(data.subarray(e * extentSize, (e + 1) * extentSize)));
+          const dc = createDecipheriv(OPENSSL_CBC[name]!, key, list[e].subarray(0, bs)).setAutoPadding(false);
+          assert.deepEqual(dc.update(ct.subarray(e * extentSize, (e + 1) * extentSize)), data.subarray(e * extentSize, (e + 1) * extentSize));
+        }
+        const pt = Buffer.alloc(data.length);
+        c.cbcDecryptExtents(ct, pt, extentSize, packed);
+        assert.deepEqual(pt, data, 'batch decrypt');
+        const inPlace = Buffer.from(ct);
+        c.cbcDecryptExtents(inPlace, inPlace, extentSize, list);
+        assert.deepEqual(inPlace, data, 'in-place decrypt with an IV list');
+      },
+    ), { numRuns: js ? 15 : 60 });
+  });
+}
+
+for (const name of ALL) {
+  test(`${name}: the crypto pool's parallel paths equal the calling thread's`, { skip: legacy(name) ? 'no legacy provider' : false }, async () => {
+    const js = slow(name);
+    await fc.assert(fc.asyncProperty(
+      fc.integer(),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 1_000_000 }),
+      // Below, at and well above the 64-extent threshold.
+      fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 64, max: js ? 80 : 300 })),
+      fc.boolean(),
+      async (seed, workers, first, count, shared) => {
+        setCryptoWorkers(workers);
+        const cc = new ContentCipher(name, bytes(seed, KEY[name]));
+        const es = cc.extentSize;
+        const data = bytes(seed + 1, count * es);
+        const want = Buffer.alloc(data.length);
+        cc.encrypt(data, want, first, count);
+
+        const buf = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
+        buf.set(data);
+        await cc.encryptInPlace(buf, first, count);
+        assert.ok(buf.equals(want), 'encryptInPlace');
+
+        const back = Buffer.alloc(data.length);
+        const src = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
+        src.set(want);
+        await cc.decryptFrom(src, back, first, count);
+        assert.ok(back.equals(data), 'decryptFrom');
+
+        await cc.decryptInPlace(buf, first, count);
+        assert.ok(buf.equals(data), 'decryptInPlace');
+        cc.destroy();
+      },
+    ), { numRuns: js ? 6 : 25 });
+  });
+}
+
+test('many concurrent parallel jobs on one file cipher stay separate', async () => {
+  setCryptoWorkers(2);
+  const cc = new ContentCipher('aes', bytes(1, 16));
+  const es = cc.extentSize;
+  const runs = Array.from({ length: 6 }, (_, i) => ({ first: i * 1000, data: bytes(i + 10, 100 * es) }));
+  const outs = await Promise.all(runs.map(async (r) => {
+    const b = Buffer.from(r.data);
+    await cc.encryptInPlace(b, r.first, 100);
+    return b;
+  }));
+  runs.forEach((r, i) => {
+    const want = Buffer.alloc(r.data.length);
+    cc.encrypt(r.data, want, r.first, 100);
+    assert.ok(outs[i].equals(want), `run ${i}`);
+  });
+});
