@@ -6,7 +6,9 @@ import { basename, dirname, resolve } from 'node:path';
 import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
 import { CIPHERS } from '../format/ciphers.js';
 import { fsck, fsckFailed } from '../volume/fsck.js';
-import { Volume } from '../volume/volume.js';
+import { splitBytes, Volume, type EntryType } from '../volume/volume.js';
+import { escapeName, unescapeName } from '../volume/names.js';
+import { devMajorMinor } from '../lower/mknod.js';
 import { decryptTree, encryptTree, type TreeResult } from '../volume/tree.js';
 import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
 import { treeProgress } from './progress.js';
@@ -18,6 +20,7 @@ import { packageVersion } from './version.js';
 
 function reportProblems(cmd: string, r: TreeResult): number {
   for (const p of r.problems) process.stderr.write(`ecryptfs ${cmd}: ${errorMessage(p.error)}\n`);
+  for (const n of r.notes) process.stderr.write(`ecryptfs ${cmd}: note: ${n}\n`);
   return r.problems.length > 0 ? 1 : 0;
 }
 
@@ -27,6 +30,10 @@ async function openVolumeAt(dir: string, o: KeyOptions & { passthrough?: boolean
 }
 
 let lastCode = 0;
+
+const SLASH = Buffer.from('/');
+/** `ls -l`'s first column. */
+const TYPE_CHAR: Record<EntryType, string> = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', socket: 's', 'char-device': 'c', 'block-device': 'b', other: '?' };
 
 /** Commander ignores action results: keep the exit code an action returns. */
 function act<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
@@ -108,37 +115,43 @@ export function buildProgram(): Command {
   addKeyOptions(
     program
       .command('ls')
-      .description('list a lower directory with clear names and clear sizes')
+      .description('list a lower directory with clear names and clear sizes (name bytes that are not UTF-8, control bytes and \\ print as \\xHH / \\\\, as ls -b does)')
       .argument('<lowerdir>', 'lower directory')
       .argument('[path]', 'clear path inside the volume', '')
       .option('-R, --recursive', 'list subdirectories too')
-      .option('-l, --long', 'show type, mode, size, mtime and the lower name'),
+      .option('-l, --long', 'show type, mode, size (major, minor for devices), mtime and the symlink target'),
   ).action(act(async (dir: string, path: string, o: KeyOptions & { recursive?: boolean; long?: boolean }) => {
     const vol = await openVolumeAt(dir, o);
     let rc = 0;
     try {
-      const list = async (p: string): Promise<void> => {
-        const entries = (await vol.readdir(p)).sort((a, b) => (a.name < b.name ? -1 : 1));
+      // Names are bytes: listed from the lower directory as Buffers and printed with escapeName.
+      const list = async (lowerDir: Buffer, clearDir: Buffer): Promise<void> => {
+        const entries = (await vol.readdirLower(lowerDir)).sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
         for (const e of entries) {
-          const full = p === '' ? e.name : `${p}/${e.name}`;
+          const lowerPath = lowerDir.length === 0 ? e.lowerNameBytes : Buffer.concat([lowerDir, SLASH, e.lowerNameBytes]);
           if (e.error) {
-            process.stderr.write(`ecryptfs ls: ${vol.lower.abs(full)}: ${e.error.message}\n`);
+            process.stderr.write(`ecryptfs ls: ${escapeName(vol.lower.abs(lowerPath))}: bad-name: ${e.error.message}\n`);
             rc = 1;
             continue;
           }
+          const full = clearDir.length === 0 ? e.nameBytes : Buffer.concat([clearDir, SLASH, e.nameBytes]);
           if (o.long) {
-            const st = await vol.stat(full).catch(() => undefined);
-            const t = e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?';
+            const st = await vol.statLower(lowerPath).catch(() => undefined);
             const mode = st ? (st.lower.mode & 0o7777).toString(8).padStart(4, '0') : '????';
-            const size = st ? String(st.size) : '?';
+            const dev = st && (e.type === 'char-device' || e.type === 'block-device');
+            const size = !st ? '?' : dev ? devMajorMinor(st.lower.rdev).join(', ') : String(st.size);
             const mtime = st ? st.lower.mtime.toISOString() : '?';
-            const link = e.type === 'symlink' ? ` -> ${await vol.readlink(full).catch(() => '?')}` : '';
-            process.stdout.write(`${t} ${mode} ${size.padStart(12)} ${mtime} ${full}${link}${st?.plain ? '  [not eCryptfs]' : ''}\n`);
-          } else process.stdout.write(`${full}${e.type === 'dir' ? '/' : ''}\n`);
-          if (o.recursive && e.type === 'dir') await list(full);
+            const link = e.type === 'symlink' ? ` -> ${await vol.readlinkLowerBytes(lowerPath).then(escapeName, () => '?')}` : '';
+            process.stdout.write(`${TYPE_CHAR[e.type]} ${mode} ${size.padStart(12)} ${mtime} ${escapeName(full)}${link}${st?.plain ? '  [not eCryptfs]' : ''}\n`);
+          } else process.stdout.write(`${escapeName(full)}${e.type === 'dir' ? '/' : ''}\n`);
+          if (o.recursive && e.type === 'dir') await list(lowerPath, full);
         }
       };
-      await list(path);
+      // PATH may carry the escapes ls prints (caf\xe9.txt), so every listed name can be named again.
+      const clear = Buffer.concat(splitBytes(unescapeName(path)).flatMap((c, i) => (i === 0 ? [c] : [SLASH, c])));
+      let start = vol.lowerPathBytes(clear);
+      if (!(await vol.lower.lstat(start).then(() => true, () => false))) start = Buffer.from(await vol.resolve(path));
+      await list(start, clear);
     } finally {
       vol.close();
     }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
+import { mknodAt } from './mknod.js';
 
 export interface LowerFile {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
@@ -19,29 +20,40 @@ export interface LowerFile {
 
 export type OpenMode = 'r' | 'rw' | 'create-exclusive';
 
+/**
+ * A path relative to the lower root: a string, or a Buffer when names are bytes that are not
+ * UTF-8 (Linux names are byte strings; Node's fs takes Buffer paths as they are).
+ */
+export type LowerPath = string | Buffer;
+
 export interface LowerFs {
   /** Absolute path of the lower root (for messages and for helpers that need a real path). */
   readonly root: string;
-  abs(path: string): string;
-  open(path: string, mode: OpenMode, createMode?: number): Promise<LowerFile>;
-  lstat(path: string): Promise<Stats>;
-  stat(path: string): Promise<Stats>;
-  readdir(path: string): Promise<string[]>;
-  mkdir(path: string, mode: number): Promise<void>;
-  rmdir(path: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  symlink(target: string, path: string): Promise<void>;
-  readlink(path: string): Promise<string>;
-  link(existing: string, path: string): Promise<void>;
-  chmod(path: string, mode: number): Promise<void>;
-  lchown(path: string, uid: number, gid: number): Promise<void>;
-  lutimes(path: string, atime: Date | number, mtime: Date | number): Promise<void>;
-  statfs(path: string): Promise<StatsFs>;
-  getxattr(path: string, name: string): Promise<Buffer | undefined>;
-  setxattr(path: string, name: string, value: Uint8Array, flags?: number): Promise<void>;
-  listxattr(path: string): Promise<string[]>;
-  removexattr(path: string, name: string): Promise<void>;
+  abs(path: LowerPath): string;
+  open(path: LowerPath, mode: OpenMode, createMode?: number): Promise<LowerFile>;
+  lstat(path: LowerPath): Promise<Stats>;
+  stat(path: LowerPath): Promise<Stats>;
+  readdir(path: LowerPath): Promise<string[]>;
+  /** The names as the bytes they are (readdir decodes them as UTF-8, which is lossy). */
+  readdirBytes(path: LowerPath): Promise<Buffer[]>;
+  mkdir(path: LowerPath, mode: number): Promise<void>;
+  rmdir(path: LowerPath): Promise<void>;
+  unlink(path: LowerPath): Promise<void>;
+  rename(from: LowerPath, to: LowerPath): Promise<void>;
+  symlink(target: LowerPath, path: LowerPath): Promise<void>;
+  readlink(path: LowerPath): Promise<string>;
+  readlinkBytes(path: LowerPath): Promise<Buffer>;
+  /** A FIFO, socket or device node (mode holds the type bits, as mknod(2) takes them). */
+  mknod(path: LowerPath, mode: number, rdev: number): Promise<void>;
+  link(existing: LowerPath, path: LowerPath): Promise<void>;
+  chmod(path: LowerPath, mode: number): Promise<void>;
+  lchown(path: LowerPath, uid: number, gid: number): Promise<void>;
+  lutimes(path: LowerPath, atime: Date | number, mtime: Date | number): Promise<void>;
+  statfs(path: LowerPath): Promise<StatsFs>;
+  getxattr(path: LowerPath, name: string): Promise<Buffer | undefined>;
+  setxattr(path: LowerPath, name: string, value: Uint8Array, flags?: number): Promise<void>;
+  listxattr(path: LowerPath): Promise<string[]>;
+  removexattr(path: LowerPath, name: string): Promise<void>;
 }
 
 /**
@@ -114,29 +126,38 @@ export class NodeLowerFs implements LowerFs {
   constructor(readonly root: string, opts: NodeLowerFsOptions = {}) {
     this.syncIoMax = opts.syncIoMax ?? SYNC_IO_MAX;
   }
-  abs(path: string): string {
-    return path === '' ? this.root : join(this.root, path);
+  /** Absolute path for messages (a Buffer path shown as UTF-8). */
+  abs(path: LowerPath): string {
+    return path.length === 0 ? this.root : join(this.root, path.toString());
   }
-  open(path: string, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
+  /** Absolute path for the system calls: a Buffer for a Buffer path, so no byte is changed. */
+  private real(path: LowerPath): string | Buffer {
+    if (typeof path === 'string') return this.abs(path);
+    return path.length === 0 ? this.root : Buffer.concat([Buffer.from(this.root), Buffer.from('/'), path]);
+  }
+  open(path: LowerPath, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
     const flags = mode === 'r' ? fsc.O_RDONLY : mode === 'rw' ? fsc.O_RDWR : fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
-    return promisify(() => new NodeLowerFile(fs.openSync(this.abs(path), flags | fsc.O_NOFOLLOW, createMode), this.syncIoMax));
+    return promisify(() => new NodeLowerFile(fs.openSync(this.real(path), flags | fsc.O_NOFOLLOW, createMode), this.syncIoMax));
   }
-  lstat(path: string) { return promisify(() => fs.lstatSync(this.abs(path))); }
-  stat(path: string) { return promisify(() => fs.statSync(this.abs(path))); }
-  readdir(path: string) { return promisify(() => fs.readdirSync(this.abs(path))); }
-  mkdir(path: string, mode: number) { return promisify(() => void fs.mkdirSync(this.abs(path), { mode })); }
-  rmdir(path: string) { return promisify(() => fs.rmdirSync(this.abs(path))); }
-  unlink(path: string) { return promisify(() => fs.unlinkSync(this.abs(path))); }
-  rename(from: string, to: string) { return promisify(() => fs.renameSync(this.abs(from), this.abs(to))); }
-  symlink(target: string, path: string) { return promisify(() => fs.symlinkSync(target, this.abs(path))); }
-  readlink(path: string) { return promisify(() => fs.readlinkSync(this.abs(path))); }
-  link(existing: string, path: string) { return promisify(() => fs.linkSync(this.abs(existing), this.abs(path))); }
-  chmod(path: string, mode: number) { return promisify(() => fs.chmodSync(this.abs(path), mode)); }
-  lchown(path: string, uid: number, gid: number) { return promisify(() => fs.lchownSync(this.abs(path), uid, gid)); }
-  lutimes(path: string, atime: Date | number, mtime: Date | number) { return promisify(() => fs.lutimesSync(this.abs(path), atime, mtime)); }
-  statfs(path: string) { return promisify(() => fs.statfsSync(this.abs(path))); }
-  getxattr(path: string, name: string) { return getXattrIfAny(this.abs(path), name, false); }
-  setxattr(path: string, name: string, value: Uint8Array, flags = 0) { return setXattr(this.abs(path), name, value, flags, false); }
-  listxattr(path: string) { return listXattr(this.abs(path), false); }
-  removexattr(path: string, name: string) { return removeXattr(this.abs(path), name, false); }
+  lstat(path: LowerPath) { return promisify(() => fs.lstatSync(this.real(path))); }
+  stat(path: LowerPath) { return promisify(() => fs.statSync(this.real(path))); }
+  readdir(path: LowerPath) { return promisify(() => fs.readdirSync(this.real(path))); }
+  readdirBytes(path: LowerPath) { return promisify(() => fs.readdirSync(this.real(path), { encoding: 'buffer' })); }
+  mkdir(path: LowerPath, mode: number) { return promisify(() => void fs.mkdirSync(this.real(path), { mode })); }
+  rmdir(path: LowerPath) { return promisify(() => fs.rmdirSync(this.real(path))); }
+  unlink(path: LowerPath) { return promisify(() => fs.unlinkSync(this.real(path))); }
+  rename(from: LowerPath, to: LowerPath) { return promisify(() => fs.renameSync(this.real(from), this.real(to))); }
+  symlink(target: LowerPath, path: LowerPath) { return promisify(() => fs.symlinkSync(target, this.real(path))); }
+  readlink(path: LowerPath) { return promisify(() => fs.readlinkSync(this.real(path))); }
+  readlinkBytes(path: LowerPath) { return promisify(() => fs.readlinkSync(this.real(path), { encoding: 'buffer' })); }
+  mknod(path: LowerPath, mode: number, rdev: number) { return mknodAt(this.real(path), mode, rdev); }
+  link(existing: LowerPath, path: LowerPath) { return promisify(() => fs.linkSync(this.real(existing), this.real(path))); }
+  chmod(path: LowerPath, mode: number) { return promisify(() => fs.chmodSync(this.real(path), mode)); }
+  lchown(path: LowerPath, uid: number, gid: number) { return promisify(() => fs.lchownSync(this.real(path), uid, gid)); }
+  lutimes(path: LowerPath, atime: Date | number, mtime: Date | number) { return promisify(() => fs.lutimesSync(this.real(path), atime, mtime)); }
+  statfs(path: LowerPath) { return promisify(() => fs.statfsSync(this.real(path))); }
+  getxattr(path: LowerPath, name: string) { return getXattrIfAny(this.real(path), name, false); }
+  setxattr(path: LowerPath, name: string, value: Uint8Array, flags = 0) { return setXattr(this.real(path), name, value, flags, false); }
+  listxattr(path: LowerPath) { return listXattr(this.real(path), false); }
+  removexattr(path: LowerPath, name: string) { return removeXattr(this.real(path), name, false); }
 }

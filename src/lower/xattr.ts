@@ -20,12 +20,12 @@ function run<T>(fn: () => T): Promise<T> {
   }
 }
 
-export function getXattr(path: string, name: string, follow = true): Promise<Buffer> {
+export function getXattr(path: string | Buffer, name: string, follow = true): Promise<Buffer> {
   return run(() => (follow ? sys.getxattr(path, name) : sys.lgetxattr(path, name)));
 }
 
 /** The attribute, or undefined when it does not exist (ENODATA). */
-export async function getXattrIfAny(path: string, name: string, follow = true): Promise<Buffer | undefined> {
+export async function getXattrIfAny(path: string | Buffer, name: string, follow = true): Promise<Buffer | undefined> {
   try {
     return await getXattr(path, name, follow);
   } catch (e) {
@@ -34,14 +34,14 @@ export async function getXattrIfAny(path: string, name: string, follow = true): 
   }
 }
 
-export function setXattr(path: string, name: string, value: Uint8Array, flags = 0, follow = true): Promise<void> {
+export function setXattr(path: string | Buffer, name: string, value: Uint8Array, flags = 0, follow = true): Promise<void> {
   return run(() => (follow ? sys.setxattr(path, name, value, flags) : sys.lsetxattr(path, name, value, flags)));
 }
 
-export function listXattr(path: string, follow = true): Promise<string[]> {
+export function listXattr(path: string | Buffer, follow = true): Promise<string[]> {
   return run(() => (follow ? sys.listxattr(path) : sys.llistxattr(path)));
 }
 
-export function removeXattr(path: string, name: string, follow = true): Promise<void> {
+export function removeXattr(path: string | Buffer, name: string, follow = true): Promise<void> {
   return run(() => (follow ? sys.removexattr(path, name) : sys.lremovexattr(path, name)));
 }

@@ -24,7 +24,7 @@ import {
   type FileHeader,
 } from '../format/header.js';
 import { EXTENT_SIZE, extentsPresent } from '../format/offsets.js';
-import type { LowerFile, LowerFs } from '../lower/lowerfs.js';
+import type { LowerFile, LowerFs, LowerPath } from '../lower/lowerfs.js';
 
 /** A lower file that carries its own extended attributes (descriptor-based: fgetxattr/fsetxattr). */
 export interface LowerFileWithXattrs extends LowerFile {
@@ -56,7 +56,7 @@ export interface NewFileParams {
 export type FileKind = 'encrypted' | 'plain' | 'empty';
 
 /** Read the clear size of a lower file cheaply (first 16 bytes, or the xattr), or undefined. */
-export async function peekClearSize(lower: LowerFs, path: string, xattrMetadata: boolean): Promise<number | undefined> {
+export async function peekClearSize(lower: LowerFs, path: LowerPath, xattrMetadata: boolean): Promise<number | undefined> {
   const f = await lower.open(path, 'r');
   try {
     const b = Buffer.alloc(16);
@@ -78,7 +78,7 @@ function interrupted(where: string): Error {
 }
 
 /** The header xattr, from the descriptor when it carries xattrs, else by path. */
-function metaOf(fh: LowerFile, lower: LowerFs | undefined, path: string): Promise<Buffer | undefined> {
+function metaOf(fh: LowerFile, lower: LowerFs | undefined, path: LowerPath): Promise<Buffer | undefined> {
   const fx = fh as Partial<LowerFileWithXattrs>;
   if (fx.getxattr) return fx.getxattr(XATTR_NAME);
   return lower ? lower.getxattr(path, XATTR_NAME) : Promise.resolve(undefined);
@@ -88,7 +88,7 @@ export class EcryptfsFile {
   private constructor(
     /** The path-based lower, or undefined for a file opened by descriptor (xattrs on `fh`). */
     private readonly lower: LowerFs | undefined,
-    readonly path: string,
+    readonly path: LowerPath,
     private readonly fh: LowerFile,
     readonly writable: boolean,
     public kind: FileKind,
@@ -131,7 +131,7 @@ export class EcryptfsFile {
    */
   static async open(
     lower: LowerFs,
-    path: string,
+    path: LowerPath,
     keys: KeyRing,
     opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean; newFile?: NewFileParams },
   ): Promise<EcryptfsFile> {
@@ -150,7 +150,7 @@ export class EcryptfsFile {
   private static async openOn(
     fh: LowerFile,
     lower: LowerFs | undefined,
-    path: string,
+    path: LowerPath,
     keys: KeyRing,
     opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean },
   ): Promise<EcryptfsFile> {
@@ -189,7 +189,7 @@ export class EcryptfsFile {
       return new EcryptfsFile(lower, path, fh, opts.writable, 'encrypted', header, content, dataOffset, inXattr, header.size);
     } catch (e) {
       await fh.close();
-      throw e instanceof EcryptfsError ? e.withPath(lower ? lower.abs(path) : path) : e;
+      throw e instanceof EcryptfsError ? e.withPath(lower ? lower.abs(path) : path.toString()) : e;
     }
   }
 
@@ -209,7 +209,7 @@ export class EcryptfsFile {
   }
 
   /** Create a new, empty eCryptfs file (exclusive) with a fresh random FEK. */
-  static async create(lower: LowerFs, path: string, keys: KeyRing, p: NewFileParams, mode = 0o600): Promise<EcryptfsFile> {
+  static async create(lower: LowerFs, path: LowerPath, keys: KeyRing, p: NewFileParams, mode = 0o600): Promise<EcryptfsFile> {
     const fh = await lower.open(path, 'create-exclusive', mode);
     try {
       const f = new EcryptfsFile(lower, path, fh, true, 'empty', undefined, undefined, 0, false, 0);
@@ -257,7 +257,7 @@ export class EcryptfsFile {
 
   /** The file's name for messages. */
   private get where(): string {
-    return this.lower ? this.lower.abs(this.path) : this.path;
+    return this.lower ? this.lower.abs(this.path) : this.path.toString();
   }
 
   private get extentSize(): number {

@@ -6,16 +6,20 @@ import { isEcryptfsError } from '../errors.js';
 import { hasMarker, HEADER_PARSE_BYTES, parseHeader, type FileHeader } from '../format/header.js';
 import { lowerSizeFor } from '../format/offsets.js';
 import { XATTR_NAME } from './file.js';
-import type { Volume } from './volume.js';
+import { devMajorMinor } from '../lower/mknod.js';
+import { escapeName, isUtf8 } from './names.js';
+import { typeOf, type EntryType, type Volume } from './volume.js';
 
 export type Verdict = 'ok' | 'not-ecryptfs' | 'other-key' | 'damaged' | 'bad-name';
 
 export interface FsckEntry {
-  /** Lower path relative to the lower root. */
+  /** Lower path relative to the lower root, as text (bytes that are not UTF-8 escaped as \xHH). */
   lowerPath: string;
-  /** Clear path when the name decodes. */
+  lowerPathBytes: Buffer;
+  /** Clear path when the name decodes, as text (escaped like lowerPath). */
   clearPath?: string;
-  type: 'file' | 'dir' | 'symlink' | 'other';
+  clearPathBytes?: Buffer;
+  type: EntryType;
   verdict: Verdict;
   detail: string;
 }
@@ -25,7 +29,7 @@ export interface FsckReport {
   counts: Record<Verdict, number>;
 }
 
-async function checkFile(vol: Volume, lowerPath: string): Promise<{ verdict: Verdict; detail: string }> {
+async function checkFile(vol: Volume, lowerPath: Buffer): Promise<{ verdict: Verdict; detail: string }> {
   const f = await vol.lower.open(lowerPath, 'r');
   let header: FileHeader;
   let lowerLen: number;
@@ -80,39 +84,50 @@ export async function fsck(vol: Volume, onEntry?: (e: FsckEntry) => void): Promi
     counts[e.verdict]++;
     onEntry?.(e);
   };
-  const walk = async (lowerDir: string, clearDir: string | undefined): Promise<void> => {
-    for (const name of (await vol.lower.readdir(lowerDir)).sort()) {
-      const lowerPath = lowerDir === '' ? name : `${lowerDir}/${name}`;
-      const st = await vol.lower.lstat(lowerPath);
-      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-      let clearName: string | undefined;
+  const join = (dir: Buffer | undefined, n: Buffer) => (dir === undefined ? undefined : dir.length === 0 ? n : Buffer.concat([dir, SLASH, n]));
+  const walk = async (lowerDir: Buffer, clearDir: Buffer | undefined): Promise<void> => {
+    for (const name of (await vol.lower.readdirBytes(lowerDir)).sort(Buffer.compare)) {
+      const lowerPathBytes = join(lowerDir, name)!;
+      const lowerPath = escapeName(lowerPathBytes);
+      const st = await vol.lower.lstat(lowerPathBytes);
+      const type = typeOf(st);
+      let clearName: Buffer | undefined;
       let nameProblem: string | undefined;
       try {
-        clearName = vol.decodeName(name);
+        clearName = vol.decodeNameBytes(name);
       } catch (e) {
         nameProblem = isEcryptfsError(e) ? e.message : String(e);
       }
-      const clearPath = clearName === undefined || clearDir === undefined ? undefined : clearDir === '' ? clearName : `${clearDir}/${clearName}`;
-      if (nameProblem) push({ lowerPath, type, verdict: 'bad-name', detail: `name does not decode: ${nameProblem}` });
+      const clearPathBytes = clearName === undefined ? undefined : join(clearDir, clearName);
+      const at = { lowerPath, lowerPathBytes, clearPath: clearPathBytes && escapeName(clearPathBytes), clearPathBytes, type };
+      // A name that is not UTF-8 is a valid Linux name: kept exactly, and said so.
+      const note = clearName && !isUtf8(clearName) ? ' (name is not UTF-8: shown with \\xHH escapes)' : '';
+      if (nameProblem) push({ lowerPath, lowerPathBytes, type, verdict: 'bad-name', detail: `name does not decode to a file name: ${nameProblem}` });
       if (type === 'dir') {
-        if (!nameProblem) push({ lowerPath, clearPath, type, verdict: 'ok', detail: 'directory' });
-        await walk(lowerPath, clearPath);
+        if (!nameProblem) push({ ...at, verdict: 'ok', detail: `directory${note}` });
+        await walk(lowerPathBytes, clearPathBytes);
       } else if (type === 'file') {
-        const r = await checkFile(vol, lowerPath).catch((e: Error) => ({ verdict: 'damaged' as Verdict, detail: e.message }));
-        push({ lowerPath, clearPath, type, ...r });
+        const r = await checkFile(vol, lowerPathBytes).catch((e: Error) => ({ verdict: 'damaged' as Verdict, detail: e.message }));
+        if (nameProblem && r.verdict === 'ok') continue;
+        push({ ...at, ...r, detail: `${r.detail}${note}` });
       } else if (type === 'symlink') {
         try {
-          const t = await vol.readlinkLower(lowerPath);
-          if (!nameProblem) push({ lowerPath, clearPath, type, verdict: 'ok', detail: `-> ${t}` });
+          const t = await vol.readlinkLowerBytes(lowerPathBytes);
+          if (!nameProblem) push({ ...at, verdict: 'ok', detail: `-> ${escapeName(t)}${note}` });
         } catch (e) {
-          push({ lowerPath, clearPath, type, verdict: 'bad-name', detail: `symlink target does not decode: ${(e as Error).message}` });
+          push({ ...at, verdict: 'bad-name', detail: `symlink target does not decode: ${(e as Error).message}` });
         }
-      } else if (!nameProblem) push({ lowerPath, clearPath, type, verdict: 'ok', detail: 'special file' });
+      } else if (!nameProblem) {
+        const dev = type === 'char-device' || type === 'block-device' ? ` ${devMajorMinor(st.rdev).join(':')}` : '';
+        push({ ...at, verdict: 'ok', detail: `${type}${dev}${note}` });
+      }
     }
   };
-  await walk('', '');
+  await walk(Buffer.alloc(0), Buffer.alloc(0));
   return { entries, counts };
 }
+
+const SLASH = Buffer.from('/');
 
 export function fsckFailed(r: FsckReport): boolean {
   return r.counts['not-ecryptfs'] + r.counts['other-key'] + r.counts.damaged + r.counts['bad-name'] > 0;

@@ -9,7 +9,8 @@ import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { cipherFromCode, CIPHERS } from '../format/ciphers.js';
 import { decryptFilename, encryptFilename, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
-import { NodeLowerFs, type LowerFs } from '../lower/lowerfs.js';
+import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
+import { escapeName } from './names.js';
 import { CHUNK, EcryptfsFile, peekClearSize, type NewFileParams } from './file.js';
 import type { KeyRing } from './keyring.js';
 
@@ -33,12 +34,16 @@ export interface VolumeOptions {
   readOnly?: boolean;
 }
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
+/** 'other' is left for a type Linux does not have (never seen on a Linux lower directory). */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
 
 export interface DirEntry {
-  /** Clear name; for a name that does not decode, the lower name. */
+  /** Clear name as text (UTF-8; lossy for other bytes: use nameBytes); for a name that does not decode, the lower name. */
   name: string;
+  /** The clear name's exact bytes (the lower name's when it does not decode). */
+  nameBytes: Buffer;
   lowerName: string;
+  lowerNameBytes: Buffer;
   type: EntryType;
   /** Set when the lower name looks encrypted but does not decode with the keys at hand. */
   error?: EcryptfsError;
@@ -53,8 +58,15 @@ export interface EntryStat {
   lower: Stats;
 }
 
-function typeOf(st: Stats): EntryType {
-  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+export function typeOf(st: Stats): EntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'char-device';
+  if (st.isBlockDevice()) return 'block-device';
+  return 'other';
 }
 
 function isDotName(b: Buffer): boolean {
@@ -74,6 +86,22 @@ export function checkClearName(name: Uint8Array, lowerName?: string): void {
 
 export function splitPath(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+const SLASH = Buffer.from('/');
+
+/** splitPath for bytes. */
+export function splitBytes(p: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    if (i === p.length || p[i] === 0x2f) {
+      const c = p.subarray(start, i);
+      if (c.length > 0 && !(c.length === 1 && c[0] === 0x2e)) out.push(c);
+      start = i + 1;
+    }
+  }
+  return out;
 }
 
 export class Volume {
@@ -168,7 +196,7 @@ export class Volume {
     const b = Buffer.from(clear.buffer, clear.byteOffset, clear.byteLength);
     if (!this.filenameEncryption || isDotName(b)) return Buffer.from(b);
     if (b.length > this.nameMax) {
-      throw new EcryptfsError('ENAMETOOLONG', `name of ${b.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold`, b.toString('utf8'));
+      throw new EcryptfsError('ENAMETOOLONG', `name of ${b.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold (the kernel's limit too): use a shorter name`, escapeName(b));
     }
     return Buffer.from(encryptFilename(b, this.fnek(), this.fnCipher, this.fnKeyBytes), 'latin1');
   }
@@ -216,6 +244,13 @@ export class Volume {
     throw isEcryptfsError(lastErr) ? lastErr.withPath(lowerText) : new EcryptfsError('EBADNAME', 'encrypted name does not decode', lowerText);
   }
 
+  /** Clear path bytes → lower path bytes (each component encoded): the lossless lowerPath. */
+  lowerPathBytes(clearPath: Uint8Array): Buffer {
+    const parts: Buffer[] = [];
+    for (const c of splitBytes(Buffer.from(clearPath))) parts.push(this.encodeNameBytes(c));
+    return Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [SLASH, p])));
+  }
+
   /** Clear path → lower path (each component encoded). */
   lowerPath(clearPath: string): string {
     return splitPath(clearPath).map((c) => this.encodeName(c)).join('/');
@@ -248,17 +283,24 @@ export class Volume {
 
   async readdir(clearDir = ''): Promise<DirEntry[]> {
     const dir = await this.resolve(clearDir);
-    const names = await this.lower.readdir(dir);
+    return this.readdirLower(Buffer.from(dir));
+  }
+
+  /** Entries of a lower directory given by its lower path (bytes: the lossless form). */
+  async readdirLower(dir: LowerPath): Promise<DirEntry[]> {
+    const d = Buffer.from(dir);
     const out: DirEntry[] = [];
-    for (const lowerName of names) {
-      const st = await this.lower.lstat(dir === '' ? lowerName : `${dir}/${lowerName}`).catch(() => undefined);
+    for (const lowerNameBytes of await this.lower.readdirBytes(d)) {
+      const st = await this.lower.lstat(d.length === 0 ? lowerNameBytes : Buffer.concat([d, SLASH, lowerNameBytes])).catch(() => undefined);
       if (!st) continue;
       const type = typeOf(st);
+      const lowerName = lowerNameBytes.toString('utf8');
       try {
-        out.push({ name: this.decodeName(lowerName), lowerName, type });
+        const nameBytes = this.decodeNameBytes(lowerNameBytes);
+        out.push({ name: nameBytes.toString('utf8'), nameBytes, lowerName, lowerNameBytes, type });
       } catch (e) {
         if (!isEcryptfsError(e)) throw e;
-        out.push({ name: lowerName, lowerName, type, error: e });
+        out.push({ name: lowerName, nameBytes: lowerNameBytes, lowerName, lowerNameBytes, type, error: e });
       }
     }
     return out;
@@ -269,7 +311,7 @@ export class Volume {
     return this.statLower(await this.resolve(clearPath));
   }
 
-  async statLower(lowerPath: string): Promise<EntryStat> {
+  async statLower(lowerPath: LowerPath): Promise<EntryStat> {
     const st = await this.lower.lstat(lowerPath);
     const type = typeOf(st);
     if (type === 'file') {
@@ -277,8 +319,8 @@ export class Volume {
       return size === undefined ? { type, size: st.size, plain: true, lower: st } : { type, size, lower: st };
     }
     if (type === 'symlink') {
-      const t = await this.readlinkLower(lowerPath).catch(() => undefined);
-      return { type, size: t === undefined ? st.size : Buffer.byteLength(t), lower: st };
+      const t = await this.readlinkLowerBytes(lowerPath).catch(() => undefined);
+      return { type, size: t === undefined ? st.size : t.length, lower: st };
     }
     return { type, size: st.size, lower: st };
   }
@@ -287,7 +329,7 @@ export class Volume {
     return this.openLower(await this.resolve(clearPath), opts);
   }
 
-  openLower(lowerPath: string, opts: { write?: boolean } = {}): Promise<EcryptfsFile> {
+  openLower(lowerPath: LowerPath, opts: { write?: boolean } = {}): Promise<EcryptfsFile> {
     if (opts.write) this.checkWritable();
     return EcryptfsFile.open(this.lower, lowerPath, this.keys, { writable: !!opts.write, passthrough: this.passthrough, xattrMetadata: this.xattrMetadata });
   }
@@ -443,9 +485,13 @@ export class Volume {
     return this.readlinkLower(await this.resolve(clearPath));
   }
 
-  async readlinkLower(lowerPath: string): Promise<string> {
-    const t = await this.lower.readlink(lowerPath);
-    return this.filenameEncryption || t.startsWith(FNEK_PREFIX) ? this.decodeBytes(t, 4095).toString('utf8') : t;
+  async readlinkLower(lowerPath: LowerPath): Promise<string> {
+    return (await this.readlinkLowerBytes(lowerPath)).toString('utf8');
+  }
+
+  /** The clear target's exact bytes. */
+  async readlinkLowerBytes(lowerPath: LowerPath): Promise<Buffer> {
+    return this.decodeLinkTargetBytes(await this.lower.readlinkBytes(lowerPath));
   }
 
   /** Forget every key (zeroed). The volume cannot be used afterwards. */
