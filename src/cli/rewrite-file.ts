@@ -4,13 +4,33 @@
  * names. Each file is copied to a temporary name, synced, and renamed over the original, so an
  * interruption never leaves a file half rewritten. Messages follow ecryptfs-utils' script.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { NodeLowerFs } from '../lower/lowerfs.js';
+import { escapeName } from '../volume/names.js';
+import { copyXattrs, XattrNotes } from '../volume/tree.js';
 import { runMain } from './run.js';
 
-const temp = (p: string) => `${p}.${randomBytes(5).toString('hex')}`;
+type Path = string | Buffer;
+/**
+ * A short temporary name in the same directory (a 143-byte name plus a suffix would be longer
+ * than an encrypted name can be).
+ */
+function temp(p: Path): Buffer {
+  const b = Buffer.from(p);
+  const slash = b.lastIndexOf(0x2f);
+  return Buffer.concat([b.subarray(0, slash + 1), Buffer.from(`.rw${randomBytes(5).toString('hex')}`)]);
+}
+/** Paths are bytes: user.* xattrs and ACLs are copied through a LowerFs rooted at '/'. */
+const rootFs = new NodeLowerFs('/');
+/** The path relative to '/' (rootFs's paths). */
+function rel(p: Path): Buffer {
+  const b = Buffer.from(p);
+  return b[0] === 0x2f ? b.subarray(1) : Buffer.concat([Buffer.from(process.cwd().slice(1)), Buffer.from('/'), b]);
+}
 
-async function rewriteOne(path: string): Promise<string | undefined> {
+async function rewriteOne(path: Path, notes: XattrNotes): Promise<string | undefined> {
+  const show = escapeName(Buffer.from(path));
   const st = await fsp.lstat(path).catch(() => undefined);
   if (!st) return 'File does not exist';
   if (st.isDirectory()) {
@@ -18,49 +38,54 @@ async function rewriteOne(path: string): Promise<string | undefined> {
     try {
       await fsp.rename(path, t);
     } catch {
-      return `Could not rename [${path}] -> [${t}]`;
+      return `Could not rename [${show}] -> [${escapeName(t)}]`;
     }
     try {
       await fsp.rename(t, path);
     } catch {
-      return `Could not rename [${t}] -> [${path}]`;
+      return `Could not rename [${escapeName(t)}] -> [${show}]`;
     }
     return undefined;
   }
   const t = temp(path);
   try {
-    if (st.isSymbolicLink()) await fsp.symlink(await fsp.readlink(path), t);
+    if (st.isSymbolicLink()) await fsp.symlink(await fsp.readlink(path, { encoding: 'buffer' }), t);
     else {
       await fsp.copyFile(path, t);
       const fh = await fsp.open(t, 'r+');
       await fh.sync();
       await fh.close();
-      await fsp.chmod(t, st.mode & 0o7777);
     }
     if (process.getuid?.() === 0) await fsp.lchown(t, st.uid, st.gid);
+    if (!st.isSymbolicLink()) {
+      // copyFile keeps no xattrs: user.* and POSIX ACLs are copied (after the owner, before the mode).
+      await copyXattrs(rootFs, rel(path), rootFs, rel(t), notes, show, false);
+      await fsp.chmod(t, st.mode & 0o7777);
+    }
     await fsp.lutimes(t, st.atime, st.mtime);
   } catch {
     await fsp.rm(t, { force: true });
-    return `Could not copy [${path}] -> [${t}]`;
+    return `Could not copy [${show}] -> [${escapeName(t)}]`;
   }
   try {
     await fsp.rename(t, path);
   } catch {
     await fsp.rm(t, { force: true });
-    return `Could not rename [${t}] -> [${path}]`;
+    return `Could not rename [${escapeName(t)}] -> [${show}]`;
   }
   return undefined;
 }
 
-export async function rewriteFiles(paths: string[]): Promise<number> {
+export async function rewriteFiles(paths: Path[]): Promise<number> {
   let ok = 0;
+  const notes = new XattrNotes('the file system');
   for (const [i, p] of paths.entries()) {
-    process.stdout.write(`INFO: Rewriting [${i + 1}/${paths.length}] [${p}] ... `);
-    if (p === '.') {
+    process.stdout.write(`INFO: Rewriting [${i + 1}/${paths.length}] [${escapeName(Buffer.from(p))}] ... `);
+    if (Buffer.from(p).equals(Buffer.from('.'))) {
       process.stderr.write('[EXCLUDED]\n');
       continue;
     }
-    const err = await rewriteOne(p);
+    const err = await rewriteOne(p, notes);
     if (err) {
       process.stdout.write('[FAILED]\n');
       process.stderr.write(`ERROR: ${err}\n`);
@@ -70,9 +95,28 @@ export async function rewriteFiles(paths: string[]): Promise<number> {
     ok++;
   }
   process.stdout.write(`${ok}/${paths.length} rewrites succeeded\n`);
+  for (const n of notes.notes()) process.stderr.write(`NOTE: ${n}\n`);
   return ok === paths.length ? 0 : 1;
 }
 
+/**
+ * The arguments as the bytes they are: process.argv decodes them as UTF-8, which changes a
+ * Latin-1 file name. /proc/self/cmdline holds the raw bytes; the last arguments are ours.
+ */
+export function rawArgs(count = process.argv.length - 2): Path[] {
+  try {
+    const raw = readFileSync('/proc/self/cmdline');
+    const parts: Buffer[] = [];
+    for (let s = 0, i = raw.indexOf(0); i >= 0; s = i + 1, i = raw.indexOf(0, s)) parts.push(raw.subarray(s, i));
+    const mine = parts.slice(parts.length - count);
+    if (count === 0 || mine.length !== count) return process.argv.slice(-count || process.argv.length);
+    // Keep strings where nothing was lost, so messages and tests see ordinary paths.
+    return mine.map((b, k) => (Buffer.from(process.argv[process.argv.length - count + k]).equals(b) ? b.toString() : b));
+  } catch {
+    return process.argv.slice(2);
+  }
+}
+
 export function rewriteFileMain(): void {
-  runMain('ecryptfs-rewrite-file', () => rewriteFiles(process.argv.slice(2)));
+  runMain('ecryptfs-rewrite-file', () => rewriteFiles(rawArgs()));
 }

@@ -59,7 +59,7 @@ export function keptXattr(name: string): boolean {
 }
 
 /** Xattrs the destination refused, counted per reason so a run prints one note per reason. */
-class XattrNotes {
+export class XattrNotes {
   private readonly seen = new Map<string, { count: number; first: string }>();
   constructor(private readonly where: string) {}
   add(code: string, attr: string, path: string): void {
@@ -75,7 +75,8 @@ class XattrNotes {
   }
 }
 
-async function copyXattrs(from: LowerFs, fromPath: LowerPath, to: LowerFs, toPath: LowerPath, notes: XattrNotes, display: string, special: boolean): Promise<void> {
+/** Copy the kept xattrs (keptXattr) of one entry; what the destination refuses goes to `notes`. */
+export async function copyXattrs(from: LowerFs, fromPath: LowerPath, to: LowerFs, toPath: LowerPath, notes: XattrNotes, display: string, special: boolean): Promise<void> {
   const names = await from.listxattr(fromPath).catch(() => [] as string[]);
   for (const n of names) {
     if (!keptXattr(n) || (special && n.startsWith('user.'))) continue;
