@@ -194,7 +194,7 @@ export function buildProgram(): Command {
     .argument('<upper>')
     .option('-o, --options <opts>', 'mount.ecryptfs options (key=passphrase:passphrase_passwd_file=F, ecryptfs_sig=, ecryptfs_cipher=, ...)', '')
     .option('-f, --foreground', 'stay in the foreground until unmounted')
-    .action(act(async (lower: string, upper: string, o: { options: string; foreground?: boolean }) => mountCommand({ lower, upper, options: o.options, foreground: !!o.foreground })));
+    .action(act(async (lower: string, upper: string, o: { options: string; foreground?: boolean }) => mountCommand({ lower, upper, options: o.options, foreground: !!o.foreground, ecryptfsrc: true })));
 
   program
     .command('umount')

@@ -8,8 +8,9 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { checkMountSetup, unprivilegedLaunch } from '../fuse/mount.js';
-import { promises as fsp } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, promises as fsp, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EcryptfsError } from '../errors.js';
 import { DEFAULT_SALT } from '../format/kdf.js';
@@ -17,7 +18,7 @@ import { addKey, keyringAvailable, unlinkKey } from '../keyring/kernel.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from '../mount/dialogue.js';
 import { keysFromKernel } from '../mount/keys.js';
-import { parseMountOptions } from '../mount/options.js';
+import { checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from '../mount/options.js';
 import type { DaemonRequest } from '../mount/request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from '../mount/sigcache.js';
 import { readMountState, removeMountState, stateDir } from '../mount/state.js';
@@ -32,6 +33,8 @@ export interface MountArgs {
   foreground: boolean;
   /** Print nothing on success (for tools that mount on the user's behalf). */
   quiet?: boolean;
+  /** Take defaults from ~/.ecryptfsrc, as mount.ecryptfs does (not for the Private tools). */
+  ecryptfsrc?: boolean;
 }
 
 
@@ -42,6 +45,58 @@ function terminalIO(): DialogueIO {
     line: (p) => ask(p),
     out: (t) => process.stdout.write(t),
   };
+}
+
+/** The passphrase in what passphrase_passwd_fd gives: a "passphrase_passwd=" (or "passwd=") line, else the first line. */
+function passphraseFromText(text: Buffer): Buffer {
+  const lines = text.toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
+  const m = lines.map((l) => /^(?:passphrase_passwd|passwd)=(.*)$/.exec(l)).find((x) => x);
+  return Buffer.from(m ? m[1] : lines[0], 'utf8');
+}
+
+/** key=passphrase:passphrase_passwd_fd=N: read the descriptor to its end and close it (as mount.ecryptfs does). */
+function readPassphraseFd(fd: number): Buffer {
+  let text: Buffer;
+  try {
+    text = readFileSync(fd);
+  } catch (e) {
+    throw new EcryptfsError('EINVAL', `passphrase_passwd_fd=${fd}: cannot read that descriptor (${(e as NodeJS.ErrnoException).code}); open it for the command, e.g. ${fd}<FILE`);
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+  try {
+    return passphraseFromText(text);
+  } finally {
+    text.fill(0);
+  }
+}
+
+/** ~/.ecryptfsrc, when there is one: mount.ecryptfs's defaults for what -o leaves open. */
+async function readEcryptfsrc(): Promise<MountOptions | undefined> {
+  const path = join(homedir(), '.ecryptfsrc');
+  const text = await fsp.readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return parseRcFile(text);
+  } catch (e) {
+    throw e instanceof EcryptfsError ? e.withPath(path) : e;
+  }
+}
+
+/**
+ * ecryptfs_check_dev_ruid: the kernel mounts only a lower directory the real uid owns
+ * (fs/ecryptfs/main.c, EPERM "Mount of device ... not owned by requested user").
+ */
+async function checkDevRuid(lower: string): Promise<void> {
+  const st = await fsp.stat(lower);
+  const ruid = process.getuid?.() ?? 0;
+  if (st.uid !== ruid) {
+    throw new EcryptfsError('EINVAL', `Mount of device (uid: ${st.uid}) not owned by requested user (uid: ${ruid}): ecryptfs_check_dev_ruid mounts only a lower directory owned by the user who mounts`, lower);
+  }
 }
 
 /** passphrase_passwd_file holds a line "passphrase_passwd=SECRET" (or passwd=). */
@@ -75,13 +130,26 @@ export async function mountCommand(a: MountArgs): Promise<number> {
   // Resolved before mounting, as the kernel does: an encrypted home's ~/.Private is a link
   // through the mount point, and following it later would send the daemon into its own mount.
   const lower = await fsp.realpath(source);
-  const o = parseMountOptions(a.options);
+  let o = parseMountOptions(a.options);
+  const rc = a.ecryptfsrc ? await readEcryptfsrc() : undefined;
+  if (rc) o = withDefaults(o, rc);
   const io = terminalIO();
   if (o.verbosity === 0) io.interactive = false;
   if (a.quiet) io.out = () => undefined;
   const ring = new KeyRing();
   let passphrase: Buffer | undefined;
   try {
+    // Every option is checked before the first question: nobody answers a dialogue to be refused.
+    if (o.checkDevRuid) await checkDevRuid(lower);
+    checkKeyBytes(o);
+    if (!o.passphrase && o.passphraseFile) o.passphrase = await readPassphraseOptionFile(o.passphraseFile);
+    else if (!o.passphrase && o.passphraseFd !== undefined) o.passphrase = readPassphraseFd(o.passphraseFd);
+    if (o.passphrase) {
+      if (o.passphrase.length === 0) throw new EcryptfsError('EINVAL', 'empty passphrase');
+      if (o.passphrase.length > 64) throw new EcryptfsError('EINVAL', 'passphrase is longer than 64 bytes');
+      await ring.addPassphrase(o.passphrase, o.salt ?? DEFAULT_SALT);
+    }
+    if (o.passphrase || o.sigs.length > 0) await keysFromKernel(ring, [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])]);
     const r = await runDialogue(
       o,
       io,
@@ -89,7 +157,6 @@ export async function mountCommand(a: MountArgs): Promise<number> {
       readPassphraseOptionFile,
     );
     passphrase = r.passphrase;
-    if (o.passphraseFd !== undefined) throw new EcryptfsError('EINVAL', 'passphrase_passwd_fd is not supported; use passphrase_passwd_file');
     const needed = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
     await keysFromKernel(ring, needed);
     // Put the key where the kernel tools look for it (as mount.ecryptfs does), when there is a keyring.
@@ -185,7 +252,19 @@ function startDaemon(req: DaemonRequest, say: (text: string) => void): Promise<n
   });
 }
 
-export async function umountCommand(upperArg: string): Promise<number> {
+/** Wait (up to 10 s) for a mount's daemon to finish its exit work (keys unlinked, state removed). */
+async function daemonGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function umountCommand(upperArg: string, opts: { lazy?: boolean } = {}): Promise<number> {
   const upper = resolve(upperArg);
   const state = await readMountState(upper);
   const { spawn } = await import('node:child_process');
@@ -195,9 +274,14 @@ export async function umountCommand(upperArg: string): Promise<number> {
       p.on('error', () => res(127));
       p.on('exit', (c) => res(c ?? 1));
     });
-  let code = process.getuid?.() === 0 ? await run('umount', [upper]) : await run('fusermount3', ['-u', upper]);
-  if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', upper]);
-  if (code === 0 && state?.unlinkSigs) {
+  const lazy = opts.lazy ? ['-l'] : [];
+  let code = process.getuid?.() === 0 ? await run('umount', [...lazy, upper]) : await run('fusermount3', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
+  if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
+  // The daemon unlinks the keys as it ends; returning before that would let a caller re-add
+  // them (a new mount) and see them vanish.
+  if (code === 0 && state && !opts.lazy) await daemonGone(state.pid);
+  // A lazy unmount leaves the mount alive while files are open: its daemon unlinks the keys at the end.
+  if (code === 0 && state?.unlinkSigs && !opts.lazy) {
     for (const s of state.sigs) await unlinkKey(s).catch(() => false);
   }
   if (code === 0) await removeMountState(upper);

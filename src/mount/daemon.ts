@@ -10,6 +10,8 @@ import { NodeLowerFs } from '../lower/lowerfs.js';
 import { EcryptfsFs } from './fs.js';
 import { kernelOptionString } from './options.js';
 import { safeGeneric, serve } from './serve.js';
+import { kernelKeyFor } from './keys.js';
+import { unlinkKey } from '../keyring/kernel.js';
 import { removeMountState, stateDir, writeMountState } from './state.js';
 
 function log(msg: string): void {
@@ -39,6 +41,8 @@ async function run(req: DaemonRequest): Promise<void> {
   const o = req.options;
   // Refused before mounting when the records' directory is not the user's own (it says how to fix it).
   await stateDir();
+  // Without ecryptfs_mount_auth_tok_only the kernel opens a file of any key in the user keyring.
+  if (!o.mountAuthTokOnly) ring.outside = kernelKeyFor;
   // Large lower reads/writes go through the thread pool so concurrent FUSE requests overlap.
   const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
   const vol = await Volume.open(lower, ring, {
@@ -55,7 +59,8 @@ async function run(req: DaemonRequest): Promise<void> {
     log,
   });
   await raiseReadahead(req.upper);
-  await writeMountState({ lower: req.lower, upper: req.upper, pid: process.pid, options: kernelOptionString(o), sigs: [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])], unlinkSigs: o.unlinkSigs });
+  const mountSigs = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
+  await writeMountState({ lower: req.lower, upper: req.upper, pid: process.pid, options: kernelOptionString(o), sigs: mountSigs, unlinkSigs: o.unlinkSigs });
   const stop = () => {
     // Long truncates and writes end at their next chunk (the file stays consistent).
     fs.stopping = true;
@@ -70,6 +75,9 @@ async function run(req: DaemonRequest): Promise<void> {
   await served.unmounted;
   await fs.closeAll();
   vol.close();
+  // However the mount went (ecryptfs umount, umount, fusermount3 -u, umount -l), its keys leave
+  // the user keyring with ecryptfs_unlink_sigs, as the kernel does when the superblock goes.
+  if (o.unlinkSigs) for (const s of mountSigs) await unlinkKey(s).catch(() => false);
   await removeMountState(req.upper);
 }
 

@@ -6,7 +6,7 @@
 import { EcryptfsError } from '../errors.js';
 import { CIPHERS } from '../format/ciphers.js';
 import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
-import { helperOptionList, type MountOptions } from './options.js';
+import { checkKeyBytes, helperOptionList, type MountOptions } from './options.js';
 
 export interface DialogueIO {
   /** Ask without echo. */
@@ -93,14 +93,12 @@ export async function runDialogue(
       'aes',
     )) as CipherName;
   }
+  checkKeyBytes(o);
   if (o.keyBytes === undefined) {
     const sizes = CIPHERS[o.cipher].keySizes.map(String);
     o.keyBytes = Number(await choose(io, 'Select key bytes', sizes, sizes, sizes[0]));
   }
-  const table = CIPHERS[o.cipher];
-  if (!table.keySizes.includes(o.keyBytes) && !(o.keyBytes >= table.minKeyBytes && o.keyBytes <= table.maxKeyBytes)) {
-    throw new EcryptfsError('EINVAL', `cipher ${o.cipher} does not take ${o.keyBytes}-byte keys (it takes ${table.keySizes.join(', ')})`);
-  }
+  checkKeyBytes(o);
   if (o.passthrough === undefined) o.passthrough = await yesNo(io, 'Enable plaintext passthrough', false);
   if (o.enableFilenameCrypto === undefined) o.enableFilenameCrypto = o.fnekSig !== undefined ? true : await yesNo(io, 'Enable filename encryption', false);
   if (o.enableFilenameCrypto && !o.fnekSig) {

@@ -22,3 +22,17 @@ export async function keysFromKernel(ring: KeyRing, sigs: string[]): Promise<voi
 }
 
 export { KeyRing };
+
+/**
+ * The key named `sig` from the user keyring, for a file of a key the mount was not given (the
+ * kernel's ecryptfs_find_auth_tok_for_sig without ecryptfs_mount_auth_tok_only).
+ */
+export async function kernelKeyFor(sig: string): Promise<Buffer | undefined> {
+  const payload = await readKey(sig).catch(() => undefined);
+  if (!payload) return undefined;
+  try {
+    return parseAuthTok(payload).key;
+  } finally {
+    payload.fill(0);
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
+import { CIPHERS } from '../format/ciphers.js';
 
 export interface MountOptions {
   keyModule?: string;
@@ -34,6 +35,16 @@ export interface MountOptions {
 }
 
 const SIG = /^[0-9a-f]{16}$/;
+
+/** Options mount(8) and fstab use that never reach the filesystem. */
+const USERSPACE_ONLY = new Set(['defaults', 'auto', 'noauto', 'nofail', '_netdev', 'users', 'nouser', 'owner', 'group', 'loud', 'silent']);
+
+/** Generic mount options the FUSE mount takes (VFS flags and fuse's own); anything else is refused up front. */
+const VFS_OPTIONS = new Set([
+  'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'sync', 'async', 'dirsync', 'atime', 'noatime',
+  'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'lazytime', 'nolazytime',
+  'nosymfollow', 'allow_other', 'allow_root', 'default_permissions', 'context', 'fscontext', 'defcontext', 'rootcontext',
+]);
 
 function yesNo(name: string, v: string | undefined): boolean {
   if (v === undefined || v === '' || v === 'y' || v === 'yes') return true;
@@ -183,6 +194,9 @@ export function parseMountOptions(s: string): MountOptions {
         break;
       default:
         if (name.startsWith('ecryptfs_')) throw new EcryptfsError('EINVAL', `unknown eCryptfs mount option "${name}"`);
+        // fstab's own options (noauto, nofail, x-...) are for mount(8), never for the filesystem.
+        if (USERSPACE_ONLY.has(name) || /^[xX]-/.test(name) || name === 'comment') break;
+        if (!VFS_OPTIONS.has(name)) throw new EcryptfsError('EINVAL', `unknown mount option "${name}"`);
         o.generic.push(v === undefined ? name : `${name}=${v}`);
     }
   }
@@ -225,4 +239,45 @@ export function kernelOptionString(o: MountOptions): string {
   if (o.mountAuthTokOnly) out.push('ecryptfs_mount_auth_tok_only');
   if (o.unlinkSigs) out.push('ecryptfs_unlink_sigs');
   return out.join(',');
+}
+
+/**
+ * Command-line options over ~/.ecryptfsrc defaults: what the command line gives wins, the rc
+ * file fills the rest (libecryptfs unions the rc file's options under the command line's).
+ */
+export function withDefaults(cmd: MountOptions, rc: MountOptions): MountOptions {
+  const o: MountOptions = { ...cmd };
+  for (const k of Object.keys(rc) as Array<keyof MountOptions>) {
+    if (o[k] === undefined) (o as unknown as Record<string, unknown>)[k] = rc[k];
+  }
+  if (o.sigs.length === 0) o.sigs = [...rc.sigs];
+  for (const flag of ['xattrMetadata', 'encryptedView', 'unlinkSigs', 'mountAuthTokOnly', 'checkDevRuid', 'noSigCache', 'readOnly'] as const) o[flag] = cmd[flag] || rc[flag];
+  o.generic = [...rc.generic.filter((g) => !cmd.generic.includes(g)), ...cmd.generic];
+  // A passphrase source on the command line replaces the rc file's.
+  if (cmd.passphrase || cmd.passphraseFile || cmd.passphraseFd !== undefined) {
+    o.passphrase = cmd.passphrase;
+    o.passphraseFile = cmd.passphraseFile;
+    o.passphraseFd = cmd.passphraseFd;
+  }
+  return o;
+}
+
+/** ~/.ecryptfsrc: the mount options of -o, one or more a line; '#' starts a comment line. */
+export function parseRcFile(text: string): MountOptions {
+  return parseMountOptions(text.split('\n').filter((l) => !/^\s*#/.test(l)).map((l) => l.trim()).join('\n'));
+}
+
+/** Refuse a cipher/key size pair the cipher cannot take (as soon as both are known). */
+export function checkKeyBytes(o: MountOptions): void {
+  if (!o.cipher || o.keyBytes === undefined) return;
+  const table = CIPHERS[o.cipher];
+  if (!table.keySizes.includes(o.keyBytes) && !(o.keyBytes >= table.minKeyBytes && o.keyBytes <= table.maxKeyBytes)) {
+    throw new EcryptfsError('EINVAL', `cipher ${o.cipher} does not take ${o.keyBytes}-byte keys (it takes ${table.keySizes.join(', ')})`);
+  }
+  if (o.fnCipher && o.fnKeyBytes !== undefined) {
+    const fn = CIPHERS[o.fnCipher];
+    if (!fn.keySizes.includes(o.fnKeyBytes) && !(o.fnKeyBytes >= fn.minKeyBytes && o.fnKeyBytes <= fn.maxKeyBytes)) {
+      throw new EcryptfsError('EINVAL', `filename cipher ${o.fnCipher} does not take ${o.fnKeyBytes}-byte keys (it takes ${fn.keySizes.join(', ')})`);
+    }
+  }
 }

@@ -177,12 +177,22 @@ export class EcryptfsFile {
           'not a valid eCryptfs file (no eCryptfs header in the file or its user.ecryptfs xattr); mount with passthrough to read it as plain',
         );
       }
-      const wrapped = header.keys.find((k) => keys.has(k.sig));
+      let wrapped = header.keys.find((k) => keys.has(k.sig));
+      let outsideKey: Buffer | undefined;
+      const outside = wrapped ? undefined : keys.outside;
+      for (const k of outside ? header.keys : []) {
+        outsideKey = await outside!(k.sig).catch(() => undefined);
+        if (outsideKey) {
+          wrapped = k;
+          break;
+        }
+      }
       if (!wrapped) {
         const sigs = [...header.keys.map((k) => k.sig), ...header.publicKeySigs];
         throw new EcryptfsError('ENOKEY', `encrypted with another key (sig ${sigs.join(', ')}); supply the passphrase of that key`);
       }
-      const { cipher, fek } = unwrapFek(wrapped, keys.get(wrapped.sig)!.key);
+      const { cipher, fek } = unwrapFek(wrapped, outsideKey ?? keys.get(wrapped.sig)!.key);
+      outsideKey?.fill(0);
       const content = new ContentCipher(cipher, fek, header.extentSize);
       fek.fill(0);
       const dataOffset = inXattr ? 0 : header.metadataSize;

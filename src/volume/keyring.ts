@@ -16,6 +16,13 @@ export interface AuthKey {
 export class KeyRing {
   private readonly keys = new Map<string, AuthKey>();
 
+  /**
+   * Where a key the volume was not given is looked up when a file names it: the kernel module
+   * searches the user's keyring for it unless the mount has ecryptfs_mount_auth_tok_only. None by
+   * default (only the keys given). The key it returns is used for that open and then wiped.
+   */
+  outside?: (sig: string) => Promise<Buffer | undefined>;
+
   add(k: AuthKey): AuthKey {
     const have = this.keys.get(k.sig);
     if (have) return have;
