@@ -17,6 +17,12 @@ import { statText } from './statcmd.js';
 
 const MAX_PASSPHRASE = 64;
 
+export const ADD_USAGE = 'Usage:\necryptfs-add-passphrase [--fnek]\nor\nprintf "%s" "passphrase" | ecryptfs-add-passphrase [--fnek] -\n';
+export const WRAP_USAGE = 'Usage:\n\necryptfs-wrap-passphrase [file]\nor\nprintf "%s\\n%s" "passphrase to wrap" "wrapping passphrase" | ecryptfs-wrap-passphrase [file] -\n\nnote: passphrase can be at most 64 bytes long\n';
+export const REWRAP_USAGE = 'Usage:\n\necryptfs-rewrap-passphrase [file]\nor\nprintf "%s\\n%s" "old wrapping passphrase" "new wrapping passphrase" | ecryptfs-rewrap-passphrase [file] -\n';
+export const STAT_USAGE = 'Usage:\n\necryptfs-stat <filename>\n';
+export const UNWRAP_USAGE = 'Usage:\n\necryptfs-unwrap-passphrase [file]\nor\nprintf "%s" "wrapping passphrase" | ecryptfs-unwrap-passphrase [file] -\n';
+
 function checkLength(p: Buffer, what = 'passphrase'): void {
   if (p.length > MAX_PASSPHRASE) throw new EcryptfsError('EINVAL', `${what} is longer than ${MAX_PASSPHRASE} bytes`);
   if (p.length === 0) throw new EcryptfsError('EINVAL', `empty ${what}`);
@@ -26,7 +32,7 @@ export async function addPassphraseTool(args: string[]): Promise<number> {
   const fnek = args.includes('--fnek');
   const rest = args.filter((a) => a !== '--fnek');
   if (rest.length > 1 || (rest.length === 1 && rest[0] !== '-')) {
-    process.stderr.write('Usage:\necryptfs-add-passphrase [--fnek]\nor\nprintf "%s" "passphrase" | ecryptfs-add-passphrase [--fnek] -\n');
+    process.stderr.write(ADD_USAGE);
     return 1;
   }
   const pass = rest[0] === '-' ? (await nextStdinSecret()) : await askSecret('Passphrase: ');
@@ -62,7 +68,7 @@ export async function wrapPassphraseTool(args: string[]): Promise<number> {
     pass = await askSecret('Passphrase to wrap: ');
     wrapping = await askSecret('Wrapping passphrase: ');
   } else {
-    process.stderr.write('Usage:\n\necryptfs-wrap-passphrase [file]\nor\nprintf "%s\\n%s" "passphrase to wrap" "wrapping passphrase" | ecryptfs-wrap-passphrase [file] -\n\nnote: passphrase can be at most 64 bytes long\n');
+    process.stderr.write(WRAP_USAGE);
     return 1;
   }
   try {
@@ -107,7 +113,7 @@ export async function unwrapPassphraseTool(args: string[]): Promise<number> {
 export async function rewrapPassphraseTool(args: string[]): Promise<number> {
   const file = args[0];
   if (!file) {
-    process.stderr.write('Usage:\n\necryptfs-rewrap-passphrase [file]\nor\nprintf "%s\\n%s" "old wrapping passphrase" "new wrapping passphrase" | ecryptfs-rewrap-passphrase [file] -\n');
+    process.stderr.write(REWRAP_USAGE);
     return 1;
   }
   let oldW: Buffer;
@@ -149,7 +155,7 @@ export async function rewrapPassphraseTool(args: string[]): Promise<number> {
 
 export async function statTool(args: string[]): Promise<number> {
   if (args.length !== 1) {
-    process.stderr.write('Usage:\n\necryptfs-stat <filename>\n');
+    process.stderr.write(STAT_USAGE);
     return 1;
   }
   process.stdout.write(await statText(args[0]));

@@ -262,7 +262,7 @@ Some Important Notes!
   return 0;
 }
 
-const USAGE = `
+export const USAGE = `
 Usage:
 
 ecryptfs-migrate-home -u USER [--loginpass-file FILE] [--mountpass-file FILE]

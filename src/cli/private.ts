@@ -410,14 +410,24 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     }
     if (await nonEmpty(lowerDir, true)) fail(`${lower} must be empty before proceeding`);
 
+    // LOGINPASS/MOUNTPASS in the environment: the real script's way to run unattended.
+    const fromEnv = (name: string) => {
+      const v = process.env[name];
+      delete process.env[name]; // never passed on to the mount daemon
+      return v ? Buffer.from(v, 'utf8') : undefined;
+    };
+    const envLogin = fromEnv('LOGINPASS');
+    const envMount = fromEnv('MOUNTPASS');
     if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
+    else if (envLogin) login = envLogin;
     // Bootstrap without a login password (the seed's migrate-home): the first login wraps it.
     else if (!o.bootstrap) login = await askLoginPassphrase(o, who.name);
     if (login && login.length === 0) fail('You must provide a login passphrase');
     // A login password from a file is checked like a typed one: a typo would wrap the mount
     // passphrase under a password the user never logs in with.
-    if (login && o.loginPassFile && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
+    if (login && (o.loginPassFile || envLogin) && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
     if (o.mountPassFile) mount = await readSecretFile(o.mountPassFile);
+    else if (envMount) mount = envMount;
     else if (!o.bootstrap) mount = await askMountPassphrase();
     if (!mount || mount.length === 0) mount = randomMountPassphrase();
 
@@ -488,7 +498,7 @@ you will need to very carefully perform the following actions manually:
    $ rm -rf $PRIVATE ~/.Private ~/.ecryptfs
 `;
 
-const USAGE = `
+export const USAGE = `
 Usage:
 
 ecryptfs-setup-private [-f|--force] [-w|--wrapping] [--nopwcheck] [-n|--no-fnek]
@@ -497,7 +507,8 @@ ecryptfs-setup-private [-f|--force] [-w|--wrapping] [--nopwcheck] [-n|--no-fnek]
 
  Secrets are read from the files given, or prompted for (one a line on stdin when it is not a
  terminal). The real tool's -l/--loginpass and -m/--mountpass are refused: they put the
- secret on the command line, where every user can read it (ps, /proc).
+ secret on the command line, where every user can read it (ps, /proc); LOGINPASS and
+ MOUNTPASS in the environment are read, as the real tool reads them.
 `;
 
 /** Parse ecryptfs-setup-private's options; undefined after printing usage/undo or an error. */

@@ -1,5 +1,6 @@
 /** Shared process plumbing for every command: typed errors become one line on stderr and exit 1. */
 import { isEcryptfsError } from '../errors.js';
+import { helpRequested } from './help.js';
 
 export function errorMessage(e: unknown): string {
   if (isEcryptfsError(e)) return e.message;
@@ -8,9 +9,14 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Run a command body; print errors without a stack trace and exit non-zero. */
+/**
+ * Run a command body; print errors without a stack trace and exit non-zero. A request for help
+ * (--help, or -h where the tool has no -h of its own) prints the usage instead of running it.
+ */
 export function runMain(name: string, body: () => Promise<number | void>): void {
-  body().then(
+  const help = helpRequested(name, process.argv.slice(2));
+  const run = help ? help.then((usage) => void process.stdout.write(usage)) : body();
+  run.then(
     (code) => {
       process.exitCode = code ?? 0;
     },

@@ -114,8 +114,8 @@ async function openCounter(file: string, uid: number): Promise<fsp.FileHandle | 
 }
 
 /** Add `delta` (or reset to zero) under the lock; returns the new count (never below 0). */
-export async function bumpCounter(user: string, delta: number | 'zero'): Promise<number> {
-  const file = counterPath(user);
+export async function bumpCounter(user: string, delta: number | 'zero', alias = 'Private'): Promise<number> {
+  const file = counterPath(user, alias);
   const uid = ownerOf(user);
   const locked = await lock(`${file}.lock`, uid);
   try {

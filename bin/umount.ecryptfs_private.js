@@ -1,0 +1,3 @@
+#!/usr/bin/env -S node --openssl-legacy-provider
+import { umountPrivateHelperMain } from "../dist/src/cli/mount-private.js";
+umountPrivateHelperMain();
