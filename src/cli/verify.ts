@@ -7,11 +7,15 @@
  * directory ~/.Private, whether and from where the mount point is mounted, `ecryptfs` and
  * `fuse.ecryptfs` both), and every failure says how to fix it. Like the script, the first failed
  * check ends the run with exit 1; warnings do not.
+ * Root with -u USER (ours) first says why a login did not mount: whether PAM runs
+ * pam_ecryptfs_ts.so, the session counter and its lock in /dev/shm (another user's, or left root's),
+ * and the module's last log lines for USER; on a home or Private the user has mounted (FUSE: root
+ * cannot look in), the checks then run with the user's uid instead of failing.
  * --home-dir DIR (ours) checks a home at DIR instead of $HOME or USER's passwd entry;
  * ECRYPTFS_ROOT=DIR reads DIR/proc/mounts (both for tests and for checking a copied home).
  */
 import { promises as fsp, type Stats } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isEcryptfsError } from '../errors.js';
@@ -58,6 +62,8 @@ export interface VerifyOptions {
   mounts?: string;
   out?(s: string): void;
   err?(s: string): void;
+  /** Also say why a login did not mount (root's view: PAM, the session counter, the module's log). */
+  login?: { uid: number; pamDir?: string; shm?: string; logs?: string[] };
 }
 
 /** Thrown by fail(): the message has been printed already. */
@@ -73,6 +79,44 @@ function ownerName(uid: number): string {
 
 const statOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
 const mode = (st: Stats) => (st.mode & 0o7777).toString(8).padStart(4, '0');
+
+/** Where pam_ecryptfs_ts.so logs (the second when /var/log is not writable). */
+export const LOGIN_LOGS = ['/var/log/ecryptfs-ts.log', '/run/ecryptfs-ts.log'];
+
+/**
+ * Why a login did not mount, from what root can see besides the user's files: the PAM setup, the
+ * session counter and its lock in /dev/shm, and the module's last log lines for the user.
+ */
+export async function loginDiagnostics(user: string, uid: number, o: { info(m: string): void; warn(m: string, fix?: string): void; pamDir?: string; shm?: string; logs?: string[] }): Promise<void> {
+  const pamDir = o.pamDir ?? '/etc/pam.d';
+  const session = await fsp.readFile(join(pamDir, 'common-session'), 'utf8').catch(() => undefined);
+  if (session !== undefined) {
+    const active = (m: string) => session.split('\n').some((l) => !l.trimStart().startsWith('#') && l.includes(m));
+    if (active('pam_ecryptfs_ts.so')) o.info(`[${pamDir}/common-session] runs pam_ecryptfs_ts.so at login`);
+    else o.warn(`[${pamDir}/common-session] does not run pam_ecryptfs_ts.so: logins do not mount${active('pam_ecryptfs.so') ? ' (it runs ecryptfs-utils\' pam_ecryptfs.so, which needs the kernel module)' : ''}`, 'sudo sh src/pam/pam-install.sh in the ecryptfs-ts installation (README "Login (PAM)")');
+  }
+  const counter = join(o.shm ?? '/dev/shm', `ecryptfs-${user}-Private`);
+  for (const [p, what] of [[counter, 'session counter'], [`${counter}.lock`, 'session counter lock']]) {
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st) continue;
+    const kind = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';
+    const ok = st.uid === uid && (what === 'session counter' ? st.isFile() && (st.mode & 0o077) === 0 : st.isDirectory());
+    if (ok) o.info(`[${p}] (${what}) is ${user}'s${what === 'session counter' ? `: ${(await fsp.readFile(p, 'utf8').catch(() => '?')).trim()} open session(s)` : ''}`);
+    else o.warn(`[${p}] (${what}) is ${kind} owned by [${ownerName(st.uid)}], not ${user}'s: ecryptfs-mount-private cannot count sessions (before the fix, a root-owned counter left by ecryptfs-setup-private -u made every mount fail with EACCES)`, `rm -rf ${p}   (the next login makes a new one)`);
+  }
+  for (const log of o.logs ?? LOGIN_LOGS) {
+    const text = await fsp.readFile(log, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const mine = text.split('\n').filter((l) => l.split(' ')[2] === user);
+    if (!mine.length) continue;
+    o.info(`last login steps of ${user} in [${log}]:`);
+    for (const l of mine.slice(-6)) o.info(`  ${l}`);
+    // The module's own reason, not the line it showed the user ("eCryptfs: ...").
+    const last = mine.filter((l) => / (open_session|auth): /.test(l) && !/ (open_session|auth): eCryptfs: /.test(l)).pop() ?? '';
+    if (/mount failed|not mounted|time limit/.test(last)) o.warn(`the last login did not mount: ${last.slice(last.indexOf(': ') + 2)}`, 'see the checks below and the fix of the first failing one');
+    else if (/unwrap failed|does not unwrap/.test(last)) o.warn('the last login could not unwrap the mount passphrase (password reset by root, or a -w passphrase mistyped)', `as ${user}: ecryptfs-rewrap-passphrase ~/.ecryptfs/wrapped-passphrase (old password, then the login password)`);
+  }
+}
 
 /** Run the checks; 0 when all pass, 1 at the first failure (after printing it and its fix). */
 export async function verify(o: VerifyOptions, checks: Check[]): Promise<number> {
@@ -164,6 +208,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     info(`Ownership [${owner}] of mount point [${m}] is correct`);
   };
 
+  if (o.login) await loginDiagnostics(user, o.login.uid, { info, warn, ...o.login });
   try {
     for (const c of checks) {
       await ecryptfsExists();
@@ -207,8 +252,9 @@ export async function verifyMain(args: string[]): Promise<number> {
   let home = process.env.HOME ?? homedir();
   let homeDir: string | undefined;
   const checks: Check[] = [];
-  const invalid = (m: string) => {
-    process.stderr.write(`ERROR: ${m}\nERROR: Configuration invalid\n`);
+  let loginUid: number | undefined;
+  const invalid = (m: string, fix?: string) => {
+    process.stderr.write(`ERROR: ${m}\n${fix ? `  fix: ${fix}\n` : ''}ERROR: Configuration invalid\n`);
     return 1;
   };
   for (let i = 0; i < args.length; i++) {
@@ -225,7 +271,16 @@ export async function verifyMain(args: string[]): Promise<number> {
       } catch {
         home = '';
       }
-      if (homeDir === undefined && !(await statOrUndef(home))?.isDirectory()) return invalid(`Invalid home directory [${home}] of [${user}]`);
+      if (homeDir === undefined && !(await statOrUndef(home))?.isDirectory()) {
+        // Root cannot look into a home the user has mounted (FUSE, no allow_other): check as the user.
+        if (process.getuid?.() === 0 && (await fsp.stat(home).catch((e: NodeJS.ErrnoException) => e.code)) === 'EACCES') return verifyAsUser(user, args);
+        return invalid(`Invalid home directory [${home}] of [${user}]`, home ? `the passwd entry of ${user} must name an existing directory (usermod -d DIR ${user}; mkdir DIR)` : `${user} has no passwd entry (getent passwd ${user})`);
+      }
+      if (process.getuid?.() === 0 && homeDir === undefined) {
+        // Root cannot look into the user's FUSE mounts (no allow_other): with one up, check as the user.
+        if (await userHasFuseMount(home)) return verifyAsUser(user, args);
+        loginUid = lookupAccount(user).uid;
+      }
     } else if (a === '--help') {
       process.stdout.write(USAGE);
       return 1;
@@ -238,7 +293,30 @@ export async function verifyMain(args: string[]): Promise<number> {
   if (homeDir !== undefined) home = resolve(homeDir);
   if (checks.length === 0) return invalid('No checks given');
   const root = process.env.ECRYPTFS_ROOT;
-  return verify({ user, home, mounts: root ? join(root, 'proc/mounts') : undefined }, checks);
+  return verify({ user, home, mounts: root ? join(root, 'proc/mounts') : undefined, login: loginUid === undefined ? undefined : { uid: loginUid } }, checks);
+}
+
+async function userHasFuseMount(home: string): Promise<boolean> {
+  const table = await fsp.readFile('/proc/mounts', 'utf8').catch(() => '');
+  const unescape = (x: string) => x.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(parseInt(n, 8)));
+  return table.split('\n').some((l) => {
+    const f = l.split(' ');
+    const mp = unescape(f[1] ?? '');
+    return f[2] === 'fuse.ecryptfs' && (mp === home || mp.startsWith(`${home}/`));
+  });
+}
+
+/**
+ * Root's run on a home the user has mounted: root's own diagnostics (PAM, counter, log), then the
+ * same checks run with the user's uid, which sees through the mount.
+ */
+async function verifyAsUser(user: string, args: string[]): Promise<number> {
+  const a = lookupAccount(user);
+  process.stdout.write(`INFO: [${a.home}] is mounted and only ${user} can look into it: checking as ${user}\n`);
+  await loginDiagnostics(user, a.uid, { info: (m) => process.stdout.write(`INFO: ${m}\n`), warn: (m, fix) => process.stderr.write(`WARNING: ${m}\n${fix ? `  fix: ${fix}\n` : ''}`) });
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: a.home, USER: user, LOGNAME: user };
+  const r = spawnSync('setpriv', [`--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', process.execPath, ...process.execArgv, process.argv[1], ...args], { stdio: 'inherit', env, cwd: '/', timeout: 60_000 });
+  return r.status ?? 1;
 }
 
 export function verifyToolMain(): void {

@@ -39,8 +39,9 @@ log() { printf 'log %s\n' "$*"; }
 tell() { printf 'error eCryptfs: %s\n' "$*"; }
 # Field N (1-based) of NUL-separated stdin, without it ever being a shell variable.
 field() { tr '\000' '\n' | sed -n "${1}p"; }
-# The first line of a tool's error output, for the log (the tools never print secrets).
-first() { printf '%s' "$1" | tr '\n' ' ' | cut -c1-300; }
+# A tool's output on one line, for the log and the user (the tools never print secrets; their
+# prompts are left out).
+first() { printf '%s\n' "$1" | sed 's/^Enter your [a-z ]*passphrase: *//' | grep . | tr '\n' ' ' | sed 's/ *$//' | cut -c1-300; }
 
 # ecryptfs-setup-private -b leaves the mount passphrase in RAM, owned by the user, until the user
 # has a password to wrap it with (pam_ecryptfs's rule: only when no wrapped file exists yet).
@@ -56,7 +57,7 @@ finish_bootstrap() {
   fi
   if ! pass=$(as_user "$NODE" -e "$READ_SHM" "$shm" 2>&1); then
     log "refused $shm: $pass (it must be a regular file of $U, mode 0400 or 0600)"
-  elif err=$({ printf '%s\n' "$pass" && field "$1"; } | tool ecryptfs-wrap-passphrase "$wrapped" - 2>&1 >/dev/null); then
+  elif err=$({ printf '%s\n' "$pass" && field "$1"; } | tool ecryptfs-wrap-passphrase "$wrapped" - 2>&1); then
     as_user rm -f -- "$shm"
     log "passphrase file wrapped"
   else
@@ -88,7 +89,7 @@ case "${PAM_TYPE:-}" in
     pw=$(field 1)
     $independent || printf '%s\n' "$pw" | finish_bootstrap 1
     has -f "$wrapped" || exit 0
-    if ! err=$(printf '%s\n' "$pw" | tool ecryptfs-insert-wrapped-passphrase-into-keyring "$wrapped" - 2>&1 >/dev/null); then
+    if ! err=$(printf '%s\n' "$pw" | tool ecryptfs-insert-wrapped-passphrase-into-keyring "$wrapped" - 2>&1); then
       log "unwrap failed: $(first "$err")"
       if $independent; then tell "the encryption passphrase does not unwrap $wrapped"
       else tell "your login password does not unwrap $wrapped (run ecryptfs-rewrap-passphrase after a password reset)"; fi
@@ -97,7 +98,7 @@ case "${PAM_TYPE:-}" in
     log "keys added"
     # Version 1 (no salt of its own): re-wrap as version 2 with the same password.
     if [ "$(as_user head -c 1 "$wrapped")" != ":" ]; then
-      if err=$(printf '%s\n%s\n' "$pw" "$pw" | tool ecryptfs-rewrap-passphrase "$wrapped" - 2>&1 >/dev/null); then
+      if err=$(printf '%s\n%s\n' "$pw" "$pw" | tool ecryptfs-rewrap-passphrase "$wrapped" - 2>&1); then
         log "version 1 wrapped-passphrase re-wrapped as version 2"
       else
         log "could not re-wrap the version 1 wrapped-passphrase: $(first "$err")"
@@ -107,7 +108,15 @@ case "${PAM_TYPE:-}" in
   open_session)
     has -f "$dot/auto-mount" && has -f "$wrapped" || exit 0
     clean_counter
-    if ! err=$(tool ecryptfs-mount-private </dev/null 2>&1 >/dev/null); then
+    # Without the key (no password at this login: su from root, ssh keys, cron) the mount cannot
+    # happen; say so as pam_ecryptfs does, rather than let the tool ask for a password.
+    sig=$(as_user head -n 1 "$dot/Private.sig" 2>/dev/null | tr -cd '0-9a-f')
+    if [ -n "$sig" ] && ! as_user keyctl search @u user "$sig" >/dev/null 2>&1; then
+      log "not mounted: key $sig is not in the user keyring (no password at this login)"
+      tell "your private directory was not mounted: its key is not in your keyring (no password at this login); run ecryptfs-mount-private"
+      exit 0
+    fi
+    if ! err=$(tool ecryptfs-mount-private </dev/null 2>&1); then
       log "mount failed: $(first "$err")"
       tell "your private directory was not mounted: $(first "$err") (the administrator can run: ecryptfs-verify -u $U -p)"
     fi

@@ -154,7 +154,7 @@ test('what the real tool does not check: modes, the wrapped passphrase, the lowe
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^ERROR: Unknown option \[--frobnicate\]\n\nUsage:/);
     const nouser = await ours(h, ['-u', 'no-such-user-ecryptfs-ts', '-p']);
-    assert.equal(nouser.stderr, 'ERROR: Invalid home directory [] of [no-such-user-ecryptfs-ts]\nERROR: Configuration invalid\n');
+    assert.equal(nouser.stderr, 'ERROR: Invalid home directory [] of [no-such-user-ecryptfs-ts]\n  fix: no-such-user-ecryptfs-ts has no passwd entry (getent passwd no-such-user-ecryptfs-ts)\nERROR: Configuration invalid\n');
     const help = await ours(h, ['--help']);
     assert.equal(help.code, 1);
     assert.match(help.stdout, /^\nUsage:\necryptfs-verify \[-h\|--home\]/);
