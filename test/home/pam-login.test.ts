@@ -29,7 +29,7 @@ const pamtester = (user: string, ops: string[], input = '') => {
 const mountedAt = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir && l.split(' ')[2] === 'fuse.ecryptfs');
 const logOf = (user: string) => (existsSync(LOG_FILE) ? readFileSync(LOG_FILE, 'utf8').split('\n').filter((l) => l.split(' ')[2] === user).join('\n') : '');
 const cleanup = (user: string, home: string) =>
-  sh(`fusermount3 -uz ${home}/Private 2>/dev/null; rm -rf /dev/shm/ecryptfs-${user}-Private /dev/shm/ecryptfs-${user}-Private.lock /dev/shm/.ecryptfs-${user}; pkill -9 -u ${user}; userdel -r ${user} 2>/dev/null`);
+  sh(`fusermount3 -uz ${home}/Private 2>/dev/null; umount -l ${home}/Private 2>/dev/null; rm -rf /dev/shm/ecryptfs-${user}-Private /dev/shm/ecryptfs-${user}-Private.lock /dev/shm/.ecryptfs-${user}; pkill -9 -u ${user}; userdel -r ${user} 2>/dev/null`);
 
 /** A user with ~/Private set up (as the user) under `login`, mount passphrase `mount`. */
 function privateUser(user: string, login: string, mount: string, extra = '', input = ''): { home: string; uid: number } {
