@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deriveKey, DEFAULT_SALT } from '../../src/format/kdf.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { freshUser, isMounted, mountSkipReason, mountVolume, sh } from './harness.js';
+import { freshUser, isMounted, mountSkipReason, mountVolume, openDevFuse, runAs, sh } from './harness.js';
 
 const skip = mountSkipReason() || (sh('keyctl show @u').code !== 0 ? 'no kernel keyring (keyctl)' : false);
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -38,15 +38,16 @@ async function waitGone(sig: string): Promise<boolean> {
   return false;
 }
 
-for (const how of ['umount', 'umount -l']) {
-  test(`ecryptfs_unlink_sigs: a plain \`${how} UPPER\` removes the mount's keys from the user keyring`, { skip }, async () => {
+for (const how of ['umount', 'umount -l', `${node} ${join(BIN, 'umount.ecryptfs.js')}`]) {
+  test(`ecryptfs_unlink_sigs: \`${how.replace(/^.* \/.*\//, '')} UPPER\` removes the mount's keys from the user keyring`, { skip }, async () => {
     const pass = unique('unlink');
     const sig = deriveKey(pass, DEFAULT_SALT).sig;
     const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n', { passphrase: pass });
     try {
       assert.ok(inKeyring(sig), 'the mount put its key in @u, as mount.ecryptfs does');
       await fsp.writeFile(join(m.upper, 'f'), 'x');
-      assert.equal(sh(`${how} ${m.upper}`).code, 0);
+      const u = sh(`${how} ${m.upper}`);
+      assert.equal(u.code, 0, u.out);
       await waitUnmounted(m.upper);
       assert.ok(await waitGone(sig), `the key left @u after ${how}`);
     } finally {
@@ -55,6 +56,31 @@ for (const how of ['umount', 'umount -l']) {
     }
   });
 }
+
+test('ecryptfs_unlink_sigs: an ordinary user\'s `fusermount3 -u UPPER` removes the keys from that user\'s keyring', { skip: skip || (sh('command -v fusermount3').code !== 0 ? 'needs fusermount3 (fuse3)' : false) }, async () => {
+  openDevFuse();
+  const USER = 'etopt4';
+  const { home } = freshUser(USER);
+  const pass = unique('user-unlink');
+  const sig = deriveKey(pass, DEFAULT_SALT).sig;
+  try {
+    const add = runAs(USER, `${node} ${join(BIN, 'ecryptfs-add-passphrase.js')} - && mkdir ~/l ~/u && ${node} ${CLI} mount ~/l ~/u -o ecryptfs_sig=${sig},${OPTS},ecryptfs_unlink_sigs && echo x > ~/u/f`, pass);
+    assert.equal(add.code, 0, add.out);
+    assert.ok(isMounted(`${home}/u`));
+    assert.match(runAs(USER, 'keyctl list @u').out, new RegExp(sig));
+    const u = runAs(USER, 'fusermount3 -u ~/u');
+    assert.equal(u.code, 0, u.out);
+    await waitUnmounted(`${home}/u`);
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      gone = !runAs(USER, 'keyctl list @u').out.includes(sig);
+      if (!gone) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(gone, 'the key left the user keyring after fusermount3 -u');
+  } finally {
+    sh(`fusermount3 -uz ${home}/u 2>/dev/null; umount -l ${home}/u 2>/dev/null; pkill -9 -u ${USER}; userdel -r ${USER} 2>/dev/null`);
+  }
+});
 
 test('ecryptfs_check_dev_ruid refuses a lower directory another user owns, before any question', { skip }, async () => {
   const { uid } = freshUser('etopt1');
