@@ -139,3 +139,31 @@ test('a DEST that refuses xattrs (ramfs) gets the files and one note per reason'
     dir.cleanup();
   }
 });
+
+test('as root, owners are kept on what decrypt creates and only there', { skip: root ? false : 'chown needs root (CI runs as root)' }, async () => {
+  const dir = tempDir('ecryptfs-types-');
+  try {
+    const src = join(dir.path, 'src');
+    fs.mkdirSync(join(src, 'existing'), { recursive: true });
+    fs.mkdirSync(join(src, 'made'));
+    fs.writeFileSync(join(src, 'existing', 'f'), 'f');
+    fs.writeFileSync(join(src, 'made', 'g'), 'g');
+    fs.symlinkSync('made/g', join(src, 'link'));
+    await mknodAt(join(src, 'fifo'), S_IFIFO | 0o600, 0);
+    for (const p of ['existing', 'existing/f', 'made', 'made/g', 'link', 'fifo']) fs.lchownSync(join(src, p), 4321, 4322);
+    const lower = join(dir.path, 'lower');
+    fs.mkdirSync(lower);
+    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+    assert.deepEqual((await encryptTree(vol, [src])).problems, []);
+    assert.equal(fs.lstatSync(join(lower, vol.encodeName('link'))).uid, 4321, 'encrypt keeps owners as root');
+    const dest = join(dir.path, 'dest');
+    fs.mkdirSync(join(dest, 'existing'), { recursive: true });
+    const d = await decryptTree(vol, [''], dest);
+    assert.deepEqual(d.problems, []);
+    const owner = (p: string) => { const st = fs.lstatSync(join(dest, p)); return [st.uid, st.gid]; };
+    assert.deepEqual(owner('existing'), [0, 0], 'a directory decrypt did not create keeps its owner');
+    for (const p of ['existing/f', 'made', 'made/g', 'link', 'fifo']) assert.deepEqual(owner(p), [4321, 4322], p);
+  } finally {
+    dir.cleanup();
+  }
+});
