@@ -9,8 +9,8 @@
 # `dpkg-divert --rename` (to NAME.ecryptfs-utils; package upgrades then go there too):
 #   /sbin/mount.ecryptfs and /usr/bin/ecryptfs-* that we ship: replaced by links to ours;
 #   /sbin/mount.ecryptfs_private, /sbin/umount.ecryptfs_private, /sbin/umount.ecryptfs: set
-#   aside (they only drive the kernel module; our ecryptfs-mount-private/umount-private do
-#   their work);
+#   aside (they only drive the kernel module); ours of those names need no setuid and stay in
+#   the npm bin directory (/usr/local/bin), first in users' PATH;
 # and the package's files are made readable by every user (the login hook runs the tools as
 # the user). uninstall removes our links and gives Debian's files their names back.
 set -eu
@@ -27,6 +27,7 @@ command -v dpkg-divert >/dev/null || die "dpkg-divert not found: this script is 
 replaced() {
   node -e 'for (const n of Object.keys(require(process.argv[1]).bin)) if (n !== "ecryptfs") console.log(n)' "$PKG/package.json" |
     while read -r n; do
+      case " $ASIDE " in *" /sbin/$n "*) continue ;; esac
       case $n in mount.*) echo "/sbin/$n $n" ;; *) echo "/usr/bin/$n $n" ;; esac
     done
 }
