@@ -8,7 +8,7 @@
  * the first block of each extent is corrected for the IV change (see the methods).
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
-import { ivCount, ivOf, type BlockCipher, type CipherName, type ExtentIvs } from './types.js';
+import { ivCount, packIvs, type BlockCipher, type CipherName, type ExtentIvs } from './types.js';
 import type { WordCipher } from './wordcipher.js';
 import { Blowfish } from './blowfish.js';
 import { Cast5 } from './cast5.js';
@@ -188,21 +188,24 @@ class OpenSslCipher implements BlockCipher {
     checkExtents(src, dst, extentSize, ivs, bs);
     const count = ivCount(ivs);
     if (count === 0) return;
-    const c = createCipheriv(this.cbc, this.key, ivOf(ivs, 0).subarray(0, bs));
+    const iv = packIvs(ivs);
+    const c = createCipheriv(this.cbc, this.key, iv.subarray(0, bs));
     c.setAutoPadding(false);
     copyInto(c.update(src.subarray(0, extentSize)), dst, 0);
     if (count === 1) return;
+    // Plain Uint8Array views: their subarray() is cheaper than Buffer's, and this loop runs per extent.
+    const d = new Uint8Array(dst.buffer, dst.byteOffset, dst.length);
     const inPlace = sameBytes(src, dst);
     if (!inPlace && this.scratch.length < extentSize) this.scratch = Buffer.alloc(extentSize);
+    const scratch = inPlace ? d : new Uint8Array(this.scratch.buffer, this.scratch.byteOffset, extentSize);
     for (let e = 1; e < count; e++) {
       const o = e * extentSize;
-      const iv = ivOf(ivs, e);
       // src is never modified, so the patched extent goes through a scratch copy; in place the
       // plaintext is about to be overwritten anyway, so patch it where it is (saves a copy).
-      const s = inPlace ? dst.subarray(o, o + extentSize) : this.scratch.subarray(0, extentSize);
+      const s = inPlace ? d.subarray(o, o + extentSize) : scratch;
       if (!inPlace) s.set(src.subarray(o, o + extentSize));
-      for (let j = 0; j < bs; j++) s[j] ^= dst[o - bs + j] ^ iv[j];
-      copyInto(c.update(s), dst, o);
+      for (let j = 0, v = 16 * e; j < bs; j++) s[j] ^= d[o - bs + j] ^ iv[v + j];
+      copyInto(c.update(s), d, o);
     }
     c.final();
   }
@@ -219,7 +222,8 @@ class OpenSslCipher implements BlockCipher {
     checkExtents(src, dst, extentSize, ivs, bs);
     const count = ivCount(ivs);
     if (count === 0) return;
-    const c = createDecipheriv(this.cbc, this.key, ivOf(ivs, 0).subarray(0, bs));
+    const iv = packIvs(ivs);
+    const c = createDecipheriv(this.cbc, this.key, iv.subarray(0, bs));
     c.setAutoPadding(false);
     const per = Math.max(1, Math.floor(DECRYPT_SLICE / extentSize));
     const prev = new Uint8Array(bs);
@@ -228,11 +232,9 @@ class OpenSslCipher implements BlockCipher {
       const off = e0 * extentSize, end = e1 * extentSize;
       const out = c.update(src.subarray(off, end));
       for (let e = e0 === 0 ? 1 : e0; e < e1; e++) {
-        const o = e * extentSize;
-        const iv = ivOf(ivs, e);
-        const at = o - off;
-        if (e === e0) for (let j = 0; j < bs; j++) out[at + j] ^= prev[j] ^ iv[j];
-        else for (let j = 0; j < bs; j++) out[at + j] ^= src[o - bs + j] ^ iv[j];
+        const o = e * extentSize, at = o - off, v = 16 * e;
+        if (e === e0) for (let j = 0; j < bs; j++) out[at + j] ^= prev[j] ^ iv[v + j];
+        else for (let j = 0; j < bs; j++) out[at + j] ^= src[o - bs + j] ^ iv[v + j];
       }
       if (e1 < count) prev.set(src.subarray(end - bs, end));
       copyInto(out, dst, off);

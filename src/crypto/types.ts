@@ -18,6 +18,14 @@ export function ivOf(ivs: ExtentIvs, e: number): Uint8Array {
   return ivs instanceof Uint8Array ? ivs.subarray(16 * e, 16 * e + 16) : ivs[e];
 }
 
+/** The IVs packed 16 bytes each (the array itself when it already is). */
+export function packIvs(ivs: ExtentIvs): Uint8Array {
+  if (ivs instanceof Uint8Array) return ivs;
+  const out = new Uint8Array(16 * ivs.length);
+  ivs.forEach((iv, i) => out.set(iv.subarray(0, 16), 16 * i));
+  return out;
+}
+
 export const CIPHER_NAMES: readonly CipherName[] = ['aes', 'blowfish', 'des3_ede', 'twofish', 'cast6', 'cast5'];
 
 /**
