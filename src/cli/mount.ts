@@ -9,7 +9,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { checkMountSetup, unprivilegedLaunch } from '../fuse/mount.js';
 import { closeSync, promises as fsp, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EcryptfsError } from '../errors.js';
@@ -75,9 +75,12 @@ function readPassphraseFd(fd: number): Buffer {
   }
 }
 
-/** ~/.ecryptfsrc, when there is one: mount.ecryptfs's defaults for what -o leaves open. */
+/**
+ * ~/.ecryptfsrc, when there is one: mount.ecryptfs's defaults for what -o leaves open. The home is
+ * the user's passwd entry, not $HOME (libecryptfs' ecryptfs_parse_rc_file): `sudo mount` reads root's.
+ */
 async function readEcryptfsrc(): Promise<MountOptions | undefined> {
-  const path = join(homedir(), '.ecryptfsrc');
+  const path = join(userInfo().homedir, '.ecryptfsrc');
   const text = await fsp.readFile(path, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   try {

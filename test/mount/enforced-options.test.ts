@@ -215,32 +215,27 @@ test('bad options are refused before the first question (on a terminal)', { skip
   }
 });
 
-test('~/.ecryptfsrc gives mount.ecryptfs its defaults; the command line wins', { skip }, async () => {
-  const t = tempDir('ecryptfs-rc-');
-  const lower = join(t.path, 'lower');
-  const upper = join(t.path, 'upper');
-  mkdirSync(lower);
-  mkdirSync(upper);
+test('~/.ecryptfsrc (of the user\'s passwd home) gives mount.ecryptfs its defaults; the command line wins', { skip: skip || (sh('command -v fusermount3').code !== 0 ? 'needs fusermount3 (fuse3)' : false) }, async () => {
+  // An ordinary user's: root's ~/.ecryptfsrc would change every other test's mounts meanwhile.
+  openDevFuse();
+  const USER = 'etopt5';
+  const { home } = freshUser(USER);
   const pass = unique('rc-pass');
   const sig = deriveKey(pass, DEFAULT_SALT).sig;
-  writeFileSync(join(t.path, 'pw'), `passphrase_passwd=${pass}\n`, { mode: 0o600 });
-  writeFileSync(join(t.path, '.ecryptfsrc'), `# defaults\nkey=passphrase:passphrase_passwd_file=${t.path}/pw\necryptfs_cipher=aes\necryptfs_key_bytes=32\necryptfs_passthrough=n\necryptfs_enable_filename_crypto=n\n`);
-  const env = { ...process.env, HOME: t.path };
-  const helper = (opts: string) => spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'mount.ecryptfs.js'), lower, upper, '-o', opts], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const mounts = () => spawnSync(process.execPath, ['--openssl-legacy-provider', CLI, 'mounts'], { encoding: 'utf8' }).stdout;
+  const mountsLine = (out: string) => out.split('\n').find((l) => l.includes(` on ${home}/u `)) ?? out;
   try {
-    const r = helper('no_sig_cache');
-    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
-    assert.match(mounts(), new RegExp(`on ${upper} type ecryptfs \\(rw,ecryptfs_sig=${sig},ecryptfs_cipher=aes,ecryptfs_key_bytes=32`));
-    sh(`umount ${upper}`);
-    await waitUnmounted(upper);
-    const o = helper('no_sig_cache,ecryptfs_key_bytes=16');
-    assert.equal(o.status, 0, `${o.stdout}${o.stderr}`);
-    assert.match(mounts(), new RegExp(`on ${upper} type ecryptfs \\(rw,ecryptfs_sig=${sig},ecryptfs_cipher=aes,ecryptfs_key_bytes=16`));
+    const prep = runAs(USER, `mkdir ~/l ~/u && printf 'passphrase_passwd=${pass}\\n' > ~/pw && printf '# defaults\\nkey=passphrase:passphrase_passwd_file=${home}/pw\\necryptfs_cipher=aes\\necryptfs_key_bytes=32\\necryptfs_passthrough=n\\necryptfs_enable_filename_crypto=n\\n' > ~/.ecryptfsrc`);
+    assert.equal(prep.code, 0, prep.out);
+    // $HOME elsewhere changes nothing: the rc file is found through the passwd entry.
+    const r = runAs(USER, `HOME=/nonexistent ${node} ${join(BIN, 'mount.ecryptfs.js')} ${home}/l ${home}/u -o no_sig_cache </dev/null && ${node} ${CLI} mounts`);
+    assert.equal(r.code, 0, r.out);
+    assert.match(mountsLine(r.out), new RegExp(`\\(rw,ecryptfs_sig=${sig},ecryptfs_cipher=aes,ecryptfs_key_bytes=32`));
+    assert.equal(runAs(USER, 'fusermount3 -u ~/u').code, 0);
+    await waitUnmounted(`${home}/u`);
+    const o = runAs(USER, `${node} ${join(BIN, 'mount.ecryptfs.js')} ${home}/l ${home}/u -o no_sig_cache,ecryptfs_key_bytes=16 </dev/null && ${node} ${CLI} mounts`);
+    assert.equal(o.code, 0, o.out);
+    assert.match(mountsLine(o.out), new RegExp(`\\(rw,ecryptfs_sig=${sig},ecryptfs_cipher=aes,ecryptfs_key_bytes=16`));
   } finally {
-    sh(`umount ${upper} 2>/dev/null`);
-    await waitUnmounted(upper);
-    unlinkSig(sig);
-    t.cleanup();
+    sh(`fusermount3 -uz ${home}/u 2>/dev/null; umount -l ${home}/u 2>/dev/null; pkill -9 -u ${USER}; userdel -r ${USER} 2>/dev/null`);
   }
 });
