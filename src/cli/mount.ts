@@ -141,6 +141,9 @@ export async function mountCommand(a: MountArgs): Promise<number> {
   if (a.quiet) io.out = () => undefined;
   const ring = new KeyRing();
   let passphrase: Buffer | undefined;
+  // As root the daemon is forked now, so its start (Node and module loading) overlaps the key
+  // derivation and the dialogue; it waits for its request and is killed if we do not mount.
+  let early: ChildProcess | undefined = forkRootDaemon(a.foreground);
   try {
     // Every option is checked before the first question: nobody answers a dialogue to be refused.
     if (o.checkDevRuid) await checkDevRuid(lower);
@@ -186,28 +189,45 @@ export async function mountCommand(a: MountArgs): Promise<number> {
       return { sig, key: k.key.toString('hex'), origin: k.origin };
     });
     const { passphrase: _p, ...options } = o;
-    const code = await startDaemon({ lower, source, upper, options, keys, foreground: a.foreground }, io.out);
+    const child = early;
+    early = undefined;
+    const code = await startDaemon({ lower, source, upper, options, keys, foreground: a.foreground }, io.out, child);
     if (code === 0 && !a.foreground) io.out('Mounted eCryptfs\n');
     return code;
   } finally {
+    early?.kill();
     passphrase?.fill(0);
     o.passphrase?.fill(0);
     ring.destroy();
   }
 }
 
+const DAEMON_SCRIPT = () => fileURLToPath(new URL('../mount/daemon.js', import.meta.url));
+// Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
+const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
+
+/** The root daemon (mount(8) needs no helper): forked as early as possible; undefined for other users. */
+function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
+  if ((process.getuid?.() ?? 0) !== 0) return undefined;
+  const out = foreground ? 'inherit' : 'ignore';
+  // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
+  const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: ['--openssl-legacy-provider', ...extra] });
+  child.on('error', () => undefined);
+  return child;
+}
+
 /** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
-function startDaemon(req: DaemonRequest, say: (text: string) => void): Promise<number> {
-  const script = fileURLToPath(new URL('../mount/daemon.js', import.meta.url));
-  // Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
-  const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' };
+function startDaemon(req: DaemonRequest, say: (text: string) => void, early?: ChildProcess): Promise<number> {
+  const script = DAEMON_SCRIPT();
+  const env = daemonEnv();
   const out = req.foreground ? 'inherit' : 'ignore';
   return new Promise((resolvePromise, reject) => {
     let child: ChildProcess;
-    if ((process.getuid?.() ?? 0) === 0) {
-      // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
-      const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      child = fork(script, [], { detached: !req.foreground, stdio: ['ignore', out, out, 'ipc'], env, execArgv: ['--openssl-legacy-provider', ...extra] });
+    if (early) {
+      child = early;
+    } else if ((process.getuid?.() ?? 0) === 0) {
+      child = forkRootDaemon(req.foreground)!;
     } else {
       // fusermount3 mounts for us; its helper execs the daemon with the /dev/fuse fd as fd 3
       // (the IPC channel is fd 4 so the two do not collide).
@@ -251,6 +271,11 @@ function startDaemon(req: DaemonRequest, say: (text: string) => void): Promise<n
       }
     });
     child.on('error', reject);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      settled = true;
+      reject(new EcryptfsError('EIO', `the mount daemon exited (code ${child.exitCode ?? child.signalCode}) before the mount was up`));
+      return;
+    }
     child.send(req);
   });
 }
