@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshUser, mountSkipReason, openDevFuse, runAs, sh } from '../mount/harness.js';
-import { LOG_FILE, pamService, pamSkipReason, ROOT } from './pam-harness.js';
+import { buildModule, LOG_FILE, pamService, pamSkipReason, ROOT } from './pam-harness.js';
 import { unwrapPassphrase, wrapPassphraseV1 } from '../../src/format/wrapped.js';
 
 const SERVICE = `etpam-login-${process.pid}`;
@@ -277,5 +277,43 @@ test('issue #12 item 6: another user\'s lock, counter or symlink in /dev/shm nei
     sh(`rm -rf ${counter}.lock.foreign-*`);
     cleanup(USER, home);
     cleanup(EVIL, evil.home);
+  }
+});
+
+test('the module gives the hook the secret on stdin only, a clean environment, and kills it (and what it started) at the time limit', { skip, timeout: 60_000 }, () => {
+  const USER = 'etpam-slow';
+  const { home } = freshUser(USER, 'slow-login-pw');
+  const dump = `/root/etpam-hook-dump-${process.pid}`;
+  const hook = `/root/etpam-hook-${process.pid}.sh`;
+  const nap = `299.${process.pid}`;
+  try {
+    // A hook that records what it got, then hangs, with a child hanging too.
+    writeFileSync(hook, `#!/bin/sh\n{ echo "BEGIN $PAM_TYPE"; echo "ARGS $*"; env | sort; printf 'STDIN '; tr '\\000' '|'; echo; echo END; } >> ${dump}\nsleep ${nap} &\nsleep ${nap}\n`, { mode: 0o700 });
+    runAs(USER, `mkdir -p ${home}/.ecryptfs && touch ${home}/.ecryptfs/auto-mount`);
+    const mod = buildModule();
+    writeFileSync(SERVICE_FILE, ['auth required pam_unix.so', `auth optional ${mod} hook=${hook} node=/usr/bin/node timeout=2`, 'account required pam_unix.so', 'session required pam_unix.so', `session optional ${mod} hook=${hook} timeout=2`, ''].join('\n'));
+    const r = pamtester(USER, ['authenticate', 'open_session', 'close_session'], 'slow-login-pw\n');
+    assert.equal(r.code, 0, r.out);
+    assert.ok(r.ms < 12_000, `three steps of 2 s each took ${r.ms} ms`);
+    assert.match(r.out, /eCryptfs: your private directory was not mounted in time/);
+    assert.match(logOf(USER), / auth: auth step stopped after 2 s \(time limit\)/);
+    assert.match(logOf(USER), / open_session: open_session step stopped after 2 s/);
+    assert.notEqual(sh(`pgrep -f "slee[p] ${nap}"`).code, 0, 'nothing the hook started is left running');
+    const blocks = readFileSync(dump, 'utf8').split('END\n').filter(Boolean);
+    assert.deepEqual(blocks.map((b) => b.split('\n')[0]), ['BEGIN auth', 'BEGIN open_session', 'BEGIN close_session']);
+    for (const b of blocks) {
+      assert.match(b, /^ARGS \/usr\/bin\/node $/m, 'argv: NODE BIN (empty: the default), nothing else');
+      const env = b.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0]);
+      assert.deepEqual(env.filter((k) => !['PWD', 'SHLVL', '_'].includes(k)), ['LC_ALL', 'PAM_SERVICE', 'PAM_TYPE', 'PAM_USER', 'PATH']);
+      assert.ok(!b.split('STDIN')[0].includes('slow-login-pw'), 'no secret in argv or the environment');
+    }
+    assert.match(blocks[0], /^STDIN slow-login-pw\|$/m, 'the password on stdin, NUL-terminated');
+    assert.match(blocks[1], /^STDIN $/m, 'no secret for a session');
+  } finally {
+    rmSync(SERVICE_FILE, { force: true });
+    rmSync(hook, { force: true });
+    rmSync(dump, { force: true });
+    sh(`pkill -f "slee[p] ${nap}"`);
+    cleanup(USER, home);
   }
 });
