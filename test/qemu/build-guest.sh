@@ -6,7 +6,9 @@ set -euo pipefail
 HERE=$(dirname "$(readlink -f "$0")")
 CACHE=${ECRYPTFS_TS_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecryptfs-ts/kernel-guest}
 mkdir -p "$CACHE"; cd "$CACHE"
-if [ -f initramfs.cpio.gz ] && [ -f vmlinuz ] && [ "${FORCE:-0}" != 1 ]; then exit 0; fi
+# The cache is rebuilt when the guest's inputs change (this script, the init, the helpers).
+STAMP=$(cat "$0" "$HERE/guest-init.sh" "$HERE/mksock.c" | sha256sum | cut -c1-16)
+if [ -f initramfs.cpio.gz ] && [ -f vmlinuz ] && [ "$(cat stamp 2>/dev/null)" = "$STAMP" ] && [ "${FORCE:-0}" != 1 ]; then exit 0; fi
 
 # The kernel package that linux-image-amd64 currently points at.
 KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
@@ -36,6 +38,9 @@ with_libs() {
 for b in /sbin/mount.ecryptfs /usr/bin/ecryptfs-add-passphrase /bin/keyctl /usr/bin/getfattr /usr/bin/setfattr /bin/mount /bin/umount /usr/bin/sha256sum; do with_libs "$b"; done
 # libecryptfs dlopens its key module and NSS's softokn (else: "Error attempting to evaluate mount options").
 for so in /usr/lib/x86_64-linux-gnu/ecryptfs/*.so /usr/lib/x86_64-linux-gnu/libecryptfs.so.1 /lib/x86_64-linux-gnu/lib{freebl3,freeblpriv3,softokn3,nssdbm3}.so; do with_libs "$so"; done
+for b in /usr/bin/stat /usr/bin/od; do with_libs "$b"; done
+# Sockets cannot travel in a tar: the guest makes one with this helper (static, no libs to copy).
+cc -static -O2 -o "$R/bin/mksock" "$HERE/mksock.c"
 mkdir -p "$R/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"
 ln -sf ../proc/mounts "$R/etc/mtab"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
@@ -45,4 +50,4 @@ cp "$HERE/guest-init.sh" "$R/init"; chmod +x "$R/init"
 cp kpkg/boot/vmlinuz-$KVER vmlinuz.tmp
 echo "$KPKG $(dpkg-deb -f ${KPKG}_*.deb Version)" > kernel-version.txt
 rm -rf kpkg "$R"
-mv initramfs.cpio.gz.tmp initramfs.cpio.gz; mv vmlinuz.tmp vmlinuz
+mv initramfs.cpio.gz.tmp initramfs.cpio.gz; mv vmlinuz.tmp vmlinuz; echo "$STAMP" > stamp

@@ -6,10 +6,17 @@
 #    truncated one) -> /out/kern/NAME.tar (+ NAME.xattrs) and the upper listing /out/kern/NAME.tsv
 S=$SCRATCH; tab=$(printf '\t')
 mkdir -p /out/ours /out/kern
-listing() { ( cd "$1" && find . -mindepth 1 | sort | while IFS= read -r p; do
-  if [ -L "$p" ]; then printf 'l\t%s\t%s\n' "$p" "$(readlink "$p")"
-  elif [ -d "$p" ]; then printf 'd\t%s\t-\n' "$p"
-  else h=$(sha256sum "$p" 2>/dev/null | cut -d' ' -f1); printf 'f\t%s\t%s\n' "$p" "${h:-ERR}"; fi; done ) > "$2"; }
+# One line per entry: type, hex of the path's bytes (names are bytes), then the content's sha256,
+# the hex of a link target, or a device's major:minor.
+hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+listing() { ( cd "$1" && find . -mindepth 1 | sort | while IFS= read -r p; do n=$(hex "$p")
+  if [ -L "$p" ]; then printf 'l\t%s\t%s\n' "$n" "$(hex "$(readlink "$p")")"
+  elif [ -d "$p" ]; then printf 'd\t%s\t-\n' "$n"
+  elif [ -p "$p" ]; then printf 'p\t%s\t-\n' "$n"
+  elif [ -S "$p" ]; then printf 's\t%s\t-\n' "$n"
+  elif [ -c "$p" ]; then printf 'c\t%s\t%s\n' "$n" "$(stat -c '%t:%T' "$p")"
+  elif [ -b "$p" ]; then printf 'b\t%s\t%s\n' "$n" "$(stat -c '%t:%T' "$p")"
+  else h=$(sha256sum "$p" 2>/dev/null | cut -d' ' -f1); printf 'f\t%s\t%s\n' "$n" "${h:-ERR}"; fi; done ) > "$2"; }
 addkeys() { keyctl clear @u; if [ "$2" = fnek ]; then printf '%s' "$1" | ecryptfs-add-passphrase --fnek - >/dev/null; else printf '%s' "$1" | ecryptfs-add-passphrase - >/dev/null; fi; }
 while IFS="$tab" read -r name pass mode opts; do
   addkeys "$pass" "$mode"
@@ -24,6 +31,8 @@ while IFS="$tab" read -r name pass mode opts; do
     cp -a /in/clear/. "$U/"
     dd if=/dev/urandom of="$U/sparse" bs=1 count=10 seek=300000 2>/dev/null
     dd if=/dev/urandom of="$U/truncated" bs=1000 count=30 2>/dev/null; truncate -s 7000 "$U/truncated"
+    # A socket (tar cannot carry one in /in/clear): made by the kernel mount itself.
+    /bin/mksock "$U/ksocket" || echo "$name: mksock FAILED"
     sync; listing "$U" "/out/kern/$name.tsv"; umount "$U"
     (cd "$L" && tar cf "/out/kern/$name.tar" .)
     (cd "$L" && getfattr -h -R -d -m - -e hex . > "/out/kern/$name.xattrs" 2>/dev/null)

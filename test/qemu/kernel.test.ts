@@ -72,24 +72,44 @@ function makeClearTree(dir: string, seed: number): void {
   writeFileSync(join(dir, 'n'.repeat(143)), bytes(10));
   symlinkSync('sub dir', join(dir, 'link-to-dir'));
   symlinkSync('../size1', join(dir, 'sub dir', 'relative link'));
+  // Names are bytes: Latin-1, an invalid UTF-8 sequence, 143 non-ASCII bytes (the limit).
+  const d = Buffer.from(dir);
+  const at = (name: Buffer) => Buffer.concat([d, Buffer.from('/'), name]);
+  writeFileSync(at(Buffer.from('caf\xe9.txt', 'latin1')), bytes(33));
+  writeFileSync(at(Buffer.from([0xff, 0xfe, 0x2d, 0x80])), bytes(5));
+  writeFileSync(at(Buffer.alloc(143, 0xe9)), bytes(7));
+  symlinkSync(Buffer.from('caf\xe9.txt', 'latin1'), at(Buffer.from('latin1-link')));
+  // Every file type the kernel stores without a header: a FIFO and device nodes (sockets cannot
+  // travel in a tar; the guest makes one through the kernel mount).
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  execFileSync('mknod', [join(dir, 'sub dir', 'null-like'), 'c', '1', '3']);
+  execFileSync('mknod', [join(dir, 'loop-like'), 'b', '7', '200']);
 }
 
-/** path -> 'f sha256' | 'l target' | 'd', relative, './'-prefixed like the guest's listing. */
+/** Path bytes as the guest lists them (hex), so that any byte survives the comparison. */
+const hexOf = (b: Buffer) => b.toString('hex');
+
+/** hex(path) -> 'f sha256' | 'l hex(target)' | 'd' | 'p' | 's' | 'c maj:min' | 'b maj:min', './'-prefixed like the guest's listing. */
 function listTree(dir: string): Map<string, string> {
   const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      const rel = `./${relative(dir, p)}`;
+  const walk = (d: Buffer, rel: Buffer) => {
+    for (const n of readdirSync(d, { encoding: 'buffer' })) {
+      const p = Buffer.concat([d, Buffer.from('/'), n]);
+      const r = Buffer.concat([rel, Buffer.from('/'), n]);
       const st = lstatSync(p);
-      if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
+      const dev = () => `${(st.rdev >> 8).toString(16)}:${(st.rdev & 0xff).toString(16)}`;
+      if (st.isSymbolicLink()) out.set(hexOf(r), `l ${hexOf(readlinkSync(p, { encoding: 'buffer' }))}`);
       else if (st.isDirectory()) {
-        out.set(rel, 'd');
-        walk(p);
-      } else out.set(rel, `f ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+        out.set(hexOf(r), 'd');
+        walk(p, r);
+      } else if (st.isFIFO()) out.set(hexOf(r), 'p');
+      else if (st.isSocket()) out.set(hexOf(r), 's');
+      else if (st.isCharacterDevice()) out.set(hexOf(r), `c ${dev()}`);
+      else if (st.isBlockDevice()) out.set(hexOf(r), `b ${dev()}`);
+      else out.set(hexOf(r), `f ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
     }
   };
-  walk(dir);
+  walk(Buffer.from(dir), Buffer.from('.'));
   return out;
 }
 
@@ -97,7 +117,7 @@ function parseListing(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n').filter(Boolean)) {
     const [t, path, v] = line.split('\t');
-    out.set(path, t === 'd' ? 'd' : `${t} ${v}`);
+    out.set(path, t === 'd' || t === 'p' || t === 's' ? t : `${t} ${v}`);
   }
   return out;
 }
