@@ -7,7 +7,7 @@ HERE=$(dirname "$(readlink -f "$0")")
 CACHE=${ECRYPTFS_TS_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecryptfs-ts/kernel-guest}
 mkdir -p "$CACHE"; cd "$CACHE"
 # The cache is rebuilt when the guest's inputs change (this script, the init, the helpers).
-STAMP=$(cat "$0" "$HERE/guest-init.sh" "$HERE/mksock.c" | sha256sum | cut -c1-16)
+STAMP=$(cat "$HERE/build-guest.sh" "$HERE/guest-init.sh" "$HERE/mksock.c" | sha256sum | cut -c1-16)
 if [ -f initramfs.cpio.gz ] && [ -f vmlinuz ] && [ "$(cat stamp 2>/dev/null)" = "$STAMP" ] && [ "${FORCE:-0}" != 1 ]; then exit 0; fi
 
 # The kernel package that linux-image-amd64 currently points at.

@@ -23,6 +23,8 @@ while IFS="$tab" read -r name pass mode opts; do
   if [ -f "/in/ours/$name.tar" ]; then
     L=$S/ours-$name/lower; U=$S/ours-$name/upper; mkdir -p "$L" "$U"
     (cd "$L" && tar xf "/in/ours/$name.tar")
+    # tar cannot carry sockets: they come as a list of lower paths and are made again here.
+    [ -s "/in/ours/$name.sockets" ] && while IFS= read -r p; do /bin/mksock "$L/$p"; done < "/in/ours/$name.sockets"
     [ -s "/in/ours/$name.xattrs" ] && (cd "$L" && setfattr -h --restore="/in/ours/$name.xattrs")
     if mount -i -t ecryptfs -o "$opts" "$L" "$U"; then listing "$U" "/out/ours/$name.tsv"; umount "$U"; else echo "$name: kernel mount of our lower FAILED"; fi
   fi
@@ -34,7 +36,7 @@ while IFS="$tab" read -r name pass mode opts; do
     # A socket (tar cannot carry one in /in/clear): made by the kernel mount itself.
     /bin/mksock "$U/ksocket" || echo "$name: mksock FAILED"
     sync; listing "$U" "/out/kern/$name.tsv"; umount "$U"
-    (cd "$L" && tar cf "/out/kern/$name.tar" .)
+    (cd "$L" && tar cf "/out/kern/$name.tar" . 2>/dev/null && find . -type s > "/out/kern/$name.sockets")
     (cd "$L" && getfattr -h -R -d -m - -e hex . > "/out/kern/$name.xattrs" 2>/dev/null)
   else echo "$name: kernel mount for writing FAILED"; fi
 done < /in/params.tsv

@@ -84,6 +84,17 @@ function makeClearTree(dir: string, seed: number): void {
   execFileSync('mkfifo', [join(dir, 'fifo')]);
   execFileSync('mknod', [join(dir, 'sub dir', 'null-like'), 'c', '1', '3']);
   execFileSync('mknod', [join(dir, 'loop-like'), 'b', '7', '200']);
+  mksock(join(dir, 'sub dir', 'socket'));
+}
+
+/** A socket inode (coreutils' mknod cannot make one). */
+function mksock(path: string): void {
+  execFileSync('python3', ['-c', 'import os, stat, sys; os.mknod(sys.argv[1], stat.S_IFSOCK | 0o644)', path]);
+}
+
+/** tar leaves sockets out: the lower paths of a tree's sockets, one a line, to make them again. */
+function socketList(dir: string): string {
+  return execFileSync('find', ['.', '-type', 's'], { cwd: dir, encoding: 'latin1' });
 }
 
 /** Path bytes as the guest lists them (hex), so that any byte survives the comparison. */
@@ -151,7 +162,8 @@ test('the real kernel reads what ecryptfs-ts writes and ecryptfs-ts reads what t
         const r = await encryptTree(vol, [clear]);
         assert.deepEqual(r.problems, [], `${c.name}: encrypt`);
       }
-      execFileSync('tar', ['cf', join(inDir, 'ours', `${c.name}.tar`), '-C', lower, '.']);
+      execFileSync('tar', ['cf', join(inDir, 'ours', `${c.name}.tar`), '-C', lower, '.'], { stdio: ['ignore', 'ignore', 'ignore'] });
+      writeFileSync(join(inDir, 'ours', `${c.name}.sockets`), socketList(lower), 'latin1');
       if (c.xattr) writeFileSync(join(inDir, 'ours', `${c.name}.xattrs`), execFileSync('getfattr', ['-h', '-R', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: lower }));
       const opts = [`ecryptfs_sig=${file.sig}`, `ecryptfs_cipher=${c.cipher}`, `ecryptfs_key_bytes=${c.keyBytes}`];
       if (fnekSig) opts.push(`ecryptfs_fnek_sig=${fnekSig}`);
@@ -174,6 +186,8 @@ test('the real kernel reads what ecryptfs-ts writes and ecryptfs-ts reads what t
       const klower = join(t.path, 'kern', c.name);
       mkdirSync(klower, { recursive: true });
       execFileSync('tar', ['xf', join(out, 'kern', `${c.name}.tar`), '-C', klower]);
+      const socks = join(out, 'kern', `${c.name}.sockets`);
+      if (existsSync(socks)) for (const p of readFileSync(socks, 'latin1').split('\n').filter(Boolean)) mksock(join(klower, p)); // socket names here are ASCII
       const xattrs = join(out, 'kern', `${c.name}.xattrs`);
       if (c.xattr && existsSync(xattrs)) execFileSync('setfattr', ['-h', `--restore=${xattrs}`], { cwd: klower });
       const ring = new KeyRing();
