@@ -21,6 +21,8 @@ export interface RequestContext {
   unique: bigint;
   /** Set when the kernel sent INTERRUPT for this request (the caller got a signal or died). */
   interrupted?: boolean;
+  /** mknod/mkdir/create with DONT_MASK agreed: the caller's umask, for the filesystem to apply. */
+  umask?: number;
 }
 
 /** A name's inode, as replied to lookup/mkdir/mknod/symlink/link/create. */
@@ -66,6 +68,9 @@ export interface SetattrChanges {
   /** Milliseconds since the epoch (fractional for sub-ms), or 'now'. */
   atimeMs?: number | 'now';
   mtimeMs?: number | 'now';
+  /** The same times in exact integer nanoseconds since the epoch (set with the *Ms fields). */
+  atimeNs?: bigint | 'now';
+  mtimeNs?: bigint | 'now';
   ctimeMs?: number;
   /** The handle when set through an open file (ftruncate, futimens). */
   fh?: number;
@@ -84,9 +89,9 @@ export interface FuseOperations {
   setattr?(ino: number, changes: SetattrChanges, ctx: RequestContext): MaybePromise<Attr>;
   readlink?(ino: number, ctx: RequestContext): MaybePromise<string | Buffer>;
   symlink?(parent: number, name: Buffer, target: Buffer, ctx: RequestContext): MaybePromise<Entry>;
-  /** mode includes the S_IFMT type bits; the kernel already applied the umask. */
+  /** mode includes the S_IFMT type bits; the umask is applied already, or given in ctx.umask (dontMask). */
   mknod?(parent: number, name: Buffer, mode: number, rdev: number, ctx: RequestContext): MaybePromise<Entry>;
-  /** mode holds the permission bits only (no S_IFDIR); the kernel already applied the umask. */
+  /** mode holds the permission bits only (no S_IFDIR); umask as for mknod. */
   mkdir?(parent: number, name: Buffer, mode: number, ctx: RequestContext): MaybePromise<Entry>;
   unlink?(parent: number, name: Buffer, ctx: RequestContext): MaybePromise<void>;
   rmdir?(parent: number, name: Buffer, ctx: RequestContext): MaybePromise<void>;

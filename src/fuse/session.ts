@@ -73,6 +73,17 @@ export interface FuseServerOptions {
   /** Let the kernel buffer writes in the page cache (FUSE_WRITEBACK_CACHE); default off. */
   writebackCache?: boolean;
   /**
+   * FUSE_DONT_MASK: the kernel does not apply the caller's umask to new inodes' modes; the
+   * filesystem gets it as ctx.umask (mknod, mkdir, create) and applies it itself, so a lower
+   * filesystem's default ACLs can take its place as on a local filesystem. Default off.
+   */
+  dontMask?: boolean;
+  /**
+   * FUSE_POSIX_ACL: the kernel enforces POSIX ACLs from the system.posix_acl_* xattrs (with
+   * default_permissions) and leaves default ACLs and umask to the filesystem. Default off.
+   */
+  posixAcl?: boolean;
+  /**
    * READDIRPLUS (each listed name is looked up and its attributes sent with the listing):
    * 'auto' lets the kernel choose per directory (plus for the first read and after a lookup-heavy
    * pattern such as `ls -l`, plain afterwards), true always, false never (default).
@@ -181,6 +192,8 @@ export class FuseServer {
   private pending = 0;
   private activeReaders = 0;
   private conn: ConnectionInfo | undefined;
+  /** DONT_MASK was agreed: creating requests carry the caller's umask in ctx. */
+  private dontMask = false;
   /** Blocking reads allowed (option on and the kernel accepted our wake-up at INIT). */
   private syncOk = false;
   /** A setImmediate turn is scheduled that will decide how to read next. */
@@ -204,6 +217,8 @@ export class FuseServer {
       attrTimeout: options.attrTimeout ?? 1,
       negativeTimeout: options.negativeTimeout ?? 0,
       writebackCache: options.writebackCache ?? false,
+      dontMask: options.dontMask ?? false,
+      posixAcl: options.posixAcl ?? false,
       readdirplus: options.readdirplus ?? false,
       readers: options.readers ?? defaultReaders(),
       syncReads: options.syncReads ?? process.env.FUSE_SYNC_READS !== '0',
@@ -596,10 +611,17 @@ export class FuseServer {
         if (a.valid & Fattr.UID) c.uid = a.uid;
         if (a.valid & Fattr.GID) c.gid = a.gid;
         if (a.valid & Fattr.SIZE) c.size = a.size;
-        if (a.valid & Fattr.ATIME_NOW) c.atimeMs = 'now';
-        else if (a.valid & Fattr.ATIME) c.atimeMs = a.atime * 1000 + a.atimensec / 1e6;
-        if (a.valid & Fattr.MTIME_NOW) c.mtimeMs = 'now';
-        else if (a.valid & Fattr.MTIME) c.mtimeMs = a.mtime * 1000 + a.mtimensec / 1e6;
+        // Times also as integer nanoseconds: a double of ms since 1970 cannot hold every ns.
+        if (a.valid & Fattr.ATIME_NOW) c.atimeMs = c.atimeNs = 'now';
+        else if (a.valid & Fattr.ATIME) {
+          c.atimeMs = a.atime * 1000 + a.atimensec / 1e6;
+          c.atimeNs = BigInt(a.atime) * 1_000_000_000n + BigInt(a.atimensec);
+        }
+        if (a.valid & Fattr.MTIME_NOW) c.mtimeMs = c.mtimeNs = 'now';
+        else if (a.valid & Fattr.MTIME) {
+          c.mtimeMs = a.mtime * 1000 + a.mtimensec / 1e6;
+          c.mtimeNs = BigInt(a.mtime) * 1_000_000_000n + BigInt(a.mtimensec);
+        }
         if (a.valid & Fattr.CTIME) c.ctimeMs = a.ctime * 1000 + a.ctimensec / 1e6;
         if (a.valid & Fattr.FH) c.fh = a.fh;
         return then(ops.setattr(ino, c, ctx), attr);
@@ -612,9 +634,11 @@ export class FuseServer {
         return then(ops.symlink(ino, req.name, req.target, ctx), entry);
       case Opcode.MKNOD:
         if (!ops.mknod) return nosys();
+        if (this.dontMask) ctx.umask = req.umask;
         return then(ops.mknod(ino, req.name, req.mode, req.rdev, ctx), entry);
       case Opcode.MKDIR:
         if (!ops.mkdir) return nosys();
+        if (this.dontMask) ctx.umask = req.umask;
         return then(ops.mkdir(ino, req.name, req.mode, ctx), entry);
       case Opcode.UNLINK:
         if (!ops.unlink) return nosys();
@@ -695,6 +719,7 @@ export class FuseServer {
         return then(ops.access(ino, req.mask, ctx), done);
       case Opcode.CREATE: {
         if (!ops.create) return nosys();
+        if (this.dontMask) ctx.umask = req.umask;
         return then(ops.create(ino, req.name, req.mode, req.flags, ctx), (r) => ok(this.entryOut(r.entry), this.openOut(r.open, false)));
       }
       case Opcode.FALLOCATE:
@@ -738,11 +763,14 @@ export class FuseServer {
       InitFlags.AUTO_INVAL_DATA |
       InitFlags.ASYNC_DIO;
     if (this.opts.writebackCache) want |= InitFlags.WRITEBACK_CACHE;
+    if (this.opts.dontMask) want |= InitFlags.DONT_MASK;
+    if (this.opts.posixAcl) want |= InitFlags.POSIX_ACL;
     if (this.opts.readdirplus && this.ops.readdir && this.ops.lookup) {
       want |= InitFlags.DO_READDIRPLUS;
       if (this.opts.readdirplus === 'auto') want |= InitFlags.READDIRPLUS_AUTO;
     }
     const flags = (arg.flags & want) >>> 0;
+    this.dontMask = (flags & InitFlags.DONT_MASK) !== 0;
     await this.ops.init?.();
     const maxWrite = this.opts.maxWrite;
     this.conn = { major: arg.major, minor: arg.minor, flags, maxWrite, maxReadahead: arg.maxReadahead };

@@ -81,3 +81,17 @@ export function asCaller<T>(c: Creds | undefined, fn: () => T): T {
     depth--;
   }
 }
+
+/**
+ * Run `fn` (synchronous) with the process umask set to `mask`, restored after: the caller's umask
+ * when the kernel left it to us (FUSE_DONT_MASK), so that the lower filesystem applies it or a
+ * default ACL in its place; 0 when the kernel applied it already (never the daemon's own on top).
+ */
+export function withUmask<T>(mask: number | undefined, fn: () => T): T {
+  const old = process.umask(mask ?? 0);
+  try {
+    return fn();
+  } finally {
+    process.umask(old);
+  }
+}

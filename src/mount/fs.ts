@@ -21,7 +21,7 @@ import { constants as OSC } from 'node:os';
 import { isEcryptfsError } from '../errors.js';
 import { buildHeaderRegion, FLAG_METADATA_IN_XATTR, hasMarker, parseHeader } from '../format/header.js';
 import { DirStream, FdLowerFile, FdLru, isDir, isLnk, isReg, openDirAt, openDirStream, openFileAt, S_IFMT, type LowerStat } from '../lower/at.js';
-import { asCaller, callerCreds, type Creds } from '../lower/creds.js';
+import { asCaller, callerCreds, withUmask, type Creds } from '../lower/creds.js';
 import * as sys from '../lower/sys.js';
 import { EcryptfsFile, XATTR_NAME } from '../volume/file.js';
 import type { Volume } from '../volume/volume.js';
@@ -56,6 +56,10 @@ export interface Attr {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /** Exact times in nanoseconds (what FUSE replies; the *Ms fields are for tests and tools). */
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+  ctimeNs?: bigint;
   mode: number;
   nlink: number;
   uid: number;
@@ -76,6 +80,8 @@ export interface Caller {
   pid: number;
   /** Set by the FUSE server when the kernel interrupts the request. */
   interrupted?: boolean;
+  /** The caller's umask when the kernel leaves applying it to us (FUSE_DONT_MASK). */
+  umask?: number;
 }
 
 interface Node {
@@ -88,6 +94,11 @@ interface Node {
   ino: number;
   /** S_IFMT bits. */
   type: number;
+  /**
+   * security.capability of the lower inode: null when known absent, undefined when not yet read.
+   * The kernel asks for it before every write (to drop file capabilities), so it is read once.
+   */
+  cap?: Buffer | null;
 }
 
 interface OpenState {
@@ -113,6 +124,12 @@ export interface FsOptions {
 }
 
 export const ROOT = 1;
+
+const CAP_XATTR = 'security.capability';
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFSOCK = 0o140000;
 
 /**
  * The largest file the lower filesystem holds (the kernel's s_maxbytes), from statfs' f_type:
@@ -294,7 +311,7 @@ export class EcryptfsFs {
     }
     return {
       ino: st.ino, size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
-      mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: 4096,
+      atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: 4096,
     };
   }
 
@@ -400,7 +417,12 @@ export class EcryptfsFs {
 
   async setattr(
     nodeid: number,
-    a: { mode?: number; uid?: number; gid?: number; size?: number; atimeMs?: number | 'now'; mtimeMs?: number | 'now'; fh?: number },
+    a: {
+      mode?: number; uid?: number; gid?: number; size?: number; fh?: number;
+      atimeMs?: number | 'now'; mtimeMs?: number | 'now';
+      /** Exact times; taken over the *Ms fields when given. */
+      atimeNs?: bigint | 'now'; mtimeNs?: bigint | 'now';
+    },
     ctx?: Caller,
   ): Promise<Attr> {
     this.writable();
@@ -418,9 +440,11 @@ export class EcryptfsFs {
     if (a.uid !== undefined || a.gid !== undefined) {
       this.onNode(n, cr, (fd) => sys.fchownat(fd, '', a.uid ?? -1, a.gid ?? -1, sys.AT_EMPTY_PATH));
     }
-    if (a.atimeMs !== undefined || a.mtimeMs !== undefined) {
+    if (a.atimeMs !== undefined || a.mtimeMs !== undefined || a.atimeNs !== undefined || a.mtimeNs !== undefined) {
       const ns = (t: number | 'now' | undefined) => (t === undefined || t === 'now' ? t : BigInt(Math.round(t * 1e6)));
-      this.onNode(n, cr, (fd) => sys.utimensat(sys.AT_FDCWD, sys.fdPath(fd), ns(a.atimeMs), ns(a.mtimeMs), 0));
+      const at = a.atimeNs ?? ns(a.atimeMs);
+      const mt = a.mtimeNs ?? ns(a.mtimeMs);
+      this.onNode(n, cr, (fd) => sys.utimensat(sys.AT_FDCWD, sys.fdPath(fd), at, mt, 0));
     }
     return this.getattr(nodeid, ctx);
   }
@@ -440,7 +464,23 @@ export class EcryptfsFs {
     this.writable();
     const lowerName = this.encode(name);
     const cr = callerCreds(ctx);
-    asCaller(cr, () => sys.mkdirat(this.dirFd(parent), lowerName, mode & 0o7777));
+    asCaller(cr, () => withUmask(ctx?.umask, () => sys.mkdirat(this.dirFd(parent), lowerName, mode & 0o7777)));
+    return this.entryFor(parent, lowerName, cr);
+  }
+
+  /**
+   * A FIFO, socket or device node, as the kernel module makes them: the lower inode of the same
+   * type with the encrypted name, no header. (Regular files go through create.) Device nodes only
+   * for root callers: the kernel checked CAP_MKNOD already; this keeps it true for any caller.
+   */
+  async mknod(parent: number, name: string | Buffer, mode: number, rdev: number, ctx?: Caller): Promise<Entry> {
+    this.writable();
+    const t = mode & S_IFMT;
+    if (t !== S_IFIFO && t !== S_IFSOCK && t !== S_IFCHR && t !== S_IFBLK) throw new ErrnoError(E.EINVAL);
+    if ((t === S_IFCHR || t === S_IFBLK) && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
+    const lowerName = this.encode(name);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => withUmask(ctx?.umask, () => sys.mknodat(this.dirFd(parent), lowerName, t | (mode & 0o7777), rdev)));
     return this.entryFor(parent, lowerName, cr);
   }
 
@@ -710,7 +750,7 @@ export class EcryptfsFs {
     let fd: number;
     let st: LowerStat;
     try {
-      ({ fd, st } = asCaller(cr, () => openFileAt(this.dirFd(parent), lowerName, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode & 0o7777)));
+      ({ fd, st } = asCaller(cr, () => withUmask(ctx?.umask, () => openFileAt(this.dirFd(parent), lowerName, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode & 0o7777))));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !(flags & C.O_EXCL)) {
         const entry = await this.lookup(parent, name, ctx);
@@ -843,21 +883,34 @@ export class EcryptfsFs {
 
   async getxattr(nodeid: number, name: string, ctx?: Caller): Promise<Buffer> {
     if (name === XATTR_NAME && !this.encryptedView) throw new ErrnoError(E.ENODATA);
-    // The kernel asks for security.capability before every write (to drop file capabilities);
-    // file capabilities are not kept on encrypted files, so answer without a lower round trip.
-    if (name === 'security.capability') throw new ErrnoError(E.ENODATA);
     if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
     const n = this.node(nodeid);
     const dir = isDir(n.type) || nodeid === ROOT;
-    return this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.getxattr(p, name) : sys.lgetxattr(p, name)));
+    const get = () => this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.getxattr(p, name) : sys.lgetxattr(p, name)));
+    if (name !== CAP_XATTR) return get();
+    // Asked before every write: answered from the node once known (set/remove through the mount
+    // keep it current; a change made in the lower directory behind the mount is not seen).
+    if (n.cap === undefined) {
+      try {
+        n.cap = get();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENODATA') throw e;
+        n.cap = null;
+      }
+    }
+    if (n.cap === null) throw new ErrnoError(E.ENODATA);
+    return n.cap;
   }
 
   async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
     this.writable();
     if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
     if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
+    // File capabilities are root's to set (the kernel checked CAP_SETFCAP; the daemon keeps it true).
+    if (name === CAP_XATTR && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
     const dir = isDir(n.type) || nodeid === ROOT;
+    n.cap = undefined;
     this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.setxattr(p, name, value, flags) : sys.lsetxattr(p, name, value, flags)));
   }
 
@@ -874,6 +927,7 @@ export class EcryptfsFs {
     if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
     const dir = isDir(n.type) || nodeid === ROOT;
+    n.cap = undefined;
     this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.removexattr(p, name) : sys.lremovexattr(p, name)));
   }
 

@@ -35,12 +35,12 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     lookup: async (parent, name, ctx) => entry(await fs.lookup(parent, name, ctx)),
     forget: (ino, n) => fs.forget(ino, n),
     getattr: (ino, _fh, ctx) => fs.getattr(ino, ctx),
-    setattr: (ino, c, ctx) => fs.setattr(ino, { mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, atimeMs: c.atimeMs, mtimeMs: c.mtimeMs }, ctx),
+    setattr: (ino, c, ctx) => fs.setattr(ino, { mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, atimeMs: c.atimeMs, mtimeMs: c.mtimeMs, atimeNs: c.atimeNs, mtimeNs: c.mtimeNs }, ctx),
     readlink: (ino, ctx) => fs.readlink(ino, ctx),
     symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, name, target, ctx)),
     mkdir: async (parent, name, mode, ctx) => entry(await fs.mkdir(parent, name, mode, ctx)),
-    mknod: async (parent, name, mode, _rdev, ctx) => {
-      if ((mode & S_IFMT) !== S_IFREG) throw new FuseErrno(OSC.errno.EPERM);
+    mknod: async (parent, name, mode, rdev, ctx) => {
+      if ((mode & S_IFMT) !== S_IFREG) return entry(await fs.mknod(parent, name, mode, rdev, ctx));
       const r = await fs.create(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx);
       await fs.release(r.fh);
       return entry(r.entry);
@@ -107,7 +107,9 @@ export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {
     readOnly: o.readOnly,
     allowOther: (process.getuid?.() ?? 0) === 0,
     extra: o.generic,
-    server: { onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`) },
+    // The caller's umask and POSIX ACLs are applied by the lower filesystem, as under the kernel
+    // module (which runs in the caller's context): modes and default ACLs come out the same.
+    server: { dontMask: true, posixAcl: true, onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`) },
   });
   return { unmounted: m.closed, unmount: () => m.unmount() };
 }
