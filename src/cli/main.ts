@@ -12,6 +12,7 @@ import { devMajorMinor } from '../lower/mknod.js';
 import { decryptTree, encryptTree, type TreeResult } from '../volume/tree.js';
 import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
 import { treeProgress } from './progress.js';
+import { rawArg } from './argv.js';
 import { errorMessage, runMain } from './run.js';
 import { statText } from './statcmd.js';
 import { mountCommand, umountCommand } from './mount.js';
@@ -65,7 +66,7 @@ export function buildProgram(): Command {
         const isDir = st.isDirectory();
         const root = isDir ? src : dirname(src);
         const vol = await Volume.open(root, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, readOnly: true });
-        const r = await decryptTree(vol, [isDir ? '' : basename(src)], o.output, { passthrough: o.passthrough, progress: bar.progress });
+        const r = await decryptTree(vol, [isDir ? '' : basename(src)], rawArg(o.output), { passthrough: o.passthrough, progress: bar.progress });
         rc |= reportProblems('decrypt', r);
       }
     } finally {
@@ -104,7 +105,7 @@ export function buildProgram(): Command {
     const bar = treeProgress('encrypt');
     try {
       const vol = await Volume.open(resolve(o.output), keys.ring, { cipher, keyBytes, sigs: [keys.fileSig], fnekSig, xattrMetadata: o.xattrMetadata });
-      const r = await encryptTree(vol, srcs, '', { progress: bar.progress });
+      const r = await encryptTree(vol, srcs.map(rawArg), '', { progress: bar.progress });
       return reportProblems('encrypt', r);
     } finally {
       bar.stop();
@@ -119,8 +120,9 @@ export function buildProgram(): Command {
       .argument('<lowerdir>', 'lower directory')
       .argument('[path]', 'clear path inside the volume', '')
       .option('-R, --recursive', 'list subdirectories too')
-      .option('-l, --long', 'show type, mode, size (major, minor for devices), mtime and the symlink target'),
-  ).action(act(async (dir: string, path: string, o: KeyOptions & { recursive?: boolean; long?: boolean }) => {
+      .option('-l, --long', 'show type, mode, size (major, minor for devices), mtime and the symlink target')
+      .option('--json', 'one JSON object per line, names both escaped and as base64 of their exact bytes'),
+  ).action(act(async (dir: string, path: string, o: KeyOptions & { recursive?: boolean; long?: boolean; json?: boolean }) => {
     const vol = await openVolumeAt(dir, o);
     let rc = 0;
     try {
@@ -130,12 +132,24 @@ export function buildProgram(): Command {
         for (const e of entries) {
           const lowerPath = lowerDir.length === 0 ? e.lowerNameBytes : Buffer.concat([lowerDir, SLASH, e.lowerNameBytes]);
           if (e.error) {
+            if (o.json) process.stdout.write(`${JSON.stringify({ lowerPath: escapeName(lowerPath), lowerPathBase64: lowerPath.toString('base64'), error: 'bad-name', message: e.error.message })}\n`);
             process.stderr.write(`ecryptfs ls: ${escapeName(vol.lower.abs(lowerPath))}: bad-name: ${e.error.message}\n`);
             rc = 1;
             continue;
           }
           const full = clearDir.length === 0 ? e.nameBytes : Buffer.concat([clearDir, SLASH, e.nameBytes]);
-          if (o.long) {
+          if (o.json) {
+            const st = await vol.statLower(lowerPath).catch(() => undefined);
+            const target = e.type === 'symlink' ? await vol.readlinkLowerBytes(lowerPath).catch(() => undefined) : undefined;
+            const dev = st && (e.type === 'char-device' || e.type === 'block-device') ? devMajorMinor(st.lower.rdev) : undefined;
+            process.stdout.write(`${JSON.stringify({
+              path: escapeName(full), pathBase64: full.toString('base64'), lowerPath: escapeName(lowerPath), type: e.type,
+              size: st?.size, mode: st && st.lower.mode & 0o7777, mtime: st?.lower.mtime.toISOString(),
+              ...(dev && { device: { major: dev[0], minor: dev[1] } }),
+              ...(target && { target: escapeName(target), targetBase64: target.toString('base64') }),
+              ...(st?.plain && { plain: true }),
+            })}\n`);
+          } else if (o.long) {
             const st = await vol.statLower(lowerPath).catch(() => undefined);
             const mode = st ? (st.lower.mode & 0o7777).toString(8).padStart(4, '0') : '????';
             const dev = st && (e.type === 'char-device' || e.type === 'block-device');

@@ -4,11 +4,12 @@
  * names. Each file is copied to a temporary name, synced, and renamed over the original, so an
  * interruption never leaves a file half rewritten. Messages follow ecryptfs-utils' script.
  */
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { NodeLowerFs } from '../lower/lowerfs.js';
 import { escapeName } from '../volume/names.js';
 import { copyXattrs, XattrNotes } from '../volume/tree.js';
+import { rawArgs } from './argv.js';
 import { runMain } from './run.js';
 
 type Path = string | Buffer;
@@ -97,24 +98,6 @@ export async function rewriteFiles(paths: Path[]): Promise<number> {
   process.stdout.write(`${ok}/${paths.length} rewrites succeeded\n`);
   for (const n of notes.notes()) process.stderr.write(`NOTE: ${n}\n`);
   return ok === paths.length ? 0 : 1;
-}
-
-/**
- * The arguments as the bytes they are: process.argv decodes them as UTF-8, which changes a
- * Latin-1 file name. /proc/self/cmdline holds the raw bytes; the last arguments are ours.
- */
-export function rawArgs(count = process.argv.length - 2): Path[] {
-  try {
-    const raw = readFileSync('/proc/self/cmdline');
-    const parts: Buffer[] = [];
-    for (let s = 0, i = raw.indexOf(0); i >= 0; s = i + 1, i = raw.indexOf(0, s)) parts.push(raw.subarray(s, i));
-    const mine = parts.slice(parts.length - count);
-    if (count === 0 || mine.length !== count) return process.argv.slice(-count || process.argv.length);
-    // Keep strings where nothing was lost, so messages and tests see ordinary paths.
-    return mine.map((b, k) => (Buffer.from(process.argv[process.argv.length - count + k]).equals(b) ? b.toString() : b));
-  } catch {
-    return process.argv.slice(2);
-  }
 }
 
 export function rewriteFileMain(): void {

@@ -129,14 +129,14 @@ class DestDir {
   }
 }
 
-function openDestRoot(dest: string): DestDir {
+function openDestRoot(dest: string | Buffer): DestDir {
   fs.mkdirSync(dest, { recursive: true });
   const fd = fs.openSync(dest, fsc.O_RDONLY | fsc.O_DIRECTORY);
   if (!fs.existsSync(`/proc/${process.pid}/fd/${fd}`)) {
     fs.closeSync(fd);
-    throw new EcryptfsError('EUNSUPPORTED', 'decrypt needs /proc (it writes DEST through directory descriptors): mount proc', dest);
+    throw new EcryptfsError('EUNSUPPORTED', 'decrypt needs /proc (it writes DEST through directory descriptors): mount proc', escapeName(Buffer.from(dest)));
   }
-  return new DestDir(fd, dest);
+  return new DestDir(fd, escapeName(Buffer.from(dest)));
 }
 
 const refuseLink = (display: string) =>
@@ -191,7 +191,7 @@ function metaByPathFd(parent: DestDir, tmp: Buffer, st: Stats, chmod: boolean): 
 export async function decryptTree(
   vol: Volume,
   lowerPaths: Array<string | Buffer>,
-  dest: string,
+  dest: string | Buffer,
   opts: { passthrough?: boolean; progress?: TreeProgress } = {},
 ): Promise<TreeResult> {
   const res: TreeResult = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, problems: [], notes: [] };
@@ -304,7 +304,7 @@ export async function decryptTree(
         else {
           const base = lp.subarray(lp.lastIndexOf(0x2f) + 1);
           const clear = vol.decodeNameBytes(base);
-          await visit(lp, root, clear, `${dest}/${escapeName(clear)}`);
+          await visit(lp, root, clear, `${root.display}/${escapeName(clear)}`);
         }
       } catch (e) {
         problem(lp, e);

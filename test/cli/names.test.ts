@@ -102,3 +102,31 @@ test('ecryptfs-rewrite-file takes a Latin-1 name from argv as bytes and keeps xa
     dir.cleanup();
   }
 });
+
+test('encrypt and decrypt take Latin-1 SRC and DEST arguments as bytes; ls --json gives names as base64 too', async () => {
+  const dir = tempDir('ecryptfs-namescli-');
+  try {
+    const pf = join(dir.path, 'pass');
+    fs.writeFileSync(pf, `${PASS}\n`, { mode: 0o600 });
+    const src = cat(dir.path, '/', B('s\xe9'));
+    fs.mkdirSync(src);
+    fs.writeFileSync(cat(src, '/', B('f\xe9')), 'data');
+    const main = join(BIN, '..', 'dist', 'src', 'cli', 'main.js');
+    const sh = (args: string) => runCmd('sh', ['-c', `cd "${dir.path}" && exec "${process.execPath}" --openssl-legacy-provider "${main}" ${args}`]);
+    const e = await sh(`encrypt "$(printf 's\\351')" -o low --filename-crypto --passphrase-file pass`);
+    assert.equal(e.code, 0, e.stderr);
+    const d = await sh(`decrypt low -o "$(printf 'd\\351')" --passphrase-file pass`);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(fs.readFileSync(cat(dir.path, '/', B('d\xe9'), '/', B('f\xe9')), 'utf8'), 'data');
+    const j = await ecryptfs(['ls', '--json', join(dir.path, 'low'), '--passphrase-file', pf]);
+    assert.equal(j.code, 0, j.stderr);
+    const rows = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; pathBase64: string; type: string; size: number; mode: number });
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].path, 'f\\xe9');
+    assert.deepEqual(Buffer.from(rows[0].pathBase64, 'base64'), B('f\xe9'));
+    assert.equal(rows[0].type, 'file');
+    assert.equal(rows[0].size, 4);
+  } finally {
+    dir.cleanup();
+  }
+});
