@@ -9,13 +9,14 @@
 import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { MAX_NAME_BYTES } from '../format/filename.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
 import { type Account, isMounted, isRoot, lookupAccount, privatePaths } from '../home/account.js';
-import { copyTree, measure, verifyTree } from '../home/copytree.js';
+import { type CopyReport, copyTree, measure, verifyTree } from '../home/copytree.js';
+import { openDir, removeAt, removeUnder } from '../home/held.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
 import { addPrivateKeys, privateMountOptions, setupPrivate } from './private.js';
 import { mountCommand, umountCommand } from './mount.js';
@@ -119,8 +120,14 @@ async function restore(a: Account, orig: string): Promise<void> {
     await fsp.rm(statePath(a.name), { force: true });
     return;
   }
-  await fsp.rm(a.home, { recursive: true, force: true });
-  await fsp.rm(join('/home/.ecryptfs', a.name), { recursive: true, force: true });
+  // The new home and its config are the user's: removed through descriptors, never following a link.
+  const parent = await openDir(undefined, dirname(a.home));
+  try {
+    await removeAt(parent, basename(a.home));
+  } finally {
+    await parent.close();
+  }
+  await removeUnder('/home/.ecryptfs', [a.name]);
   await fsp.rename(orig, a.home);
   await fsp.rm(statePath(a.name), { force: true });
 }
@@ -164,7 +171,7 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
 }
 
 /** `bytes`: the total when the checks have just measured it (a resumed run measures here). */
-async function copyWithProgress(src: string, dst: string, bytes?: number): Promise<string[]> {
+async function copyWithProgress(src: string, dst: string, bytes?: number): Promise<CopyReport> {
   let bar: cliProgress.SingleBar | undefined;
   if (process.stderr.isTTY) {
     bytes ??= (await measure(src)).bytes;
@@ -174,13 +181,16 @@ async function copyWithProgress(src: string, dst: string, bytes?: number): Promi
     );
     bar.start(Math.max(bytes, 1), 0);
   }
+  let r: CopyReport;
   try {
-    const r = await copyTree(src, dst, { onEntry: (n) => bar?.increment(n) });
-    for (const s of r.skipped) process.stderr.write(`WARNING:  not copied (socket, FIFO or device): ${s}\n`);
-    return r.skipped;
+    r = await copyTree(src, dst, { onEntry: (n) => bar?.increment(n) });
   } finally {
     bar?.stop();
   }
+  for (const s of r.skippedWhy) process.stderr.write(`WARNING:  not copied (socket, FIFO or device the encrypted home cannot hold): ${s}\n`);
+  for (const s of r.changed) process.stderr.write(`WARNING:  changed while it was being copied: ${s}\n`);
+  for (const s of r.xattrsRefused) process.stderr.write(`NOTE:  extended attribute not kept (the encrypted home refused it): ${s}\n`);
+  return r;
 }
 
 export async function migrateHome(o: MigrateOptions): Promise<number> {
@@ -224,17 +234,28 @@ export async function migrateHome(o: MigrateOptions): Promise<number> {
     await remount(a, o);
   }
   info('Encrypted home has been set up, encrypting files now...this may take a while.');
-  const skipped = await copyWithProgress(state.orig, a.home, total);
+  const copied = await copyWithProgress(state.orig, a.home, total);
   const rootSt = await fsp.lstat(state.orig);
   await fsp.chown(a.home, rootSt.uid, rootSt.gid);
   await fsp.chmod(a.home, rootSt.mode & 0o7777);
   info('Verifying every file against the backup...');
-  const differing: string[] = [];
-  const problems = await verifyTree(state.orig, a.home, new Set(skipped), differing);
+  const differing: Buffer[] = [];
+  const problems = await verifyTree(state.orig, a.home, new Set(copied.skipped), differing, copied.xattrsRefused);
   if (problems.length) {
     for (const p of problems.slice(0, 20)) process.stderr.write(`    ${p}\n`);
-    // Removed so that the next run copies them again (a same-size, same-mtime file would be kept).
-    for (const d of differing) if (d !== a.home) await fsp.rm(d, { recursive: true, force: true }).catch(() => undefined);
+    // Removed so that the next run copies them again (a same-size, same-mtime file would be kept);
+    // walked from the home without following a link the user may have put on the way.
+    const top = Buffer.from(`${a.home}/`);
+    for (const d of differing) {
+      if (!d.subarray(0, top.length).equals(top)) continue;
+      const rel: Buffer[] = [];
+      for (let i = top.length, j; i < d.length; i = j + 1) {
+        j = d.indexOf(0x2f, i);
+        if (j < 0) j = d.length;
+        rel.push(d.subarray(i, j));
+      }
+      await removeUnder(a.home, rel).catch(() => undefined);
+    }
     fail(`${problems.length} entries differ from ${state.orig}; the clear copy is untouched there. They were removed from the encrypted home: run ecryptfs-migrate-home -u ${a.name} again to copy them again.`);
   }
   if ((await umountCommand(a.home)) !== 0) fail(`Could not unmount ${a.home}`);

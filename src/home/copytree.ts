@@ -7,8 +7,12 @@
  * Through FUSE every operation is a round trip to the mount daemon, so a few files are copied
  * and verified at a time to keep both sides busy.
  */
-import { promises as fsp, type BigIntStats } from 'node:fs';
+import { promises as fsp, constants as fsc, type BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EcryptfsError } from '../errors.js';
+import { fgetxattr, flistxattr, fsetxattr, lgetxattr, llistxattr, mknodat } from '../lower/sys.js';
+import { at, entries, type Name, O_PATH, openDir, pin, removeAt, reopen, shown } from './held.js';
 
 export interface CopyProgress {
   onTotal?(files: number, bytes: number): void;
@@ -18,7 +22,14 @@ export interface CopyProgress {
 export interface CopyReport {
   entries: number;
   bytes: number;
+  /** Special files the destination could not make. */
   skipped: string[];
+  /** Why, one line each. */
+  skippedWhy: string[];
+  /** Entries that changed or went while being copied (the verification then finds them). */
+  changed: string[];
+  /** Extended attributes (user.*, ACLs) the destination refused, with the error. */
+  xattrsRefused: string[];
 }
 
 /** Read and write size: the largest FUSE WRITE, so a MiB of data is one request. */
@@ -29,23 +40,25 @@ const ZEROS = Buffer.alloc(HOLE);
 /** Files in flight at once; more than this only queues in libuv's 4 threads. */
 const CONCURRENCY = 8;
 
-/** Count entries and bytes first, for the progress bar. */
+/** Count entries and bytes first, for the progress bar; names are bytes, links are not followed. */
 export async function measure(root: string, maxNameBytes = Infinity): Promise<{ entries: number; bytes: number; blocksBytes: number; longNames: string[] }> {
   const longNames: string[] = [];
   let entries = 0;
   let bytes = 0;
   let blocksBytes = 0;
-  const walk = async (d: string) => {
-    for (const e of await fsp.readdir(d)) {
-      const st = await fsp.lstat(join(d, e));
+  const walk = async (d: Buffer) => {
+    for (const e of await fsp.readdir(d, { encoding: 'buffer' })) {
+      const p = Buffer.concat([d, Buffer.from('/'), e]);
+      const st = await fsp.lstat(p).catch(() => undefined);
+      if (!st) continue;
       entries++;
-      if (Buffer.byteLength(e) > maxNameBytes) longNames.push(join(d, e));
+      if (e.length > maxNameBytes) longNames.push(shown(p));
       blocksBytes += st.blocks * 512;
       if (st.isFile()) bytes += st.size;
-      if (st.isDirectory()) await walk(join(d, e));
+      if (st.isDirectory()) await walk(p).catch(() => undefined);
     }
   };
-  await walk(root);
+  await walk(Buffer.from(root));
   return { entries, bytes, blocksBytes, longNames };
 }
 
@@ -122,157 +135,308 @@ const sameEntry = (a: BigIntStats, b: BigIntStats | undefined) =>
 /** Seconds, with the fraction: a Date would round to the millisecond (up to the next second, too). */
 const seconds = (ns: bigint) => Number(ns) / 1e9;
 
-/** Owner, then mode (chown clears set-id bits), then times (any change before would move them). */
-async function applyMeta(dst: string, st: BigIntStats): Promise<void> {
-  await fsp.lchown(dst, Number(st.uid), Number(st.gid));
-  if (!st.isSymbolicLink()) await fsp.chmod(dst, Number(st.mode & 0o7777n));
-  await fsp.lutimes(dst, seconds(st.atimeNs), seconds(st.mtimeNs));
+const TYPE = 0o170000n;
+
+/** Owner, then mode (chown clears set-id bits), then times, all on the open descriptor. */
+async function metaOnFd(fh: FileHandle, st: BigIntStats): Promise<void> {
+  await fh.chown(Number(st.uid), Number(st.gid));
+  await fh.chmod(Number(st.mode & 0o7777n));
+  await fh.utimes(seconds(st.atimeNs), seconds(st.mtimeNs));
+}
+
+/** Open what `name` in `dir` is now, without following a link or blocking on a FIFO, if it has `st`'s type. */
+async function openSame(dir: FileHandle, name: Name, st: BigIntStats): Promise<FileHandle> {
+  const flags = (st.isDirectory() ? fsc.O_DIRECTORY : 0) | fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  const fh = await fsp.open(at(dir.fd, name), flags);
+  const now = await fh.stat({ bigint: true });
+  if (((now.mode ^ st.mode) & TYPE) !== 0n) {
+    await fh.close();
+    throw new EcryptfsError('EIO', `${shown(name)} changed type under the copy`);
+  }
+  return fh;
+}
+
+/** Owner, mode and times of a copy not reachable through a descriptor (symlinks, special files): by name, never following. */
+async function metaAt(dir: FileHandle, name: Name, st: BigIntStats): Promise<void> {
+  const path = at(dir.fd, name);
+  await fsp.lchown(path, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) {
+    const p = await fsp.open(path, O_PATH | fsc.O_NOFOLLOW);
+    try {
+      // chmod of an O_PATH descriptor's magic link acts on exactly that inode.
+      if (((await p.stat({ bigint: true })).mode & TYPE) === (st.mode & TYPE)) await fsp.chmod(`/proc/self/fd/${p.fd}`, Number(st.mode & 0o7777n));
+    } finally {
+      await p.close();
+    }
+  }
+  await fsp.lutimes(path, seconds(st.atimeNs), seconds(st.mtimeNs));
 }
 
 /** Owner and mode of an entry kept from an earlier run, where they differ (its mtime matched). */
-async function fixMeta(dst: string, st: BigIntStats, have: BigIntStats): Promise<void> {
+async function fixMeta(dir: FileHandle, name: Name, st: BigIntStats, have: BigIntStats): Promise<void> {
   const owner = st.uid !== have.uid || st.gid !== have.gid;
-  if (owner) await fsp.lchown(dst, Number(st.uid), Number(st.gid));
-  if (!st.isSymbolicLink() && (owner || st.mode !== have.mode)) await fsp.chmod(dst, Number(st.mode & 0o7777n));
-}
-
-/**
- * Copy a regular file to a new `dst`, leaving all-zero 64 KiB runs as holes and writing each
- * run of data in one request. Metadata goes through the open descriptor: the daemon then
- * answers from the open file instead of reading the lower header again for each change.
- */
-async function copyFile(src: string, dst: string, st: BigIntStats): Promise<void> {
-  const size = Number(st.size);
-  const inp = await fsp.open(src, 'r');
+  if (!owner && st.mode === have.mode) return;
+  if (!st.isFile() && !st.isDirectory()) return metaAt(dir, name, st);
+  const fh = await openSame(dir, name, st);
   try {
-    const out = await fsp.open(dst, 'wx', 0o600);
-    try {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, size));
-      let end = 0;
-      for (let pos = 0; pos < size; ) {
-        const { bytesRead } = await inp.read(buf, 0, Math.min(CHUNK, size - pos), pos);
-        if (bytesRead === 0) break;
-        for (let o = 0; o < bytesRead; ) {
-          const zero = (at: number) => buf.subarray(at, Math.min(at + HOLE, bytesRead)).equals(ZEROS.subarray(0, Math.min(HOLE, bytesRead - at)));
-          if (zero(o)) {
-            o += HOLE;
-            continue;
-          }
-          let e = o + HOLE;
-          while (e < bytesRead && !zero(e)) e += HOLE;
-          e = Math.min(e, bytesRead);
-          await out.write(buf, o, e - o, pos + o);
-          end = pos + e;
-          o = e;
-        }
-        pos += bytesRead;
-      }
-      if (end < size) await out.truncate(size);
-      await out.chown(Number(st.uid), Number(st.gid));
-      await out.chmod(Number(st.mode & 0o7777n));
-      await out.utimes(seconds(st.atimeNs), seconds(st.mtimeNs));
-    } finally {
-      await out.close();
-    }
+    if (owner) await fh.chown(Number(st.uid), Number(st.gid));
+    await fh.chmod(Number(st.mode & 0o7777n));
   } finally {
-    await inp.close();
+    await fh.close();
   }
 }
 
-/** Copy `src`'s contents into `dst` (which exists). */
+/** Extended attributes worth copying: the user's own and POSIX ACLs (not security.* or trusted.*). */
+const COPIED_XATTR = /^(user\.|system\.posix_acl_(access|default)$)/;
+
+/** Copy `from`'s user.* attributes and ACLs to `to` (open descriptors). Returns the names the destination refused. */
+function copyXattrs(from: FileHandle, to: FileHandle): string[] {
+  let names: string[];
+  try {
+    names = flistxattr(from.fd);
+  } catch {
+    return [];
+  }
+  const refused: string[] = [];
+  for (const n of names.filter((x) => COPIED_XATTR.test(x))) {
+    let v: Buffer;
+    try {
+      v = fgetxattr(from.fd, n);
+    } catch {
+      continue;
+    }
+    try {
+      fsetxattr(to.fd, n, v);
+    } catch (e) {
+      refused.push(`${n} (${(e as NodeJS.ErrnoException).code})`);
+    }
+  }
+  return refused;
+}
+
+/**
+ * Copy a regular file from the open `inp` to a new `name` in `dir`, leaving all-zero 64 KiB runs
+ * as holes and writing each run of data in one request. Metadata goes through the open descriptor:
+ * the daemon then answers from the open file instead of reading the lower header again for each
+ * change. Returns the attributes the destination refused.
+ */
+async function copyFile(inp: FileHandle, dir: FileHandle, name: Name, st: BigIntStats): Promise<string[]> {
+  const size = Number(st.size);
+  const out = await fsp.open(at(dir.fd, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  try {
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, size)));
+    let end = 0;
+    for (let pos = 0; pos < size; ) {
+      const { bytesRead } = await inp.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+      if (bytesRead === 0) break;
+      for (let o = 0; o < bytesRead; ) {
+        const zero = (at: number) => buf.subarray(at, Math.min(at + HOLE, bytesRead)).equals(ZEROS.subarray(0, Math.min(HOLE, bytesRead - at)));
+        if (zero(o)) {
+          o += HOLE;
+          continue;
+        }
+        let e = o + HOLE;
+        while (e < bytesRead && !zero(e)) e += HOLE;
+        e = Math.min(e, bytesRead);
+        await out.write(buf, o, e - o, pos + o);
+        end = pos + e;
+        o = e;
+      }
+      pos += bytesRead;
+    }
+    if (end < size) await out.truncate(size);
+    const refused = copyXattrs(inp, out);
+    await metaOnFd(out, st);
+    return refused;
+  } finally {
+    await out.close();
+  }
+}
+
+/**
+ * Copy `src`'s contents into `dst` (which exists), both reached only through directory
+ * descriptors: each source entry is pinned (O_PATH|O_NOFOLLOW: no side effect, whatever it is),
+ * its type and owner taken from that pin, and a file is read from the very inode pinned; a link
+ * is read as it is (never followed). Copies are created O_EXCL|O_NOFOLLOW and given owner, mode
+ * and times on their own descriptor. A user changing the source or the copy meanwhile can make
+ * the copy differ (the verification that follows finds it), never make root read or write
+ * anything else.
+ */
 export async function copyTree(src: string, dst: string, progress: CopyProgress = {}): Promise<CopyReport> {
-  const report: CopyReport = { entries: 0, bytes: 0, skipped: [] };
+  const report: CopyReport = { entries: 0, bytes: 0, skipped: [], skippedWhy: [], changed: [], xattrsRefused: [] };
   const pool = new Pool(CONCURRENCY);
   const tasks = new Tasks();
-  /** Per hard-link group (source dev:ino), the copy of its first name, once it is in place. */
-  const firstNames = new Map<string, Promise<string>>();
+  /** Per hard-link group (source dev:ino), where its first name's copy is, once it is in place. */
+  const firstNames = new Map<string, Promise<{ dir: FileHandle; name: Name }>>();
+  /** Directories holding such a first name stay open to the end (a later name links to it). */
+  const keep = new Set<FileHandle>();
   const done = (st: BigIntStats) => {
     report.entries++;
     if (st.isFile()) report.bytes += Number(st.size);
     progress.onEntry?.(st.isFile() ? Number(st.size) : 0);
   };
+  const have = async (dir: FileHandle, name: Name, exists: boolean) => (exists ? fsp.lstat(at(dir.fd, name), { bigint: true }).catch(() => undefined) : undefined);
 
-  /** Clear the way for a new copy; by name, as a damaged leftover may not even stat. */
-  const replace = async (dp: string, exists: boolean) => {
-    if (exists) await fsp.rm(dp, { recursive: true, force: true });
+  const copyRegular = async (pinned: FileHandle, st: BigIntStats, dir: FileHandle, name: Name, path: string, exists: boolean) => {
+    try {
+      const old = await have(dir, name, exists);
+      if (sameEntry(st, old)) await fixMeta(dir, name, st, old!);
+      else {
+        if (old) await removeAt(dir, name);
+        const inp = await reopen(pinned, st);
+        try {
+          for (const r of await copyFile(inp, dir, name, st)) report.xattrsRefused.push(`${path}: ${r}`);
+        } finally {
+          await inp.close();
+        }
+      }
+      done(st);
+    } finally {
+      await pinned.close();
+    }
   };
 
-  const copyEntry = async (sp: string, dp: string, st: BigIntStats, exists: boolean) => {
-    const have = exists ? await fsp.lstat(dp, { bigint: true }).catch(() => undefined) : undefined;
-    if (st.isSymbolicLink()) {
-      const target = await fsp.readlink(sp);
-      if (sameEntry(st, have) && (await fsp.readlink(dp)) === target) await fixMeta(dp, st, have!);
-      else {
-        await replace(dp, exists);
-        await fsp.symlink(target, dp);
-        await applyMeta(dp, st);
-      }
-    } else if (sameEntry(st, have)) await fixMeta(dp, st, have!);
+  const copySymlink = async (sdir: FileHandle, st: BigIntStats, dir: FileHandle, name: Name, path: string, exists: boolean) => {
+    let target: Buffer;
+    try {
+      // The link as it is now: if it is no longer one, it changed under us (EINVAL): reported, not fatal.
+      target = await fsp.readlink(at(sdir.fd, name), { encoding: 'buffer' });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOENT') throw e;
+      report.changed.push(path);
+      return;
+    }
+    const old = await have(dir, name, exists);
+    if (sameEntry(st, old) && (await fsp.readlink(at(dir.fd, name), { encoding: 'buffer' }).catch(() => undefined))?.equals(target)) await fixMeta(dir, name, st, old!);
     else {
-      await replace(dp, exists);
-      await copyFile(sp, dp, st);
+      if (old) await removeAt(dir, name);
+      await fsp.symlink(target, at(dir.fd, name));
+      await metaAt(dir, name, st);
     }
     done(st);
-    return dp;
+  };
+
+  const copySpecial = async (st: BigIntStats, dir: FileHandle, name: Name, path: string, exists: boolean) => {
+    const old = await have(dir, name, exists);
+    if (old && sameEntry(st, old) && old.rdev === st.rdev) await fixMeta(dir, name, st, old);
+    else {
+      if (old) await removeAt(dir, name);
+      try {
+        mknodat(dir.fd, name, Number(st.mode & TYPE) | 0o600, Number(st.rdev));
+      } catch (e) {
+        // Through a mount that cannot make them (EPERM): reported, as before.
+        report.skipped.push(path);
+        report.skippedWhy.push(`${path}: ${(e as Error).message}`);
+        return;
+      }
+      await metaAt(dir, name, st);
+    }
+    done(st);
   };
 
   /** A later name of a hard-link group: a link to the first name's copy (kept if it is one). */
-  const linkEntry = async (first: string, dp: string, st: BigIntStats, exists: boolean) => {
-    const have = exists ? await fsp.lstat(dp, { bigint: true }).catch(() => undefined) : undefined;
-    if (!have || have.ino !== (await fsp.lstat(first, { bigint: true })).ino) {
-      await replace(dp, exists);
-      await fsp.link(first, dp);
+  const linkEntry = async (first: { dir: FileHandle; name: Name }, dir: FileHandle, name: Name, st: BigIntStats, exists: boolean) => {
+    const old = await have(dir, name, exists);
+    if (!old || old.ino !== (await fsp.lstat(at(first.dir.fd, first.name), { bigint: true })).ino) {
+      if (old) await removeAt(dir, name);
+      await fsp.link(at(first.dir.fd, first.name), at(dir.fd, name));
     }
     done(st);
   };
 
-  /** Start copying directory `s` into `d`; `fresh` when `d` was just made (nothing to reuse). */
-  const walk = async (s: string, d: string, fresh: boolean): Promise<{ finished: Promise<unknown> }> => {
-    const there = new Set(fresh ? [] : await fsp.readdir(d));
+  /** Copy open directory `sdir` into open `ddir`; `fresh` when `ddir` was just made (nothing to reuse). */
+  const walk = async (sdir: FileHandle, ddir: FileHandle, path: string, fresh: boolean): Promise<void> => {
+    const there = new Set(fresh ? [] : (await entries(ddir)).map((n) => n.toString('latin1')));
     const children: Promise<unknown>[] = [];
-    for (const name of await fsp.readdir(s)) {
+    for (const name of await entries(sdir)) {
       if (pool.failed) break;
-      const sp = join(s, name);
-      const dp = join(d, name);
-      const st = await fsp.lstat(sp, { bigint: true });
-      const exists = there.has(name);
+      const sp = join(path, shown(name));
+      const exists = there.has(name.toString('latin1'));
+      const pinned = await pin(sdir, name).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw e;
+      });
+      if (!pinned) {
+        report.changed.push(sp);
+        continue;
+      }
+      const { st } = pinned;
       if (st.isDirectory()) {
-        const have = exists ? await fsp.lstat(dp) : undefined;
-        if (have && !have.isDirectory()) await fsp.rm(dp, { recursive: true, force: true });
-        if (!have?.isDirectory()) await fsp.mkdir(dp, 0o700);
-        const sub = await walk(sp, dp, !have?.isDirectory());
-        // Its times last: creating its entries changed them.
-        children.push(tasks.add(sub.finished.then(() => applyMeta(dp, st)).then(() => done(st))));
+        let sub: FileHandle;
+        try {
+          sub = await reopen(pinned.fh, st, fsc.O_RDONLY | fsc.O_DIRECTORY);
+        } finally {
+          await pinned.fh.close();
+        }
+        try {
+          const old = await have(ddir, name, exists);
+          if (old && !old.isDirectory()) await removeAt(ddir, name);
+          if (!old?.isDirectory()) await fsp.mkdir(at(ddir.fd, name), 0o700);
+          const dsub = await openDir(ddir, name);
+          try {
+            // Its entries first (one directory at a time keeps few descriptors open), its times last.
+            await walk(sub, dsub, sp, !old?.isDirectory());
+            for (const r of copyXattrs(sub, dsub)) report.xattrsRefused.push(`${sp}: ${r}`);
+            await metaOnFd(dsub, st);
+            done(st);
+          } finally {
+            if (!keep.has(dsub)) await dsub.close();
+          }
+        } finally {
+          await sub.close();
+        }
       } else if (st.isFile() && st.nlink > 1n && firstNames.has(`${st.dev}:${st.ino}`)) {
+        await pinned.fh.close();
         const first = firstNames.get(`${st.dev}:${st.ino}`)!;
-        children.push(tasks.add(first.then((f) => pool.run(() => linkEntry(f, dp, st, exists)))));
-      } else if (st.isFile() || st.isSymbolicLink()) {
-        const copied = tasks.add(pool.run(() => copyEntry(sp, dp, st, exists)));
-        if (st.isFile() && st.nlink > 1n) firstNames.set(`${st.dev}:${st.ino}`, copied);
+        children.push(tasks.add(first.then((f) => pool.run(() => linkEntry(f, ddir, name, st, exists)))));
+      } else if (st.isFile()) {
+        const copied = tasks.add(pool.run(() => copyRegular(pinned.fh, st, ddir, name, sp, exists)));
+        if (st.nlink > 1n) {
+          keep.add(ddir);
+          firstNames.set(`${st.dev}:${st.ino}`, copied.then(() => ({ dir: ddir, name })));
+        }
         children.push(copied);
       } else {
-        // Sockets, FIFOs and devices do not belong in a home and eCryptfs has no mknod here.
-        report.skipped.push(sp);
+        await pinned.fh.close();
+        if (st.isSymbolicLink()) children.push(tasks.add(pool.run(() => copySymlink(sdir, st, ddir, name, sp, exists))));
+        else children.push(tasks.add(pool.run(() => copySpecial(st, ddir, name, sp, exists))));
       }
     }
-    return { finished: Promise.all(children) };
+    await Promise.all(children);
   };
 
+  const sroot = await openDir(undefined, src);
+  const droot = await openDir(undefined, dst);
   try {
-    await walk(src, dst, false);
+    await walk(sroot, droot, src, false);
   } catch (e) {
     pool.fail(e);
     throw e;
   } finally {
     // Also after a failure: nothing may still be writing once we return.
-    await tasks.settle();
+    await tasks.settle().finally(async () => {
+      for (const fh of [sroot, droot, ...keep]) await fh.close().catch(() => undefined);
+    });
   }
   return report;
 }
 
 /** Whether two files have the same bytes (compared directly: cheaper and surer than hashes). */
-async function sameContent(a: string, b: string, size: number): Promise<boolean> {
-  const [fa, fb] = await Promise.all([fsp.open(a, 'r'), fsp.open(b, 'r')]);
+async function sameContent(a: Name, b: Name, size: number): Promise<boolean> {
+  const open = async (p: Name) => {
+    const fh = await fsp.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
+      throw new EcryptfsError('EIO', `${shown(p)} changed type under the verification`);
+    }
+    return fh;
+  };
+  const fa = await open(a);
+  const fb = await open(b).catch(async (e: unknown) => {
+    await fa.close();
+    throw e;
+  });
   try {
     const n = Math.min(CHUNK, size);
     const [ba, bb] = [Buffer.allocUnsafe(Math.max(n, 1)), Buffer.allocUnsafe(Math.max(n, 1))];
@@ -289,26 +453,42 @@ async function sameContent(a: string, b: string, size: number): Promise<boolean>
   }
 }
 
+/** The copied attributes of an entry (name → value, hex), or undefined where they cannot be read. */
+function xattrsOf(p: Buffer): Map<string, string> | undefined {
+  try {
+    const out = new Map<string, string>();
+    for (const n of llistxattr(p).filter((x) => COPIED_XATTR.test(x))) out.set(n, lgetxattr(p, n).toString('hex'));
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+const child = (dir: Name, name: Buffer): Buffer => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+
 /**
  * Every entry of `src` against `dst`: type, mode, owner, mtime (directories too), size,
- * content, link target, hard links, and no entries in `dst` that `src` lacks (except at the
- * top, where an encrypted home also holds setup's .ecryptfs and .Private links). Returns the
- * problems; the `dst` paths that differ are added to `differing`.
+ * content, link target, device number, hard links, user.* attributes and ACLs (those the copy
+ * could set: `xattrsRefused` lists the others), and no entries in `dst` that `src` lacks
+ * (except at the top, where an encrypted home also holds setup's .ecryptfs and .Private links).
+ * Names are bytes throughout. Returns the problems; the `dst` paths that differ are added to
+ * `differing`.
  */
-export async function verifyTree(src: string, dst: string, skip: Set<string> = new Set(), differing: string[] = []): Promise<string[]> {
+export async function verifyTree(src: string, dst: string, skip: Set<string> = new Set(), differing: Buffer[] = [], xattrsRefused: string[] = []): Promise<string[]> {
   const problems: string[] = [];
   const pool = new Pool(CONCURRENCY);
   const tasks = new Tasks();
+  const refusedAt = new Set(xattrsRefused.map((r) => r.slice(0, r.lastIndexOf(': '))));
   /** Per hard-link group (source dev:ino), the inode its first-checked name has in `dst`. */
   const groups = new Map<string, bigint>();
+  const differs = (dp: Buffer, what: string) => {
+    problems.push(`${shown(dp)}: ${what}`);
+    differing.push(dp);
+  };
 
-  const check = async (sp: string, dp: string, a: BigIntStats) => {
+  const check = async (sp: Buffer, dp: Buffer, a: BigIntStats) => {
     const b = await fsp.lstat(dp, { bigint: true }).catch(() => undefined);
-    if (!b) {
-      problems.push(`${dp}: missing`);
-      differing.push(dp);
-      return;
-    }
+    if (!b) return differs(dp, 'missing');
     const what: string[] = [];
     if (a.mode !== b.mode) what.push(`mode ${a.mode.toString(8)} != ${b.mode.toString(8)}`);
     if (a.uid !== b.uid || a.gid !== b.gid) what.push(`owner ${a.uid}:${a.gid} != ${b.uid}:${b.gid}`);
@@ -322,27 +502,26 @@ export async function verifyTree(src: string, dst: string, skip: Set<string> = n
         if (ino === undefined) groups.set(k, b.ino);
         else if (ino !== b.ino) what.push('hard link broken');
       }
-    } else if (a.isSymbolicLink() && b.isSymbolicLink() && (await fsp.readlink(sp)) !== (await fsp.readlink(dp))) what.push('symlink target');
-    if (what.length) {
-      problems.push(`${dp}: ${what.join(', ')}`);
-      differing.push(dp);
+    } else if (a.isSymbolicLink() && b.isSymbolicLink()) {
+      if (!(await fsp.readlink(sp, { encoding: 'buffer' })).equals(await fsp.readlink(dp, { encoding: 'buffer' }))) what.push('symlink target');
+    } else if ((a.isCharacterDevice() || a.isBlockDevice()) && a.rdev !== b.rdev) what.push(`device ${a.rdev} != ${b.rdev}`);
+    if ((a.isFile() || a.isDirectory()) && !refusedAt.has(shown(sp))) {
+      const [xa, xb] = [xattrsOf(sp), xattrsOf(dp)];
+      if (xa && xb && [...xa].some(([k, v]) => xb.get(k) !== v)) what.push('extended attributes');
     }
+    if (what.length) differs(dp, what.join(', '));
   };
 
-  const walk = async (s: string, d: string, top: boolean) => {
-    const names = await fsp.readdir(s);
+  const walk = async (s: Buffer, d: Buffer, top: boolean) => {
+    const names = await fsp.readdir(s, { encoding: 'buffer' });
     if (!top) {
-      const inSrc = new Set(names);
-      for (const n of await fsp.readdir(d)) {
-        if (inSrc.has(n)) continue;
-        problems.push(`${join(d, n)}: not in ${s}`);
-        differing.push(join(d, n));
-      }
+      const inSrc = new Set(names.map((n) => n.toString('latin1')));
+      for (const n of await fsp.readdir(d, { encoding: 'buffer' })) if (!inSrc.has(n.toString('latin1'))) differs(child(d, n), `not in ${shown(s)}`);
     }
     for (const name of names) {
-      const sp = join(s, name);
-      const dp = join(d, name);
-      if (skip.has(sp)) continue;
+      const sp = child(s, name);
+      const dp = child(d, name);
+      if (skip.has(shown(sp))) continue;
       const a = await fsp.lstat(sp, { bigint: true });
       if (a.isDirectory()) {
         // Checked here, before its entries: a directory that is missing is one problem, not many.
@@ -350,15 +529,12 @@ export async function verifyTree(src: string, dst: string, skip: Set<string> = n
         await check(sp, dp, a);
         const b = await fsp.lstat(dp).catch(() => undefined);
         if (b?.isDirectory()) await walk(sp, dp, false);
-        else if (problems.length === before) {
-          problems.push(`${dp}: not a directory`);
-          differing.push(dp);
-        }
+        else if (problems.length === before) differs(dp, 'not a directory');
       } else tasks.add(pool.run(() => check(sp, dp, a)));
     }
   };
   try {
-    await walk(src, dst, true);
+    await walk(Buffer.from(src), Buffer.from(dst), true);
   } catch (e) {
     pool.fail(e);
     throw e;

@@ -10,8 +10,9 @@ import { promises as fsp, constants as fsc, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError } from '../errors.js';
 
-/** open(2)'s O_PATH (the same number on every Linux architecture Node runs on). */
-export const O_PATH = 0o10000000;
+import { O_PATH } from '../lower/sys.js';
+
+export { O_PATH };
 export const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 
 export type Name = string | Buffer;
