@@ -271,13 +271,15 @@ async function setupAsUser(o: SetupOptions, who: Account): Promise<number> {
   }
   const lines: Buffer[] = [];
   try {
-    const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : await askLoginPassphrase(o, who.name);
+    const envLogin = fromEnv('LOGINPASS');
+    const envMount = fromEnv('MOUNTPASS');
+    const login = o.loginPassFile ? await readSecretFile(o.loginPassFile) : (envLogin ?? (await askLoginPassphrase(o, who.name)));
     lines.push(login);
     if (login.length === 0) fail('You must provide a login passphrase');
-    if (o.loginPassFile && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
+    if ((o.loginPassFile || envLogin) && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
     // The user's run asks twice where nothing can check the passphrase.
     if (o.wrapping || !canCheckPasswords()) lines.push(login);
-    const mount = o.mountPassFile ? await readSecretFile(o.mountPassFile) : await askMountPassphrase();
+    const mount = o.mountPassFile ? await readSecretFile(o.mountPassFile) : (envMount ?? (await askMountPassphrase()));
     if (mount?.length) lines.push(mount, mount);
     else lines.push(Buffer.alloc(0));
     const args = ['--nopwcheck', ...(o.fnek ? [] : ['--no-fnek']), ...(o.autoMount ? [] : ['--noautomount']), ...(o.autoUmount ? [] : ['--noautoumount']), ...(o.force ? ['--force'] : []), ...(o.wrapping ? ['--wrapping'] : [])];
@@ -296,6 +298,13 @@ async function setupAsUser(o: SetupOptions, who: Account): Promise<number> {
   } finally {
     for (const l of lines) l.fill(0);
   }
+}
+
+/** LOGINPASS/MOUNTPASS in the environment: the real script's way to run unattended. */
+function fromEnv(name: string): Buffer | undefined {
+  const v = process.env[name];
+  delete process.env[name]; // never passed on to the mount daemon or the user's run
+  return v ? Buffer.from(v, 'utf8') : undefined;
 }
 
 /** A marker file (auto-mount, ...) in the held config directory: created no-follow, owned by the user. */
@@ -410,12 +419,6 @@ export async function setupPrivate(o: SetupOptions): Promise<SetupResult> {
     }
     if (await nonEmpty(lowerDir, true)) fail(`${lower} must be empty before proceeding`);
 
-    // LOGINPASS/MOUNTPASS in the environment: the real script's way to run unattended.
-    const fromEnv = (name: string) => {
-      const v = process.env[name];
-      delete process.env[name]; // never passed on to the mount daemon
-      return v ? Buffer.from(v, 'utf8') : undefined;
-    };
     const envLogin = fromEnv('LOGINPASS');
     const envMount = fromEnv('MOUNTPASS');
     if (o.loginPassFile) login = await readSecretFile(o.loginPassFile);
