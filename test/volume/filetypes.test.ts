@@ -167,3 +167,31 @@ test('as root, owners are kept on what decrypt creates and only there', { skip: 
     dir.cleanup();
   }
 });
+
+test('hard links survive encrypt and decrypt, across directories and with byte names', async () => {
+  const dir = tempDir('ecryptfs-types-');
+  try {
+    const src = join(dir.path, 'src');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(join(src, 'a'), 'shared');
+    fs.linkSync(join(src, 'a'), join(src, 'sub', 'b'));
+    fs.linkSync(join(src, 'a'), Buffer.concat([Buffer.from(join(src, '/')), B('c\xe9')]));
+    const lower = join(dir.path, 'lower');
+    fs.mkdirSync(lower);
+    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+    assert.deepEqual((await encryptTree(vol, [src])).problems, []);
+    const la = fs.statSync(join(lower, vol.encodeName('a')));
+    assert.equal(la.nlink, 3);
+    assert.equal(fs.statSync(join(lower, vol.encodeName('sub'), vol.encodeName('b'))).ino, la.ino);
+    const dest = join(dir.path, 'dest');
+    const d = await decryptTree(vol, [''], dest);
+    assert.deepEqual(d.problems, []);
+    const da = fs.statSync(join(dest, 'a'));
+    assert.equal(da.nlink, 3);
+    assert.equal(fs.statSync(join(dest, 'sub', 'b')).ino, da.ino);
+    assert.equal(fs.statSync(Buffer.concat([Buffer.from(join(dest, '/')), B('c\xe9')])).ino, da.ino);
+    assert.equal(fs.readFileSync(join(dest, 'sub', 'b'), 'utf8'), 'shared');
+  } finally {
+    dir.cleanup();
+  }
+});
