@@ -4,7 +4,7 @@
  */
 import { EcryptfsError } from '../errors.js';
 import { parseAuthTok } from '../format/authtok.js';
-import { readKey } from '../keyring/kernel.js';
+import { keyringUnavailableReason, readKey } from '../keyring/kernel.js';
 import { KeyRing } from '../volume/keyring.js';
 
 /** Add every sig of `sigs` that the ring lacks from the kernel keyring; error names the missing one. */
@@ -13,6 +13,9 @@ export async function keysFromKernel(ring: KeyRing, sigs: string[]): Promise<voi
     if (ring.has(sig)) continue;
     const payload = await readKey(sig).catch(() => undefined);
     if (!payload) {
+      // No keyring at all (a container's seccomp profile, no keyctl) is a set-up problem of its own.
+      const unavailable = await keyringUnavailableReason();
+      if (unavailable) throw new EcryptfsError('ENOKEY', `the key with sig ${sig} cannot be read: ${unavailable}`);
       throw new EcryptfsError('ENOKEY', `no key with sig ${sig} in the user keyring: add it with ecryptfs-add-passphrase${sigs.length > 1 ? ' [--fnek]' : ''} or give key=passphrase`);
     }
     const tok = parseAuthTok(payload);

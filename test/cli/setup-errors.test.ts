@@ -186,6 +186,9 @@ describe('set-up errors name the cause and the fix', { skip: skipReason() }, () 
     const mgr = await run([which('python3'), NO_KEYRING, ...node(join(BIN, 'ecryptfs-manager.js'))], { user });
     assert.equal(mgr.code, 1);
     assert.match(mgr.stderr, /the kernel keyring is not available to this process/);
+    const sigMount = await run([which('python3'), NO_KEYRING, ...node(MAIN, 'mount', lower, upper, '-o', `ecryptfs_sig=0123456789abcdef,${OPTS}`)]);
+    assert.equal(sigMount.code, 1);
+    assert.match(sigMount.stderr, /the key with sig 0123456789abcdef cannot be read: the kernel keyring is not available to this process .* give the passphrase to the command instead of the keyring \(e\.g\. `ecryptfs mount LOWER UPPER -o key=passphrase:passphrase_passwd_file=FILE`\)/);
     const noKeyctl = await withPass(node(join(BIN, 'ecryptfs-add-passphrase.js'), '-'), pathWith('no-keyctl', ['python3']));
     assert.match(noKeyctl.stderr, /keyctl is not installed \(or not in PATH\)\. Fix: as root run `apt-get install keyutils`/);
   });
