@@ -5,7 +5,8 @@
  * the kernel module, which is why people reach for it: the mount is ours, through FUSE.
  * Messages follow ecryptfs-utils' script. Answers may come from stdin, one a line.
  */
-import { promises as fsp, mkdtempSync } from 'node:fs';
+import { promises as fsp, constants as fsc, mkdtempSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isEcryptfsError } from '../errors.js';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
@@ -17,6 +18,7 @@ import { KeyRing } from '../volume/keyring.js';
 import { ask, askSecret, interactive } from './prompt.js';
 import { mountCommand } from './mount.js';
 import { runMain } from './run.js';
+import { at, openDir } from '../home/held.js';
 
 const info = (m: string) => process.stdout.write(`INFO: ${m}\n`);
 
@@ -28,6 +30,38 @@ async function findPrivates(dir: string, depth: number, out: string[]): Promise<
     const p = join(dir, e.name);
     if (e.name === '.Private') out.push(p);
     else await findPrivates(p, depth + 1, out);
+  }
+}
+
+/**
+ * The wrapped passphrase beside `priv` (../.ecryptfs/wrapped-passphrase), read as root without
+ * following a link where the user could have put one: the user owns .ecryptfs and what is in it.
+ * Returns the bytes, undefined when there is none, or why it is not used.
+ */
+async function readWrapped(priv: string): Promise<Buffer | string | undefined> {
+  const shown = join(dirname(priv), '.ecryptfs');
+  let parent: FileHandle | undefined;
+  let dot: FileHandle | undefined;
+  let fh: FileHandle | undefined;
+  const refuse = (what: string) => `${what} is a symbolic link or not what it should be: not followed (run as root, this tool reads nothing a user can point elsewhere). Give the directory it stands for (for an encrypted home, /home/.ecryptfs/USER/.Private), or the MOUNT passphrase.`;
+  try {
+    parent = await fsp.open(dirname(priv), fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
+    if (!parent) return undefined;
+    try {
+      dot = await openDir(parent, '.ecryptfs');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' ? undefined : refuse(shown);
+    }
+    try {
+      fh = await fsp.open(at(dot.fd, 'wrapped-passphrase'), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : refuse(join(shown, 'wrapped-passphrase'));
+    }
+    if (!(await fh.stat()).isFile()) return refuse(join(shown, 'wrapped-passphrase'));
+    return await fh.readFile();
+  } finally {
+    for (const h of [fh, dot, parent]) await h?.close();
   }
 }
 
@@ -59,16 +93,17 @@ export async function recoverPrivate(args: string[], lines?: string[]): Promise<
     info(`Found [${d}].`);
     const yn = (await next('Try to recover this directory? [Y/n]: ')).trim();
     if (/^n/i.test(yn)) continue;
-    const wrapped = join(dirname(d), '.ecryptfs', 'wrapped-passphrase');
+    const wrapped = await readWrapped(d);
     let passphrase: Buffer | undefined;
-    if (await fsp.stat(wrapped).catch(() => undefined)) {
+    if (typeof wrapped === 'string') info(wrapped);
+    else if (wrapped) {
       info('Found your wrapped-passphrase');
       const know = (await next('Do you know your LOGIN passphrase? [Y/n] ')).trim();
       if (!/^n/i.test(know)) {
         info('Enter your LOGIN passphrase...');
         const login = await next('Passphrase: ', true);
         try {
-          passphrase = unwrapPassphrase(await fsp.readFile(wrapped), login);
+          passphrase = unwrapPassphrase(wrapped, login);
         } catch (e) {
           if (!isEcryptfsError(e, 'EWRONGPASS')) throw e;
           process.stderr.write('ERROR: The LOGIN passphrase does not unwrap the mount passphrase.\n');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mountSkipReason, sh } from '../mount/harness.js';
+import { freshUser, mountSkipReason, sh } from '../mount/harness.js';
 import { manifest, tempDir, unpackLower } from '../helpers/fixtures.js';
 import { tool } from '../cli/run.js';
 
@@ -36,5 +36,38 @@ test('recovers a real ecryptfs-setup-private directory with the LOGIN passphrase
     if (mp) sh(`umount ${mp} || umount -l ${mp}; rmdir ${mp}`);
     lower.cleanup();
     t.cleanup();
+  }
+});
+
+test('recover-private as root follows no link the user made to a root-only wrapped-passphrase (issue #12)', { skip }, async () => {
+  const m = manifest('setup-private') as unknown as { login_passphrase: string; passphrase: string; dot_ecryptfs: Record<string, { hex: string | null }> };
+  const USER = 'etroot4';
+  const { home, uid } = freshUser(USER);
+  const rootDir = `/root/etroot4-${process.pid}`;
+  const lower = await unpackLower('setup-private');
+  const mps: string[] = [];
+  try {
+    // Root's own wrapped passphrase (0600, in a root-only directory): what the user points at.
+    await fsp.mkdir(rootDir, { mode: 0o700 });
+    await fsp.writeFile(join(rootDir, 'wrapped-passphrase'), Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex!, 'hex'), { mode: 0o600 });
+    await fsp.cp(lower.path, join(home, '.Private'), { recursive: true });
+    sh(`chown -R ${uid}:${uid} ${home}/.Private`);
+    const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c '${cmd}'`);
+    for (const [setup, what] of [[`ln -s ${rootDir} ${home}/.ecryptfs`, `${home}/.ecryptfs`], [`rm ${home}/.ecryptfs; mkdir ${home}/.ecryptfs; ln -s ${rootDir}/wrapped-passphrase ${home}/.ecryptfs/wrapped-passphrase`, `${home}/.ecryptfs/wrapped-passphrase`]] as const) {
+      asUser(setup);
+      // Only the MOUNT passphrase is asked: the link is not followed.
+      const r = await tool('ecryptfs-recover-private', [join(home, '.Private')], `y\n${m.passphrase}\n`);
+      assert.doesNotMatch(r.stdout, /Found your wrapped-passphrase/, 'a wrapped-passphrase read through a link');
+      assert.match(r.stdout, new RegExp(`INFO: ${what} is a symbolic link or not what it should be: not followed[^\\n]*MOUNT passphrase`));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const mp = /Private data mounted at \[(.*)\]/.exec(r.stdout)?.[1] ?? '';
+      assert.ok(mp, r.stdout);
+      mps.push(mp);
+    }
+  } finally {
+    for (const mp of mps) sh(`umount ${mp} || umount -l ${mp}; rmdir ${mp}`);
+    sh(`pkill -9 -u ${USER}; userdel -r ${USER}`);
+    await fsp.rm(rootDir, { recursive: true, force: true });
+    lower.cleanup();
   }
 });
