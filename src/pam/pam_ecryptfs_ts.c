@@ -354,7 +354,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	if (user == NULL)
 		return PAM_IGNORE;
 	parse_opts(pamh, argc, argv, &o);
-	if (!user_has(user, "auto-mount") && !user_has(user, "wrapped-passphrase"))
+	/* As the hook: only users whose login mounts (~/.ecryptfs/auto-mount) are asked or unwrapped. */
+	if (!user_has(user, "auto-mount"))
 		return PAM_IGNORE;
 	if (user_has(user, "wrapping-independent")) {
 		/* The login password does not open it: ask, as pam_ecryptfs does. */
