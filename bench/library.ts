@@ -1,11 +1,16 @@
 /**
  * Library speed against `openssl speed` in the same run (issue #11): OpenSSL AES-128-CBC on one
  * core at 4 KiB and 16 KiB blocks, the library writing (encrypting) and reading (decrypting) a
- * file through the Volume API, and the extent-crypto path large transfers use, with 1 and 2 cores.
+ * file through the Volume API, and the extent crypto a large mount transfer uses, on 1 and 2 cores.
  *
- * `libraryBench()` returns the numbers, `formatLibraryBench()` the table; run this file directly
- * (`node --openssl-legacy-provider dist/bench/library.js`, BENCH_MB=256 by default) to print it.
- * Lower directory: /dev/shm when present (memory), so the disk does not set the speed.
+ * `libraryBench()` returns the numbers, `formatLibraryBench()` the table (bench/bench.ts's crypto
+ * section can print it); run this file directly to print it:
+ *   node --openssl-legacy-provider dist/bench/library.js   (BENCH_MB=256, BENCH_ROUNDS=3)
+ * OpenSSL and the library are measured in interleaved rounds and the medians reported, so a
+ * shared machine's load falls on both. Beside wall-clock MB/s the table gives MB per CPU-second
+ * (openssl speed without -elapsed counts CPU time; the library's is its process CPU time, all
+ * threads): on a loaded machine that column still compares the work done, not the share of CPU got.
+ * Lower directory: /dev/shm when present (memory), so no disk sets the speed.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,29 +19,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContentCipher } from '../src/format/contentenc.js';
-import { setCryptoWorkers, sharedBuffer } from '../src/crypto/pool.js';
+import { cryptoPool, setCryptoWorkers, sharedBuffer } from '../src/crypto/pool.js';
 import { KeyRing } from '../src/volume/keyring.js';
 import { Volume } from '../src/volume/volume.js';
 
 const MiB = 1 << 20;
 
+/** One measurement: wall-clock MB/s and MB per CPU-second. */
+export interface Speed { wall: number; cpu: number }
+
 export interface LibraryBenchResult {
-  /** MB/s (10^6 bytes/s), `openssl speed -evp aes-128-cbc`, one core, keyed by block bytes. */
-  opensslEncrypt: Record<number, number>;
-  opensslDecrypt: Record<number, number>;
-  /** Volume API, aes-128, file of `sizeMiB` on `lowerDir`. */
-  libraryEncrypt: number;
-  libraryDecrypt: number;
-  /** Extent crypto of 1 MiB transfers (what a large mount read/write uses), by cores used. */
-  parallel: { cores: number; encrypt: number; decrypt: number }[];
+  /** `openssl speed -evp aes-128-cbc`, one core, keyed by block bytes (wall: -elapsed; cpu: without). */
+  opensslEncrypt: Record<number, Speed>;
+  opensslDecrypt: Record<number, Speed>;
+  /** Volume API, aes-128, a file of `sizeMiB` on `lowerDir`, crypto threads as by default. */
+  libraryEncrypt: Speed;
+  libraryDecrypt: Speed;
+  /** Crypto threads the Volume runs used besides the calling thread. */
+  workers: number;
+  /** Extent crypto of 1 MiB transfers (what a large mount read/write does), by cores used. */
+  parallel: { cores: number; encrypt: Speed; decrypt: Speed }[];
   sizeMiB: number;
+  rounds: number;
   lowerDir: string;
   peakRssMiB: number;
 }
 
-/** `openssl speed -evp aes-128-cbc` at one block size, one core (no -multi); MB/s. */
-export function opensslSpeed(decrypt: boolean, bytes: number, seconds = 2): number {
-  const args = ['speed', '-elapsed', '-seconds', String(seconds), '-bytes', String(bytes), '-evp', 'aes-128-cbc'];
+/** `openssl speed -evp aes-128-cbc` at one block size, one core (no -multi); MB/s (10^6 bytes). */
+export function opensslSpeed(decrypt: boolean, bytes: number, elapsed: boolean, seconds = 1): number {
+  const args = ['speed', '-seconds', String(seconds), '-bytes', String(bytes), '-evp', 'aes-128-cbc'];
+  if (elapsed) args.splice(1, 0, '-elapsed');
   if (decrypt) args.splice(1, 0, '-decrypt');
   const out = execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const row = out.split('\n').find((l) => /^aes-128-cbc\s/i.test(l));
@@ -45,24 +57,23 @@ export function opensslSpeed(decrypt: boolean, bytes: number, seconds = 2): numb
   return (kb * 1000) / 1e6; // openssl's k is 1000 bytes
 }
 
-function seconds(t0: bigint): number {
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+/** Time `fn` moving `bytes`: wall-clock and process CPU (all threads). */
+async function measure(bytes: number, fn: () => Promise<void>): Promise<Speed> {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall: bytes / 1e6 / wall, cpu: bytes / 1e6 / ((c.user + c.system) / 1e6) };
 }
 
-async function volumeBench(dir: string, size: number): Promise<{ enc: number; dec: number }> {
-  const ring = new KeyRing();
-  await ring.addPassphrase('bench-passphrase');
-  const vol = await Volume.open(dir, ring, { fnekSig: null });
-  try {
-    const chunk = randomBytes(MiB);
-    async function* gen(): AsyncGenerator<Uint8Array> {
-      for (let i = 0; i < size / MiB; i++) yield chunk;
-    }
-    let t = process.hrtime.bigint();
-    await vol.writeFile('big', gen());
-    const enc = size / 1e6 / seconds(t);
-    // One reused buffer, as `ecryptfs decrypt` reads.
-    t = process.hrtime.bigint();
+async function volumeRound(vol: Volume, size: number, chunk: Buffer): Promise<{ enc: Speed; dec: Speed }> {
+  async function* gen(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < size / MiB; i++) yield chunk;
+  }
+  const enc = await measure(size, () => vol.writeFile('big', gen()));
+  // One reused buffer, as `ecryptfs decrypt` reads.
+  const dec = await measure(size, async () => {
     const f = await vol.openFile('big');
     const buf = Buffer.alloc(MiB);
     let n = 0;
@@ -71,12 +82,9 @@ async function volumeBench(dir: string, size: number): Promise<{ enc: number; de
     } finally {
       await f.close();
     }
-    const dec = size / 1e6 / seconds(t);
     if (n !== size) throw new Error(`short read: ${n} of ${size} bytes`);
-    return { enc, dec };
-  } finally {
-    vol.close();
-  }
+  });
+  return { enc, dec };
 }
 
 /**
@@ -84,23 +92,22 @@ async function volumeBench(dir: string, size: number): Promise<{ enc: number; de
  * encrypt in place in shared memory, decrypt from shared memory into a plain buffer, with
  * `workers` extra threads (cores = workers + 1).
  */
-async function extentBench(workers: number, totalMiB: number): Promise<{ encrypt: number; decrypt: number }> {
+async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt: Speed; decrypt: Speed }> {
   setCryptoWorkers(workers);
   try {
     const cc = new ContentCipher('aes', randomBytes(16));
-    const es = cc.extentSize;
-    const count = MiB / es;
+    const count = MiB / cc.extentSize;
     const shared = sharedBuffer(MiB);
     shared.set(randomBytes(MiB));
     const out = Buffer.alloc(MiB);
     await cc.encryptInPlace(shared, 0, count); // warm up: threads started, code compiled
     await cc.decryptFrom(shared, out, 0, count);
-    let t = process.hrtime.bigint();
-    for (let r = 0; r < totalMiB; r++) await cc.encryptInPlace(shared, r * count, count);
-    const encrypt = (totalMiB * MiB) / 1e6 / seconds(t);
-    t = process.hrtime.bigint();
-    for (let r = 0; r < totalMiB; r++) await cc.decryptFrom(shared, out, r * count, count);
-    const decrypt = (totalMiB * MiB) / 1e6 / seconds(t);
+    const encrypt = await measure(totalMiB * MiB, async () => {
+      for (let r = 0; r < totalMiB; r++) await cc.encryptInPlace(shared, r * count, count);
+    });
+    const decrypt = await measure(totalMiB * MiB, async () => {
+      for (let r = 0; r < totalMiB; r++) await cc.decryptFrom(shared, out, r * count, count);
+    });
     cc.destroy();
     return { encrypt, decrypt };
   } finally {
@@ -108,31 +115,65 @@ async function extentBench(workers: number, totalMiB: number): Promise<{ encrypt
   }
 }
 
-export async function libraryBench(opts: { sizeMiB?: number; lowerBase?: string } = {}): Promise<LibraryBenchResult> {
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function medianSpeed(xs: Speed[]): Speed {
+  return { wall: median(xs.map((x) => x.wall)), cpu: median(xs.map((x) => x.cpu)) };
+}
+
+export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lowerBase?: string } = {}): Promise<LibraryBenchResult> {
   const sizeMiB = opts.sizeMiB ?? 256;
+  const rounds = opts.rounds ?? 3;
   const base = opts.lowerBase ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-  const opensslEncrypt: Record<number, number> = {};
-  const opensslDecrypt: Record<number, number> = {};
-  for (const bytes of [4096, 16384]) {
-    opensslEncrypt[bytes] = opensslSpeed(false, bytes);
-    opensslDecrypt[bytes] = opensslSpeed(true, bytes);
-  }
+  const blocks = [4096, 16384];
+  const ossl = { enc: new Map<number, Speed[]>(), dec: new Map<number, Speed[]>() };
+  const lib = { enc: [] as Speed[], dec: [] as Speed[] };
+  const par = new Map<number, { encrypt: Speed[]; decrypt: Speed[] }>();
   const dir = mkdtempSync(join(base, 'ecryptfs-libbench-'));
-  let vol: { enc: number; dec: number };
   try {
-    vol = await volumeBench(dir, sizeMiB * MiB);
+    const ring = new KeyRing();
+    await ring.addPassphrase('bench-passphrase');
+    const vol = await Volume.open(dir, ring, { fnekSig: null });
+    const chunk = randomBytes(MiB);
+    try {
+      for (let r = 0; r < rounds; r++) {
+        for (const b of blocks) {
+          for (const [decrypt, m] of [[false, ossl.enc], [true, ossl.dec]] as const) {
+            const s = { wall: opensslSpeed(decrypt, b, true), cpu: opensslSpeed(decrypt, b, false) };
+            m.set(b, [...(m.get(b) ?? []), s]);
+          }
+        }
+        const v = await volumeRound(vol, sizeMiB * MiB, chunk);
+        lib.enc.push(v.enc);
+        lib.dec.push(v.dec);
+        for (const workers of [0, 1]) {
+          const x = await extentRound(workers, Math.min(sizeMiB, 128));
+          const p = par.get(workers) ?? { encrypt: [], decrypt: [] };
+          p.encrypt.push(x.encrypt);
+          p.decrypt.push(x.decrypt);
+          par.set(workers, p);
+        }
+      }
+    } finally {
+      vol.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const parallel = [];
-  for (const workers of [0, 1]) parallel.push({ cores: workers + 1, ...(await extentBench(workers, Math.min(sizeMiB, 256))) });
+  const pick = (m: Map<number, Speed[]>) => Object.fromEntries(blocks.map((b) => [b, medianSpeed(m.get(b)!)]));
   return {
-    opensslEncrypt,
-    opensslDecrypt,
-    libraryEncrypt: vol.enc,
-    libraryDecrypt: vol.dec,
-    parallel,
+    opensslEncrypt: pick(ossl.enc),
+    opensslDecrypt: pick(ossl.dec),
+    libraryEncrypt: medianSpeed(lib.enc),
+    libraryDecrypt: medianSpeed(lib.dec),
+    workers: cryptoPool().size,
+    parallel: [...par].map(([w, p]) => ({ cores: w + 1, encrypt: medianSpeed(p.encrypt), decrypt: medianSpeed(p.decrypt) })),
     sizeMiB,
+    rounds,
     lowerDir: base,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
@@ -140,24 +181,29 @@ export async function libraryBench(opts: { sizeMiB?: number; lowerBase?: string 
 
 export function formatLibraryBench(r: LibraryBenchResult): string {
   const oe = r.opensslEncrypt[16384], od = r.opensslDecrypt[16384];
-  const rows: string[][] = [['what', 'MB/s', 'vs OpenSSL 16 KiB', 'target']];
+  const rows: string[][] = [['what', 'MB/s', 'x OpenSSL', 'MB/cpu-s', 'x OpenSSL', 'target']];
+  const row = (what: string, s: Speed, ref: Speed, target = '') =>
+    rows.push([what, s.wall.toFixed(0), (s.wall / ref.wall).toFixed(2), s.cpu.toFixed(0), (s.cpu / ref.cpu).toFixed(2), target]);
   for (const b of [4096, 16384]) {
-    rows.push([`openssl speed aes-128-cbc encrypt, ${b} B blocks, 1 core`, r.opensslEncrypt[b].toFixed(0), (r.opensslEncrypt[b] / oe).toFixed(2), '']);
-    rows.push([`openssl speed aes-128-cbc decrypt, ${b} B blocks, 1 core`, r.opensslDecrypt[b].toFixed(0), (r.opensslDecrypt[b] / od).toFixed(2), '']);
+    row(`openssl speed aes-128-cbc encrypt, ${b} B blocks, 1 core`, r.opensslEncrypt[b], oe);
+    row(`openssl speed aes-128-cbc decrypt, ${b} B blocks, 1 core`, r.opensslDecrypt[b], od);
   }
-  rows.push([`library encrypt (write) ${r.sizeMiB} MiB, aes-128`, r.libraryEncrypt.toFixed(0), (r.libraryEncrypt / oe).toFixed(2), '>= 0.80']);
-  rows.push([`library decrypt (read) ${r.sizeMiB} MiB, aes-128`, r.libraryDecrypt.toFixed(0), (r.libraryDecrypt / od).toFixed(2), '>= 0.50']);
+  const cores = `${r.workers + 1} core${r.workers ? 's' : ''}`;
+  row(`library encrypt (write) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryEncrypt, oe, '>= 0.80');
+  row(`library decrypt (read) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryDecrypt, od, '>= 0.50');
   for (const p of r.parallel) {
-    rows.push([`extent crypto, 1 MiB transfers, ${p.cores} core${p.cores > 1 ? 's' : ''}: encrypt`, p.encrypt.toFixed(0), (p.encrypt / oe).toFixed(2), '']);
-    rows.push([`extent crypto, 1 MiB transfers, ${p.cores} core${p.cores > 1 ? 's' : ''}: decrypt`, p.decrypt.toFixed(0), (p.decrypt / od).toFixed(2), '']);
+    const c = `${p.cores} core${p.cores > 1 ? 's' : ''}`;
+    row(`extent crypto, 1 MiB transfers, ${c}: encrypt`, p.encrypt, oe);
+    row(`extent crypto, 1 MiB transfers, ${c}: decrypt`, p.decrypt, od);
   }
-  const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
-  lines.push(`lower directory on ${r.lowerDir}; peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
+  const w = rows[0].map((_, i) => Math.max(...rows.map((x) => x[i].length)));
+  const lines = rows.map((x) => x.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
+  lines.push(`(x OpenSSL: against openssl speed at 16 KiB blocks; medians of ${r.rounds} interleaved rounds;`);
+  lines.push(` lower directory on ${r.lowerDir}; peak RSS ${r.peakRssMiB.toFixed(0)} MiB)`);
   return lines.join('\n');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const r = await libraryBench({ sizeMiB: Number(process.env.BENCH_MB ?? 256) });
+  const r = await libraryBench({ sizeMiB: Number(process.env.BENCH_MB ?? 256), rounds: Number(process.env.BENCH_ROUNDS ?? 3) });
   console.log(formatLibraryBench(r));
 }

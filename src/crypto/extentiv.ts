@@ -6,7 +6,6 @@
  * padding words are constants) and takes the root IV's words once per batch.
  */
 
-const msg = new Uint8Array(32);
 const words = new Int32Array(8);
 
 function le32(b: Uint8Array, o: number): number {
@@ -19,23 +18,20 @@ function le32(b: Uint8Array, o: number): number {
  */
 export function extentIvsInto(root: Uint8Array, first: number, count: number, out: Uint8Array, outOff = 0): void {
   if (root.length < 16) throw new RangeError('root IV must be 16 bytes');
-  if (!Number.isSafeInteger(first) || first < 0 || !Number.isSafeInteger(first + count)) throw new RangeError(`bad extent index ${first}`);
+  if (!Number.isSafeInteger(first) || first < 0 || (count > 0 && !Number.isSafeInteger(first + count - 1))) throw new RangeError(`bad extent index ${first}`);
   if (out.length < outOff + 16 * count) throw new RangeError(`IV output of ${out.length} bytes is too short for ${count} IVs`);
   for (let i = 0; i < 4; i++) words[i] = le32(root, 4 * i);
   for (let e = 0; e < count; e++) {
+    // The decimal digits straight into message words 4..7, least significant digit last.
     let n = first + e;
     let len = 1;
     for (let p = 10; p <= n && len < 16; p *= 10) len++;
-    msg.fill(0, 16);
-    for (let k = 15 + len; k >= 16; k--) {
+    words[4] = 0; words[5] = 0; words[6] = 0; words[7] = 0;
+    for (let k = len - 1; k >= 0; k--) {
       const q = Math.floor(n / 10);
-      msg[k] = 48 + (n - q * 10);
+      words[4 + (k >> 2)] |= (48 + (n - q * 10)) << ((k & 3) << 3);
       n = q;
     }
-    words[4] = le32(msg, 16);
-    words[5] = le32(msg, 20);
-    words[6] = le32(msg, 24);
-    words[7] = le32(msg, 28);
     md5Of32(words, out, outOff + 16 * e);
   }
 }
