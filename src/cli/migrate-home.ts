@@ -16,7 +16,8 @@ import { MAX_NAME_BYTES } from '../format/filename.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
 import { type Account, isMounted, isRoot, lookupAccount, privatePaths } from '../home/account.js';
 import { type CopyReport, copyTree, measure, verifyTree } from '../home/copytree.js';
-import { openDir, removeAt, removeUnder } from '../home/held.js';
+import { openDir, readHeldFile, removeAt, removeUnder } from '../home/held.js';
+import type { FileHandle } from 'node:fs/promises';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
 import { addPrivateKeys, privateMountOptions, setupPrivate } from './private.js';
 import { mountCommand, umountCommand } from './mount.js';
@@ -147,16 +148,38 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
     if ((await umountCommand(a.home)) !== 0) spawnSync('umount', ['-l', a.home], { stdio: 'ignore' });
   }
   const p = privatePaths(join('/home/.ecryptfs', a.name));
+  // The config is the user's by now: read through descriptors, no link followed.
+  const files = await (async () => {
+    const held: FileHandle[] = [];
+    try {
+      held.push(await openDir(undefined, join('/home/.ecryptfs', a.name)));
+      held.push(await openDir(held[0], '.ecryptfs'));
+      held.push(await openDir(undefined, '/dev/shm'));
+      return {
+        wrapped: await readHeldFile(held[1], 'wrapped-passphrase', [a.uid, 0], p.wrapped),
+        sig: await readHeldFile(held[1], 'Private.sig', [a.uid, 0], p.sig),
+        shm: await readHeldFile(held[2], `.ecryptfs-${a.name}`, [a.uid, 0], `/dev/shm/.ecryptfs-${a.name}`),
+      };
+    } catch (e) {
+      if (isEcryptfsError(e)) throw e;
+      return fail(`The encrypted home's configuration in ${p.dot} cannot be opened (${(e as NodeJS.ErrnoException).code}); it must be a directory, not a link.`);
+    } finally {
+      for (const h of held) await h.close();
+    }
+  })();
   let pass: Buffer;
-  const shm = `/dev/shm/.ecryptfs-${a.name}`;
   if (o.mountPassFile) pass = await readSecretFile(o.mountPassFile);
-  else if (!(await fsp.stat(p.wrapped).catch(() => undefined)) && (await fsp.stat(shm).catch(() => undefined))) {
+  else if (!files.wrapped && files.shm) {
     // Set up without a login password: the passphrase still waits for the first login.
-    pass = await readSecretFile(shm);
+    let end = files.shm.indexOf(0x0a);
+    if (end < 0) end = files.shm.length;
+    if (end > 0 && files.shm[end - 1] === 0x0d) end--;
+    pass = Buffer.from(files.shm.subarray(0, end));
   } else {
+    if (!files.wrapped) fail(`${p.wrapped} is missing: give --mountpass-file`);
     const login = await secretFrom(`Enter your login passphrase [${a.name}]: `, o.loginPassFile);
     try {
-      pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
+      pass = unwrapPassphrase(files.wrapped!, login);
     } catch (e) {
       if (isEcryptfsError(e, 'EWRONGPASS')) fail('Your login passphrase is incorrect');
       throw e;
@@ -164,9 +187,11 @@ async function remount(a: Account, o: MigrateOptions): Promise<void> {
       login.fill(0);
     }
   }
+  files.shm?.fill(0);
   await addPrivateKeys(pass);
   pass.fill(0);
-  const sigs = parseSigFile(await fsp.readFile(p.sig, 'utf8'), p.sig);
+  if (!files.sig) fail(`${p.sig} is missing; the encrypted home was not set up completely.`);
+  const sigs = parseSigFile(files.sig!.toString('utf8'), p.sig);
   if ((await mountCommand({ lower: p.lower, upper: a.home, options: privateMountOptions(sigs), foreground: false, quiet: true })) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
 }
 

@@ -156,3 +156,27 @@ export async function removeUnder(root: string, rel: Name[]): Promise<void> {
     await dir.close().catch(() => undefined);
   }
 }
+
+/**
+ * A regular file `name` in `dir`, owned by one of `owners`, read without following a link or
+ * blocking on a FIFO; undefined when there is none. Anything else there is refused, named as `what`.
+ */
+export async function readHeldFile(dir: FileHandle, name: Name, owners: number[], what: string): Promise<Buffer | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(at(dir.fd, name), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new EcryptfsError('EINVAL', `${what} is a symbolic link; run as root, this tool does not follow it. Put the file itself there.`);
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new EcryptfsError('EINVAL', `${what} is not a regular file; put the file itself there.`);
+    if (!owners.includes(st.uid)) throw new EcryptfsError('EINVAL', `${what} is owned by uid ${st.uid}, not by ${owners.join(' or ')}; it was not made by the setup, remove it.`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}

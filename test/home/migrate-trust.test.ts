@@ -105,7 +105,7 @@ test('migrate-home: entries flipped to links to a root-only file during the copy
   }
 });
 
-test('migrate-home keeps byte names, FIFOs, sockets, devices, user.* attributes and ACLs (or says which it could not)', { skip, timeout: 300_000 }, async () => {
+test('migrate-home keeps byte names, FIFOs, sockets, devices, user.* attributes and ACLs (or says which it could not)', { skip, timeout: 300_000 }, async (t) => {
   openDevFuse();
   const USER = 'etroot13';
   const pw = `/tmp/etroot13-pw-${process.pid}`;
@@ -141,18 +141,31 @@ test('migrate-home keeps byte names, FIFOs, sockets, devices, user.* attributes 
 
     for (const [name, type] of [['fifo', 'fifo'], ['sock', 'socket'], ['null', 'character special file']] as const) {
       const st = sh(`stat -c %F ${recovered}/${name}`).out.trim();
+      t.diagnostic(`${name}: ${st === type ? 'copied' : 'reported as not copied'}`);
       if (st !== type) assert.match(r.stderr, new RegExp(`not copied \\(socket, FIFO or device[^\\n]*${backup}/${name}`), `${name} neither copied nor reported`);
     }
     if (sh(`stat -c %t:%T ${recovered}/null`).out.trim() === '1:3') assert.ok(true, 'device numbers kept');
 
     if (xattr) {
       const got = sh(`getfattr --only-values -n user.colour ${recovered}/attrs.txt 2>/dev/null`).out;
+      t.diagnostic(`user.colour: ${got === 'blue' ? 'copied' : 'reported as refused'}`);
       if (got !== 'blue') assert.match(r.stderr, /extended attribute not kept[^\n]*attrs\.txt: user\.colour/, `user.colour: ${got}`);
     }
     if (acl) {
       const got = sh(`getfacl -c ${recovered}/attrs.txt 2>/dev/null`).out;
+      t.diagnostic(`ACL: ${/user:nobody:r/.test(got) ? 'copied' : 'reported as refused'}`);
       if (!/user:nobody:r/.test(got)) assert.match(r.stderr, /extended attribute not kept[^\n]*attrs\.txt: system\.posix_acl_access/, `ACL: ${got}`);
     }
+
+    // A resumed run reads the user's config as root: a link planted there is refused, not read.
+    sh(`umount ${recovered} && rmdir ${recovered}`);
+    recovered = '';
+    writeFileSync(`/home/.ecryptfs/.migrate-${USER}.json`, JSON.stringify({ orig: backup, phase: 'copy' }), { mode: 0o600 });
+    const wp = `/home/.ecryptfs/${USER}/.ecryptfs/wrapped-passphrase`;
+    sh(`setpriv --reuid=${USER} --regid=${USER} --init-groups sh -c 'mv ${wp} ${wp}.kept && ln -s /etc/shadow ${wp}'`);
+    const resumed = await run('ecryptfs-migrate-home', ['-u', USER, '--loginpass-file', pw]);
+    assert.notEqual(resumed.code, 0);
+    assert.match(resumed.stderr, new RegExp(`ERROR: {2}${wp} is a symbolic link; run as root, this tool does not follow it`));
   } finally {
     if (recovered) sh(`umount ${recovered} || umount -l ${recovered}; rmdir ${recovered}`);
     cleanup(USER, home);
