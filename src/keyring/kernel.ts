@@ -3,7 +3,7 @@
  * sig, 740-byte payload). Node has no keyctl syscalls, so this drives keyutils' `keyctl`;
  * payloads go through stdin/stdout only, never argv, so secrets do not show in `ps`.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { EcryptfsError } from '../errors.js';
 
 function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout: Buffer; stderr: string }> {
@@ -99,4 +99,12 @@ export async function listSigs(): Promise<string[]> {
   const sigs: string[] = [];
   for (const m of ids.stdout.toString().matchAll(/user: ([0-9a-f]{16})\b/g)) sigs.push(m[1]);
   return sigs;
+}
+
+/** readKey without waiting on the event loop, for callers that must answer synchronously. */
+export function readKeySync(sig: string): Buffer | undefined {
+  const found = spawnSync('keyctl', ['search', '@u', 'user', sig], { encoding: 'utf8' });
+  if (found.status !== 0) return undefined;
+  const r = spawnSync('keyctl', ['pipe', found.stdout.trim()]);
+  return r.status === 0 ? r.stdout : undefined;
 }

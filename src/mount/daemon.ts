@@ -10,7 +10,7 @@ import { NodeLowerFs } from '../lower/lowerfs.js';
 import { EcryptfsFs } from './fs.js';
 import { kernelOptionString } from './options.js';
 import { safeGeneric, serve } from './serve.js';
-import { kernelKeyFor } from './keys.js';
+import { kernelKeyFor, kernelKeyForSync } from './keys.js';
 import { unlinkKey } from '../keyring/kernel.js';
 import { removeMountState, stateDir, writeMountState } from './state.js';
 
@@ -42,7 +42,10 @@ async function run(req: DaemonRequest): Promise<void> {
   // Refused before mounting when the records' directory is not the user's own (it says how to fix it).
   await stateDir();
   // Without ecryptfs_mount_auth_tok_only the kernel opens a file of any key in the user keyring.
-  if (!o.mountAuthTokOnly) ring.outside = kernelKeyFor;
+  if (!o.mountAuthTokOnly) {
+    ring.outside = kernelKeyFor;
+    ring.outsideSync = kernelKeyForSync;
+  }
   // Large lower reads/writes go through the thread pool so concurrent FUSE requests overlap.
   const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
   const vol = await Volume.open(lower, ring, {

@@ -4,7 +4,7 @@
  */
 import { EcryptfsError } from '../errors.js';
 import { parseAuthTok } from '../format/authtok.js';
-import { keyringUnavailableReason, readKey } from '../keyring/kernel.js';
+import { keyringUnavailableReason, readKey, readKeySync } from '../keyring/kernel.js';
 import { KeyRing } from '../volume/keyring.js';
 
 /** Add every sig of `sigs` that the ring lacks from the kernel keyring; error names the missing one. */
@@ -38,4 +38,26 @@ export async function kernelKeyFor(sig: string): Promise<Buffer | undefined> {
   } finally {
     payload.fill(0);
   }
+}
+
+/** Name keys looked up outside the mount's own, for 2 s (a listing asks once, not per name). */
+const nameKeys = new Map<string, { key?: Buffer; until: number }>();
+
+/** kernelKeyFor for file names, which are decoded synchronously (keyctl through spawnSync). */
+export function kernelKeyForSync(sig: string): Buffer | undefined {
+  const now = Date.now();
+  const cached = nameKeys.get(sig);
+  if (cached && cached.until > now) return cached.key;
+  cached?.key?.fill(0);
+  const payload = readKeySync(sig);
+  let key: Buffer | undefined;
+  try {
+    key = payload ? parseAuthTok(payload).key : undefined;
+  } catch {
+    key = undefined;
+  } finally {
+    payload?.fill(0);
+  }
+  nameKeys.set(sig, { key, until: now + 2000 });
+  return key;
 }

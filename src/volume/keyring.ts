@@ -23,6 +23,12 @@ export class KeyRing {
    */
   outside?: (sig: string) => Promise<Buffer | undefined>;
 
+  /**
+   * The same for a file name's key (Tag 70 names are decoded synchronously). The key returned
+   * stays the lookup's own (it may cache it briefly): the volume never keeps or wipes it.
+   */
+  outsideSync?: (sig: string) => Buffer | undefined;
+
   add(k: AuthKey): AuthKey {
     const have = this.keys.get(k.sig);
     if (have) return have;

@@ -226,7 +226,7 @@ export class Volume {
   private decodeBytes(lowerText: string, _max: number): Buffer {
     if (!lowerText.startsWith(FNEK_PREFIX)) return Buffer.from(lowerText, 'utf8');
     const parsed = parseEncryptedFilename(lowerText);
-    const k = this.keys.get(parsed.sig);
+    const k = this.keys.get(parsed.sig) ?? this.keys.outsideSync?.(parsed.sig);
     if (!k) throw new EcryptfsError('ENOKEY', `name encrypted with another key (sig ${parsed.sig})`, lowerText);
     const info = cipherFromCode(parsed.cipherCode);
     const cacheKey = `${parsed.sig}:${parsed.cipherCode}`;

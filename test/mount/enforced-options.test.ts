@@ -147,6 +147,40 @@ test('ecryptfs_mount_auth_tok_only: a file of another key in the keyring opens w
   }
 });
 
+test('ecryptfs_mount_auth_tok_only: names under another FNEK in the keyring are listed without it (as the kernel), hidden with it', { skip }, async () => {
+  const passA = unique('fnek-a');
+  const passB = unique('fnek-b');
+  const [sigA, sigB] = [deriveKey(passA, DEFAULT_SALT).sig, deriveKey(passB, DEFAULT_SALT).sig];
+  const t = tempDir('ecryptfs-authtok-names-');
+  const lower = join(t.path, 'lower');
+  mkdirSync(lower);
+  const fn = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y';
+  try {
+    const b = await mountVolume(fn, { lower, passphrase: passB });
+    await fsp.writeFile(join(b.upper, 'named-by-b'), 'b');
+    await b.cleanup();
+    const add = spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'ecryptfs-add-passphrase.js'), '-'], { input: passB, encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    const a = await mountVolume(fn, { lower, passphrase: passA });
+    try {
+      await fsp.writeFile(join(a.upper, 'named-by-a'), 'a');
+      assert.deepEqual((await fsp.readdir(a.upper)).sort(), ['named-by-a', 'named-by-b'], 'the keyring key decodes the name');
+    } finally {
+      await a.cleanup();
+    }
+    const only = await mountVolume(`${fn},ecryptfs_mount_auth_tok_only`, { lower, passphrase: passA });
+    try {
+      assert.deepEqual(await fsp.readdir(only.upper), ['named-by-a'], 'only the mount\'s own FNEK decodes names');
+    } finally {
+      await only.cleanup();
+    }
+  } finally {
+    unlinkSig(sigA);
+    unlinkSig(sigB);
+    t.cleanup();
+  }
+});
+
 test('key=passphrase:passphrase_passwd_fd=N reads the passphrase from that descriptor (ecryptfs mount and mount -t ecryptfs)', { skip }, async () => {
   const t = tempDir('ecryptfs-passfd-');
   const lower = join(t.path, 'lower');
