@@ -23,11 +23,19 @@ function run(cmd, args, env = process.env) {
   }
 }
 
-if (!existsSync(tsc) || !existsSync(join(root, 'node_modules', 'commander'))) {
-  // The outer npm's settings (global, prefix, ...) must not leak into this local install.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
-  const npm = process.env.npm_execpath;
+// The outer npm's settings (global, prefix, ...) must not leak into a local install.
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
+const npm = (args) => run(process.env.npm_execpath ? process.execPath : 'npm', [...(process.env.npm_execpath ? [process.env.npm_execpath] : []), ...args], env);
+const hasDeps = existsSync(join(root, 'node_modules', 'commander'));
+
+if (!existsSync(join(root, 'tsconfig.json')) && existsSync(join(root, 'dist', 'src', 'index.js'))) {
+  // An unpacked package (the tarball's contents, linked by `npm install -g DIR`): dist/ is there,
+  // only the runtime dependencies may be missing.
+  if (!hasDeps) npm(['install', '--omit=dev', '--ignore-scripts', '--no-package-lock', '--no-audit', '--no-fund']);
+  process.exit(0);
+}
+if (!existsSync(tsc) || !hasDeps) {
   console.error('ecryptfs-ts: installing the build dependencies into the checkout (npm ci --include=dev)');
-  run(npm ? process.execPath : 'npm', [...(npm ? [npm] : []), 'ci', '--include=dev', '--ignore-scripts', '--no-audit', '--no-fund'], env);
+  npm(['ci', '--include=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [tsc, '-p', '.']);
