@@ -175,7 +175,8 @@ export async function umountPrivateHelper(args: string[]): Promise<number> {
   // Keys first, as the real helper does, so that nobody can mount again with them meanwhile.
   for (const s of sigs) await unlinkKey(s).catch(() => false);
   if (!(await isMounted(t.upper))) return 1;
-  const rc = await umountCommand(t.upper);
+  // Lazily, as the real helper does (umount -l): a shell still in the directory does not keep it.
+  const rc = await umountCommand(t.upper, { lazy: true });
   if (rc === 0 && t.alias === DEFAULT_ALIAS) await fsp.chmod(t.upper, 0o500).catch(() => undefined);
   return rc;
 }
