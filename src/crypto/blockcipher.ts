@@ -14,6 +14,7 @@ import { Blowfish } from './blowfish.js';
 import { Cast5 } from './cast5.js';
 import { Cast6 } from './cast6.js';
 import { Twofish } from './twofish.js';
+import { EvpCbc } from './evp.js';
 import { checkExtents, jsCbcDecryptExtents, jsCbcEncryptExtents, jsEcb } from './jsmodes.js';
 
 export type CipherBackend = 'openssl' | 'js';
@@ -79,6 +80,11 @@ function opensslName(name: CipherName, keyBytes: number, mode: 'ecb' | 'cbc'): s
 export interface CreateOptions {
   /** Force an implementation (tests compare them); default: cipherBackend(name). */
   backend?: CipherBackend;
+  /**
+   * Extent CBC of AES and 3DES straight through OpenSSL's EVP API (src/crypto/evp.ts) when it is
+   * available; false keeps node:crypto's Cipher objects (tests compare the two). Default true.
+   */
+  evp?: boolean;
 }
 
 /**
@@ -95,7 +101,7 @@ export function createBlockCipher(name: CipherName, key: Uint8Array, options: Cr
     if ((name === 'blowfish' || name === 'cast5') && !hasLegacyProvider()) {
       throw new Error(`${name} needs OpenSSL's legacy provider: run node with --openssl-legacy-provider`);
     }
-    return new OpenSslCipher(name, key);
+    return new OpenSslCipher(name, key, options.evp ?? true);
   }
   return new JsCipher(name, key);
 }
@@ -154,13 +160,21 @@ class OpenSslCipher implements BlockCipher {
   private readonly cbc: string;
   /** Scratch for one patched extent (encrypt), grown on demand. */
   private scratch = Buffer.alloc(0);
+  /** The direct EVP path for extent CBC, where available (AES, 3DES). */
+  private readonly evp: EvpCbc | undefined;
 
-  constructor(readonly name: CipherName, key: Uint8Array) {
+  constructor(readonly name: CipherName, key: Uint8Array, useEvp: boolean) {
     this.blockSize = BLOCK[name];
     this.keyBytes = key.length;
     this.key = createSecretKey(Buffer.from(key));
     this.ecb = opensslName(name, key.length, 'ecb');
     this.cbc = opensslName(name, key.length, 'cbc');
+    this.evp = useEvp && (name === 'aes' || name === 'des3_ede') ? EvpCbc.create(this.cbc, key, this.blockSize) : undefined;
+  }
+
+  /** Whether extent CBC goes through the direct EVP path. */
+  get direct(): boolean {
+    return this.evp !== undefined;
   }
 
   private ecbRun(data: Uint8Array, encrypt: boolean): Buffer {
@@ -189,6 +203,7 @@ class OpenSslCipher implements BlockCipher {
     const count = ivCount(ivs);
     if (count === 0) return;
     const iv = packIvs(ivs);
+    if (this.evp) return this.evp.encryptExtents(src, dst, extentSize, iv, count);
     const c = createCipheriv(this.cbc, this.key, iv.subarray(0, bs));
     c.setAutoPadding(false);
     copyInto(c.update(src.subarray(0, extentSize)), dst, 0);
@@ -223,6 +238,7 @@ class OpenSslCipher implements BlockCipher {
     const count = ivCount(ivs);
     if (count === 0) return;
     const iv = packIvs(ivs);
+    if (this.evp) return this.evp.decryptExtents(src, dst, extentSize, iv, count);
     const c = createDecipheriv(this.cbc, this.key, iv.subarray(0, bs));
     c.setAutoPadding(false);
     const per = Math.max(1, Math.floor(DECRYPT_SLICE / extentSize));

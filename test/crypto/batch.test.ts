@@ -10,12 +10,22 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { blockSizeOf, createBlockCipher, hasLegacyProvider } from '../../src/crypto/blockcipher.js';
 import { extentIvsInto } from '../../src/crypto/extentiv.js';
+import { evpAvailable } from '../../src/crypto/evp.js';
 import { setCryptoWorkers, sharedBuffer } from '../../src/crypto/pool.js';
 import type { CipherName } from '../../src/crypto/types.js';
 import { ContentCipher, extentIv } from '../../src/format/contentenc.js';
 import { seededBytes } from '../helpers/prng.js';
 
 after(() => setCryptoWorkers(0));
+
+test('the direct EVP path serves AES and 3DES where koffi and the OpenSSL symbols are there', { skip: process.env.ECRYPTFS_FFI_CRYPTO === '0' ? 'turned off' : false }, () => {
+  // Node carries OpenSSL and exports its symbols on every platform this project supports.
+  assert.equal(evpAvailable(), true);
+  for (const name of ['aes', 'des3_ede'] as const) {
+    const c = createBlockCipher(name, bytes(3, KEY[name])) as unknown as { direct: boolean };
+    assert.equal(c.direct, true, name);
+  }
+});
 
 const bytes = seededBytes;
 
@@ -77,6 +87,15 @@ for (const name of ALL) {
           c.cbcEncryptExtents(data.subarray(...r), one.subarray(...r), extentSize, [list[e]]);
         }
         assert.deepEqual(ct, one, 'batch encrypt equals one extent per call');
+        if (name === 'aes' || name === 'des3_ede') {
+          // The direct EVP path (when this process has it) against node:crypto's Cipher objects.
+          const viaNode = createBlockCipher(name, key, { evp: false });
+          const other = Buffer.alloc(data.length);
+          viaNode.cbcEncryptExtents(data, other, extentSize, list);
+          assert.deepEqual(other, ct, 'EVP and node:crypto encrypt alike');
+          viaNode.cbcDecryptExtents(ct, other, extentSize, packed);
+          assert.deepEqual(other, data, 'EVP and node:crypto decrypt alike');
+        }
         if (OPENSSL_CBC[name]) {
           // And a fresh node:crypto context per extent, for the OpenSSL ciphers.
           const e = Math.floor(count / 2);
