@@ -55,7 +55,10 @@ test(`${OPS} random operations through the mount match a model, online and offli
         const pos = int(3) === 0 ? model.length : int(Math.max(1, model.length + 70000));
         const len = int(3) === 0 ? int(20) : int(70000);
         const data = Buffer.alloc(len);
-        for (let j = 0; j < len; j += 997) data[j] = int(256);
+        // Every byte random (from the seed), so a misplaced or stale extent cannot go unseen.
+        let j = 0;
+        for (; j + 4 <= len; j += 4) data.writeUInt32LE(Math.floor(rnd() * 4294967296), j);
+        for (; j < len; j++) data[j] = int(256);
         writeSync(fd, data, 0, len, pos);
         if (len === 0) continue; // pwrite of nothing does not extend the file
         const next = Buffer.alloc(Math.max(model.length, pos + len));

@@ -2,17 +2,21 @@
  * Crash-test writer: appends a deterministic pattern to a few files through the mount, fsyncs
  * now and then, and prints "synced NAME SIZE" after each fsync returns (then it is durable).
  */
+import { createCipheriv, createHash } from 'node:crypto';
 import { openSync, writeSync, fsyncSync, closeSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function patternByte(file: number, offset: number): number {
-  return (offset * 31 + file * 7 + (offset >> 12)) & 0xff;
-}
-
+/**
+ * The bytes file `file` holds at [offset, offset+length): an AES-CTR keystream keyed by the file
+ * number, so every byte is random-looking and any misplaced, stale or zeroed extent shows.
+ */
 export function pattern(file: number, offset: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) b[i] = patternByte(file, offset + i);
-  return b;
+  const key = createHash('sha256').update(`crash-pattern-${file}`).digest().subarray(0, 16);
+  const iv = Buffer.alloc(16);
+  iv.writeBigUInt64BE(BigInt(Math.floor(offset / 16)), 8);
+  const skip = offset % 16;
+  const c = createCipheriv('aes-128-ctr', key, iv);
+  return c.update(Buffer.alloc(skip + length)).subarray(skip);
 }
 
 if (process.argv[2]) {
