@@ -14,6 +14,10 @@ import { join } from 'node:path';
 import { mountSkipReason, mountVolume, sh, type TestMount } from './harness.js';
 import { readMountState } from '../../src/mount/state.js';
 import { tempDir } from '../helpers/fixtures.js';
+import fc from 'fast-check';
+import { encryptFilename } from '../../src/format/filename.js';
+import { KeyRing } from '../../src/volume/keyring.js';
+import { Volume } from '../../src/volume/volume.js';
 
 const skip = mountSkipReason();
 const U1 = 'etsec1';
@@ -390,6 +394,52 @@ try: print(os.getxattr(${JSON.stringify(join(s.upper, 't'))}, 'trusted.etsec'))
 except OSError as e: print('errno', e.errno)
 `);
     assert.ok(!g.out.includes('secret'), g.out);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('property: crafted encrypted names (.., ../../x, a/b, NUL) through the mount never reach outside the lower tree', { skip }, async () => {
+  const s = await scene(OPTS.replace('filename_crypto=n', 'filename_crypto=y'));
+  const outside = join(s.lower, '..');
+  try {
+    writeFileSync(join(s.upper, 'seed'), 'seed');
+    const ring = new KeyRing();
+    await ring.addPassphrase('mount-test-passphrase');
+    const vol = await Volume.open(s.lower, ring, { readOnly: true });
+    const fnek = ring.get(vol.fnekSig!)!;
+    const before = readdirSync(outside).sort();
+    const segment = fc.constantFrom('..', '.', 'x', 'etc', 'passwd', 'a\0b', '');
+    const hostile = fc.oneof(
+      fc.constantFrom('..', '.', '../../x', 'a/b', 'sub/../../x', '/etc/passwd', 'x\0y', '\0'),
+      fc.array(segment, { minLength: 1, maxLength: 5 }).map((a) => a.join('/')),
+    ).filter((n) => n.length > 0 && (n === '.' || n === '..' || n.includes('/') || n.includes('\0')));
+    await fc.assert(
+      fc.asyncProperty(hostile, fc.boolean(), async (clear, asDir) => {
+        const lowerName = encryptFilename(Buffer.from(clear, 'utf8'), fnek, vol.fnCipher, vol.fnKeyBytes);
+        const p = join(s.lower, lowerName);
+        if (asDir) mkdirSync(p, { recursive: true });
+        else writeFileSync(p, 'HOSTILE');
+        const r = py(U1, `
+import os
+U = ${JSON.stringify(s.upper)}
+names = os.listdir(U)
+print(sorted(names))
+for n in names:
+    p = os.path.join(U, n)
+    if os.path.isfile(p): open(p).read()
+    elif os.path.isdir(p): os.listdir(p); open(os.path.join(p, 'made'), 'w').write('x'); os.unlink(os.path.join(p, 'made'))
+`, 20000);
+        assert.equal(r.code, 0, r.out);
+        assert.ok(!r.out.includes('HOSTILE'), r.out);
+        assert.deepEqual(JSON.parse(r.out.trim().replace(/'/g, '"')), ['seed'], `the crafted name ${JSON.stringify(clear)} is hidden`);
+        assert.deepEqual(readdirSync(outside).sort(), before, 'nothing created next to the lower tree');
+        assertRootUntouched(s);
+        sh(`rm -rf ${JSON.stringify(p)}`);
+      }),
+      { numRuns: 25 },
+    );
+    vol.close();
   } finally {
     await s.cleanup();
   }
