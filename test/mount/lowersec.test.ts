@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountSkipReason, mountVolume, sh, type TestMount } from './harness.js';
@@ -34,6 +34,11 @@ let gidG = 0;
 function py(user: string, code: string, timeoutMs = 60000): { code: number | null; out: string; timedOut: boolean } {
   const r = spawnSync('setpriv', ['--reuid', user, '--regid', user, '--init-groups', PY, '-c', code], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, out: `${r.stdout}${r.stderr}`, timedOut: r.error !== undefined || r.signal !== null };
+}
+
+/** Start python3 code as `user` in the background (output piped). */
+function pyBg(user: string, code: string): ChildProcess {
+  return spawn('setpriv', ['--reuid', user, '--regid', user, '--init-groups', PY, '-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** The scene: a temp dir (0755) holding a user-owned lower dir, root's secrets, and the mount. */
@@ -147,7 +152,7 @@ test('item 9: RENAME_EXCHANGE races against create never leave a root-owned (set
     assert.match(line.split(' ')[3], /(^|,)nosuid(,|$)/, line);
     assert.match(line.split(' ')[3], /(^|,)nodev(,|$)/, line);
     // The attacker exchanges a placeholder with each new file's lower name while it is created.
-    const racer = spawn('setpriv', ['--reuid', U1, '--regid', U1, '--init-groups', PY, '-c', `
+    const racer = pyBg(U1, `
 import ctypes, os, time
 libc = ctypes.CDLL(None, use_errno=True)
 L = ${JSON.stringify(s.lower)}
@@ -156,7 +161,7 @@ end = time.time() + 4
 while time.time() < end:
     for i in range(40):
         libc.renameat2(-100, (L + '/placeholder').encode(), -100, (L + '/s%d' % i).encode(), 2)
-`]);
+`);
     const r = py(U1, `
 import os, time
 U = ${JSON.stringify(s.upper)}
@@ -259,11 +264,11 @@ except OSError as e: print('errno', e.errno)
       assert.ok(Date.now() - t0 < 10000);
     }
     // A long truncate (within the limit): its caller is killed; the daemon stops writing.
-    const victim = spawn('setpriv', ['--reuid', U1, '--regid', U1, '--init-groups', PY, '-c', `
+    const victim = pyBg(U1, `
 import os
 open(${JSON.stringify(s.upper)} + '/long', 'w').close()
 os.truncate(${JSON.stringify(s.upper)} + '/long', 200 * 1024**3)
-`]);
+`);
     await new Promise((r) => setTimeout(r, 1500));
     victim.kill('SIGKILL');
     await new Promise((r) => victim.on('exit', r));
@@ -281,10 +286,10 @@ os.truncate(${JSON.stringify(s.upper)} + '/long', 200 * 1024**3)
     assert.ok(clear <= b - 8192 && clear > 0, `size field ${clear} within the lower file (${b})`);
     // SIGTERM during a long truncate: the daemon ends promptly.
     const pid = await daemonPid(s.upper);
-    const again = spawn('setpriv', ['--reuid', U1, '--regid', U1, '--init-groups', PY, '-c', `
+    const again = pyBg(U1, `
 import os
 os.truncate(${JSON.stringify(s.upper)} + '/long', 300 * 1024**3)
-`]);
+`);
     again.on('error', () => undefined);
     await new Promise((r) => setTimeout(r, 1000));
     process.kill(pid, 'SIGTERM');
@@ -312,7 +317,7 @@ test('item 11: one user holding many files and directories open cannot exhaust t
     sh(`cd ${s.lower} && mkdir big && cd big && seq 1 20000 | xargs touch && chown -R ${U1}: ${s.lower}/big`);
     const rss0 = rss();
     // Directories held by one process, files by another (each process has the daemon's limit).
-    const hogDirs = spawn('setpriv', ['--reuid', U1, '--regid', U1, '--init-groups', PY, '-c', `
+    const hogDirs = pyBg(U1, `
 import os, time
 held = []
 for i in range(150):
@@ -321,8 +326,8 @@ for i in range(150):
     held.append((fd, it))
 print('dirs', len(held), flush=True)
 time.sleep(120)
-`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const hog = spawn('setpriv', ['--reuid', U1, '--regid', U1, '--init-groups', PY, '-c', `
+`);
+    const hog = pyBg(U1, `
 import os, resource, time
 U = ${JSON.stringify(s.upper)}
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -336,12 +341,12 @@ for i in range(hard):
         err = e.errno; break
 print('held', files, err, flush=True)
 time.sleep(120)
-`], { stdio: ['ignore', 'pipe', 'pipe'] });
+`);
     let out = '';
-    hog.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    hog.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    hogDirs.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    hogDirs.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    hog.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    hog.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    hogDirs.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    hogDirs.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 1800 && !(out.includes('held') && out.includes('dirs')); i++) await new Promise((r) => setTimeout(r, 100));
     try {
       assert.match(out, /held/, out);
