@@ -45,12 +45,30 @@ res['create us/file'] = (time.perf_counter() - t) / entries * 1e6
 print(json.dumps(res))
 `;
 
+async function clientRun(mp: string, n: number, entries: number): Promise<FuseLatency> {
+  const r = await run('python3', ['-c', PY, mp, String(n), String(entries)]);
+  if (r.code !== 0) throw new Error(`fuselat client: ${r.stderr}`);
+  const res = JSON.parse(r.stdout) as FuseLatency;
+  // ls -l: readdir + lstat + getxattr (security.selinux, posix acl) per entry; best of 3.
+  for (let i = 0; i < 3; i++) {
+    const t = process.hrtime.bigint();
+    const ls = await run('ls', ['-l', `${mp}/many`]);
+    if (ls.code !== 0) throw new Error(`ls: ${ls.stderr}`);
+    const s = Number(process.hrtime.bigint() - t) / 1e9;
+    res[`ls -l ${entries} entries s`] = Math.min(res[`ls -l ${entries} entries s`] ?? Infinity, s);
+  }
+  await run('rm', ['-rf', `${mp}/many`, `${mp}/f`]);
+  return res;
+}
+
 export interface FuseLatency {
   [label: string]: number;
 }
 
 /** Mount MemFs (attr/entry timeouts 0 so every call reaches the server) and measure. */
 export async function fuseLatency(n = 5000, entries = 3000, env: Record<string, string> = {}): Promise<FuseLatency> {
+  // FUSELAT_DIR: measure a directory that is already mounted (e.g. an ecryptfs-ts mount) instead.
+  if (process.env.FUSELAT_DIR) return clientRun(process.env.FUSELAT_DIR, n, entries);
   const mp = tempMountpoint();
   const nodeArgs = process.env.FUSELAT_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuselat-prof'] : [];
   const d = await startDaemon(mp, process.execPath, [...nodeArgs, DAEMON, mp], {
@@ -59,18 +77,7 @@ export async function fuseLatency(n = 5000, entries = 3000, env: Record<string, 
     ...env,
   });
   try {
-    const r = await run('python3', ['-c', PY, mp, String(n), String(entries)]);
-    if (r.code !== 0) throw new Error(`fuselat client: ${r.stderr}`);
-    const res = JSON.parse(r.stdout) as FuseLatency;
-    // ls -l: readdir + lstat + getxattr (security.selinux, posix acl) per entry.
-    for (let i = 0; i < 3; i++) {
-      const t = process.hrtime.bigint();
-      const ls = await run('ls', ['-l', `${mp}/many`]);
-      if (ls.code !== 0) throw new Error(`ls: ${ls.stderr}`);
-      const s = Number(process.hrtime.bigint() - t) / 1e9;
-      res[`ls -l ${entries} entries s`] = Math.min(res[`ls -l ${entries} entries s`] ?? Infinity, s);
-    }
-    return res;
+    return await clientRun(mp, n, entries);
   } finally {
     await d.cleanup();
     if (process.env.FUSELAT_STDERR) process.stderr.write(d.stderr());

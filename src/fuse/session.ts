@@ -364,7 +364,10 @@ export class FuseServer {
         if (this.activeReaders === 0) this.poolRead();
         return;
       }
-      this.next();
+      // An answer on a promise that settles within this turn (an async function doing
+      // synchronous work) must not count as pending work: decide after the turn.
+      if (this.pending > 0) this.yieldTurn();
+      else this.next();
     });
   }
 
