@@ -123,6 +123,16 @@ export interface FsOptions {
   dirCache?: number;
 }
 
+/** Names remembered in each direction (a few hundred bytes each). */
+const NAME_CACHE = 32_768;
+
+function remember(m: Map<string, Buffer>, key: string, value: Buffer): void {
+  if (m.size >= NAME_CACHE) m.clear();
+  m.set(key, value);
+}
+
+/** Lower inodes whose clear size is remembered (about 100 bytes each). */
+const CLEAR_SIZE_CACHE = 100_000;
 export const ROOT = 1;
 
 const CAP_XATTR = 'security.capability';
@@ -156,6 +166,14 @@ function fdLimit(): number {
 
 export class EcryptfsFs {
   private readonly nodes = new Map<number, Node>();
+  /**
+   * Name translations both ways (pure functions of the name and the key, so never stale): each
+   * costs a cipher set-up and a hash, and `ls -l` or a lookup asks for the same names again.
+   */
+  private readonly encoded = new Map<string, Buffer>();
+  private readonly decoded = new Map<string, Buffer>();
+  /** Clear sizes by lower inode (see peekSize). */
+  private readonly clearSizes = new Map<string, { size: number; ctimeNs: bigint; clear: number }>();
   private readonly byKey = new Map<string, number>();
   private readonly open = new Map<number, OpenState>();
   private readonly handles = new Map<number, { nodeid: number; append: boolean }>();
@@ -237,17 +255,28 @@ export class EcryptfsFs {
   private encode(name: string | Buffer): Buffer {
     const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
     if (this.encryptedView) return b;
+    const key = b.toString('latin1');
+    const hit = this.encoded.get(key);
+    if (hit) return hit;
+    let lower: Buffer;
     try {
-      return this.vol.encodeNameBytes(b);
+      lower = this.vol.encodeNameBytes(b);
     } catch (e) {
       throw new ErrnoError(toErrno(e));
     }
+    remember(this.encoded, key, lower);
+    return lower;
   }
 
   private decode(lowerName: Buffer): Buffer | undefined {
     if (this.encryptedView) return lowerName;
+    const key = lowerName.toString('latin1');
+    const hit = this.decoded.get(key);
+    if (hit) return hit;
     try {
-      return this.vol.decodeNameBytes(lowerName);
+      const clear = this.vol.decodeNameBytes(lowerName);
+      remember(this.decoded, key, clear);
+      return clear;
     } catch (e) {
       const key = lowerName.toString('latin1');
       if (!this.hidden.has(key)) {
@@ -258,10 +287,27 @@ export class EcryptfsFs {
     }
   }
 
-  /** Clear size of a regular lower file not open: its header's size field, read as the caller. */
+  /**
+   * Clear size of a regular lower file not open: its header's size field, read as the caller.
+   * Answers read with the daemon's rights are kept per lower inode while the lower file's size
+   * and ctime stay the same (every write, truncate or xattr change moves ctime, also behind the
+   * mount), so a lookup or getattr of an unchanged file opens nothing.
+   */
   private peekSize(n: Node, st: LowerStat, cr: Creds | undefined): number | undefined {
     // Reading needs the caller's rights only where the daemon's could read more than theirs.
     const own = cr && !(st.mode & 0o004) && !(st.uid === cr.uid && st.mode & 0o400) ? cr : undefined;
+    const key = own ? undefined : `${st.dev}:${st.ino}`;
+    const hit = key === undefined ? undefined : this.clearSizes.get(key);
+    if (hit && hit.size === st.size && hit.ctimeNs === st.ctimeNs) return hit.clear;
+    const clear = this.readClearSize(n, own);
+    if (key !== undefined && clear !== undefined) {
+      if (this.clearSizes.size >= CLEAR_SIZE_CACHE) this.clearSizes.clear();
+      this.clearSizes.set(key, { size: st.size, ctimeNs: st.ctimeNs, clear });
+    }
+    return clear;
+  }
+
+  private readClearSize(n: Node, own: Creds | undefined): number | undefined {
     let fd: number;
     try {
       fd = asCaller(own, () => openFileAt(this.dirFd(n.parent), n.name, C.O_RDONLY, 0, n).fd);
@@ -340,6 +386,11 @@ export class EcryptfsFs {
   }
 
   async lookup(parent: number, name: string | Buffer, ctx?: Caller): Promise<Entry> {
+    return this.lookupSync(parent, name, ctx);
+  }
+
+  /** lookup, answered without a promise (the FUSE server then replies in the same turn). */
+  lookupSync(parent: number, name: string | Buffer, ctx?: Caller): Entry {
     const cr = callerCreds(ctx);
     const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
     const enc = this.encode(clear);
@@ -374,6 +425,10 @@ export class EcryptfsFs {
   }
 
   async getattr(nodeid: number, ctx?: Caller): Promise<Attr> {
+    return this.getattrSync(nodeid, ctx);
+  }
+
+  getattrSync(nodeid: number, ctx?: Caller): Attr {
     const n = this.node(nodeid);
     const state = this.open.get(nodeid);
     if (state) {
@@ -882,6 +937,10 @@ export class EcryptfsFs {
   }
 
   async getxattr(nodeid: number, name: string, ctx?: Caller): Promise<Buffer> {
+    return this.getxattrSync(nodeid, name, ctx);
+  }
+
+  getxattrSync(nodeid: number, name: string, ctx?: Caller): Buffer {
     if (name === XATTR_NAME && !this.encryptedView) throw new ErrnoError(E.ENODATA);
     if (EcryptfsFs.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
     const n = this.node(nodeid);
@@ -915,6 +974,10 @@ export class EcryptfsFs {
   }
 
   async listxattr(nodeid: number, ctx?: Caller): Promise<string[]> {
+    return this.listxattrSync(nodeid, ctx);
+  }
+
+  listxattrSync(nodeid: number, ctx?: Caller): string[] {
     const n = this.node(nodeid);
     const dir = isDir(n.type) || nodeid === ROOT;
     const names = this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.listxattr(p) : sys.llistxattr(p)));

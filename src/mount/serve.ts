@@ -32,9 +32,11 @@ const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });
 
 export function fuseOperations(fs: EcryptfsFs): FuseOperations {
   return {
-    lookup: async (parent, name, ctx) => entry(await fs.lookup(parent, name, ctx)),
+    // The metadata answers are synchronous lower calls: answered without a promise, the FUSE
+    // server replies in the same turn and keeps reading /dev/fuse on this thread.
+    lookup: (parent, name, ctx) => entry(fs.lookupSync(parent, name, ctx)),
     forget: (ino, n) => fs.forget(ino, n),
-    getattr: (ino, _fh, ctx) => fs.getattr(ino, ctx),
+    getattr: (ino, _fh, ctx) => fs.getattrSync(ino, ctx),
     setattr: (ino, c, ctx) => fs.setattr(ino, { mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, atimeMs: c.atimeMs, mtimeMs: c.mtimeMs, atimeNs: c.atimeNs, mtimeNs: c.mtimeNs }, ctx),
     readlink: (ino, ctx) => fs.readlink(ino, ctx),
     symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, name, target, ctx)),
@@ -66,8 +68,8 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     releasedir: (_ino, fh) => fs.releasedir(fh),
     statfs: () => fs.statfs(),
     setxattr: (ino, name, value, flags, ctx) => fs.setxattr(ino, name, value, flags, ctx),
-    getxattr: (ino, name, ctx) => fs.getxattr(ino, name, ctx),
-    listxattr: (ino, ctx) => fs.listxattr(ino, ctx),
+    getxattr: (ino, name, ctx) => fs.getxattrSync(ino, name, ctx),
+    listxattr: (ino, ctx) => fs.listxattrSync(ino, ctx),
     removexattr: (ino, name, ctx) => fs.removexattr(ino, name, ctx),
     fallocate: async (ino, _fh, offset, length, mode, ctx) => {
       if (mode !== 0) throw new FuseErrno(OSC.errno.EOPNOTSUPP);
