@@ -486,8 +486,10 @@ export async function verifyTree(src: string, dst: string, skip: Set<string> = n
     differing.push(dp);
   };
 
-  const check = async (sp: Buffer, dp: Buffer, a: BigIntStats) => {
-    const b = await fsp.lstat(dp, { bigint: true }).catch(() => undefined);
+  /** `sp`/`dp` name the entry in messages; it is reached as `name` in the open `sdir`/`ddir`. */
+  const check = async (sdir: FileHandle, ddir: FileHandle, name: Buffer, sp: Buffer, dp: Buffer, a: BigIntStats) => {
+    const [sAt, dAt] = [at(sdir.fd, name), at(ddir.fd, name)];
+    const b = await fsp.lstat(dAt, { bigint: true }).catch(() => undefined);
     if (!b) return differs(dp, 'missing');
     const what: string[] = [];
     if (a.mode !== b.mode) what.push(`mode ${a.mode.toString(8)} != ${b.mode.toString(8)}`);
@@ -495,7 +497,7 @@ export async function verifyTree(src: string, dst: string, skip: Set<string> = n
     if (!sameTime(a.mtimeNs, b.mtimeNs)) what.push(`mtime ${a.mtimeNs} != ${b.mtimeNs}`);
     if (a.isFile() && b.isFile()) {
       if (a.size !== b.size) what.push(`size ${a.size} != ${b.size}`);
-      else if (!(await sameContent(sp, dp, Number(a.size)))) what.push('content');
+      else if (!(await sameContent(sAt, dAt, Number(a.size)).catch(() => false))) what.push('content');
       if (a.nlink > 1n) {
         const k = `${a.dev}:${a.ino}`;
         const ino = groups.get(k);
@@ -503,43 +505,66 @@ export async function verifyTree(src: string, dst: string, skip: Set<string> = n
         else if (ino !== b.ino) what.push('hard link broken');
       }
     } else if (a.isSymbolicLink() && b.isSymbolicLink()) {
-      if (!(await fsp.readlink(sp, { encoding: 'buffer' })).equals(await fsp.readlink(dp, { encoding: 'buffer' }))) what.push('symlink target');
+      const [ta, tb] = await Promise.all([fsp.readlink(sAt, { encoding: 'buffer' }).catch(() => undefined), fsp.readlink(dAt, { encoding: 'buffer' }).catch(() => undefined)]);
+      if (!ta || !tb || !ta.equals(tb)) what.push('symlink target');
     } else if ((a.isCharacterDevice() || a.isBlockDevice()) && a.rdev !== b.rdev) what.push(`device ${a.rdev} != ${b.rdev}`);
     if ((a.isFile() || a.isDirectory()) && !refusedAt.has(shown(sp))) {
-      const [xa, xb] = [xattrsOf(sp), xattrsOf(dp)];
+      const [xa, xb] = [xattrsOf(Buffer.from(sAt)), xattrsOf(Buffer.from(dAt))];
       if (xa && xb && [...xa].some(([k, v]) => xb.get(k) !== v)) what.push('extended attributes');
     }
     if (what.length) differs(dp, what.join(', '));
   };
 
-  const walk = async (s: Buffer, d: Buffer, top: boolean) => {
-    const names = await fsp.readdir(s, { encoding: 'buffer' });
+  /** Both trees through descriptors (no link on the way is followed), one directory at a time. */
+  const walk = async (sdir: FileHandle, ddir: FileHandle, s: Buffer, d: Buffer, top: boolean) => {
+    const names = await entries(sdir);
     if (!top) {
       const inSrc = new Set(names.map((n) => n.toString('latin1')));
-      for (const n of await fsp.readdir(d, { encoding: 'buffer' })) if (!inSrc.has(n.toString('latin1'))) differs(child(d, n), `not in ${shown(s)}`);
+      for (const n of await entries(ddir)) if (!inSrc.has(n.toString('latin1'))) differs(child(d, n), `not in ${shown(s)}`);
     }
+    const children: Promise<unknown>[] = [];
     for (const name of names) {
       const sp = child(s, name);
       const dp = child(d, name);
       if (skip.has(shown(sp))) continue;
-      const a = await fsp.lstat(sp, { bigint: true });
+      const a = await fsp.lstat(at(sdir.fd, name), { bigint: true }).catch(() => undefined);
+      if (!a) {
+        problems.push(`${shown(sp)}: gone from the backup during the verification`);
+        continue;
+      }
       if (a.isDirectory()) {
         // Checked here, before its entries: a directory that is missing is one problem, not many.
         const before = problems.length;
-        await check(sp, dp, a);
-        const b = await fsp.lstat(dp).catch(() => undefined);
-        if (b?.isDirectory()) await walk(sp, dp, false);
-        else if (problems.length === before) differs(dp, 'not a directory');
-      } else tasks.add(pool.run(() => check(sp, dp, a)));
+        await check(sdir, ddir, name, sp, dp, a);
+        const ssub = await openDir(sdir, name).catch(() => undefined);
+        const dsub = await openDir(ddir, name).catch(() => undefined);
+        try {
+          if (ssub && dsub) await walk(ssub, dsub, sp, dp, false);
+          else if (!dsub && problems.length === before) differs(dp, 'not a directory');
+          else if (!ssub) problems.push(`${shown(sp)}: changed during the verification`);
+        } finally {
+          await ssub?.close();
+          await dsub?.close();
+        }
+      } else children.push(tasks.add(pool.run(() => check(sdir, ddir, name, sp, dp, a))));
     }
+    await Promise.allSettled(children);
   };
+  const sroot = await openDir(undefined, src);
+  const droot = await openDir(undefined, dst).catch(async (e: unknown) => {
+    await sroot.close();
+    throw e;
+  });
   try {
-    await walk(Buffer.from(src), Buffer.from(dst), true);
+    await walk(sroot, droot, Buffer.from(src), Buffer.from(dst), true);
   } catch (e) {
     pool.fail(e);
     throw e;
   } finally {
-    await tasks.settle();
+    await tasks.settle().finally(async () => {
+      await sroot.close();
+      await droot.close();
+    });
   }
   // Checked a few at a time, found in no particular order.
   return problems.sort();
