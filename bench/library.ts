@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,6 +35,9 @@ export interface LibraryBenchResult {
   /** Volume API, aes-128, a file of `sizeMiB` on `lowerDir`, crypto threads as by default. */
   libraryEncrypt: Speed;
   libraryDecrypt: Speed;
+  /** The same file size written and read with plain fs calls, 1 MiB at a time: the I/O ceiling. */
+  plainWrite: Speed;
+  plainRead: Speed;
   /** Crypto threads the Volume runs used besides the calling thread. */
   workers: number;
   /** Extent crypto of 1 MiB transfers (what a large mount read/write does), by cores used. */
@@ -87,6 +90,25 @@ async function volumeRound(vol: Volume, size: number, chunk: Buffer): Promise<{ 
   return { enc, dec };
 }
 
+/** The I/O alone: a plain file of the same size written and read back in 1 MiB calls. */
+async function plainRound(dir: string, size: number, chunk: Buffer): Promise<{ w: Speed; r: Speed }> {
+  const path = join(dir, 'plain');
+  rmSync(path, { force: true });
+  const w = await measure(size, async () => {
+    const fd = openSync(path, 'w');
+    for (let o = 0; o < size; o += MiB) writeSync(fd, chunk, 0, MiB, o);
+    closeSync(fd);
+  });
+  const buf = Buffer.alloc(MiB);
+  const r = await measure(size, async () => {
+    const fd = openSync(path, 'r');
+    for (let o = 0; o < size; o += MiB) readSync(fd, buf, 0, MiB, o);
+    closeSync(fd);
+  });
+  rmSync(path, { force: true });
+  return { w, r };
+}
+
 /**
  * Extent crypto alone, as a large mount transfer does it (FUSE moves at most 1 MiB a request):
  * encrypt in place in shared memory, decrypt from shared memory into a plain buffer, with
@@ -132,6 +154,7 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
   const blocks = [4096, 16384];
   const ossl = { enc: new Map<number, Speed[]>(), dec: new Map<number, Speed[]>() };
   const lib = { enc: [] as Speed[], dec: [] as Speed[] };
+  const plain = { w: [] as Speed[], r: [] as Speed[] };
   const par = new Map<number, { encrypt: Speed[]; decrypt: Speed[] }>();
   const dir = mkdtempSync(join(base, 'ecryptfs-libbench-'));
   try {
@@ -150,6 +173,9 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
         const v = await volumeRound(vol, sizeMiB * MiB, chunk);
         lib.enc.push(v.enc);
         lib.dec.push(v.dec);
+        const p = await plainRound(dir, sizeMiB * MiB, chunk);
+        plain.w.push(p.w);
+        plain.r.push(p.r);
         for (const workers of [0, 1]) {
           const x = await extentRound(workers, Math.min(sizeMiB, 128));
           const p = par.get(workers) ?? { encrypt: [], decrypt: [] };
@@ -170,6 +196,8 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
     opensslDecrypt: pick(ossl.dec),
     libraryEncrypt: medianSpeed(lib.enc),
     libraryDecrypt: medianSpeed(lib.dec),
+    plainWrite: medianSpeed(plain.w),
+    plainRead: medianSpeed(plain.r),
     workers: cryptoPool().size,
     parallel: [...par].map(([w, p]) => ({ cores: w + 1, encrypt: medianSpeed(p.encrypt), decrypt: medianSpeed(p.decrypt) })),
     sizeMiB,
@@ -191,6 +219,8 @@ export function formatLibraryBench(r: LibraryBenchResult): string {
   const cores = `${r.workers + 1} core${r.workers ? 's' : ''}`;
   row(`library encrypt (write) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryEncrypt, oe, '>= 0.80');
   row(`library decrypt (read) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryDecrypt, od, '>= 0.50');
+  row(`plain write of the same file, no crypto (I/O ceiling)`, r.plainWrite, oe);
+  row(`plain read of the same file, no crypto (I/O ceiling)`, r.plainRead, od);
   for (const p of r.parallel) {
     const c = `${p.cores} core${p.cores > 1 ? 's' : ''}`;
     row(`extent crypto, 1 MiB transfers, ${c}: encrypt`, p.encrypt, oe);

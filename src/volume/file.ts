@@ -38,11 +38,6 @@ import { RwLock } from './lock.js';
 export const XATTR_NAME = 'user.ecryptfs';
 /** Clear bytes processed per lower I/O call: bounds memory for any file size. */
 export const CHUNK = 1 << 20;
-/**
- * Reads of at least this many extents are decrypted with the crypto pool's help (bench/library.ts:
- * below it, the copy out of shared memory and the thread hand-off cost more than they save).
- */
-const PARALLEL_READ_EXTENTS = Number(process.env.ECRYPTFS_PARALLEL_READ_MIN ?? 128);
 
 export interface NewFileParams {
   cipher: CipherName;
@@ -106,8 +101,6 @@ export class EcryptfsFile {
    * so the crypto pool's threads encrypt their share of a large write in place.
    */
   private writeScratch: Buffer | undefined;
-  /** Shared memory a large read lands in for the pool's threads; taken while in use (reads run concurrently). */
-  private readScratch: Buffer | undefined;
 
   /** The write scratch, `bytes` long, contents undefined (writeRange fills what data does not). */
   private scratch(bytes: number): Buffer {
@@ -315,21 +308,10 @@ export class EcryptfsFile {
   }
 
   /**
-   * Read and decrypt whole extents [first, first+count) into dst. A large run is read into
-   * shared memory and decrypted by this thread and the crypto pool's together.
+   * Read and decrypt whole extents [first, first+count) into dst, on this thread: decryption is
+   * one OpenSSL call per run (several GB/s), less than a hand-off to a crypto thread costs.
    */
   private async readExtents(dst: Buffer, first: number, count: number): Promise<void> {
-    const es = this.extentSize;
-    const bytes = count * es;
-    if (count >= PARALLEL_READ_EXTENTS && cryptoPool().size > 0) {
-      let s = this.readScratch && this.readScratch.length >= bytes ? this.readScratch : sharedBuffer(Math.max(bytes, CHUNK));
-      this.readScratch = undefined;
-      s = s.subarray(0, bytes);
-      await this.readLower(s, first, count);
-      await this.content!.decryptFrom(s, dst, first, count);
-      this.readScratch = Buffer.from(s.buffer);
-      return;
-    }
     await this.readLower(dst, first, count);
     this.content!.decrypt(dst, dst, first, count);
   }
