@@ -172,6 +172,10 @@ class OpenSslCipher implements BlockCipher {
     this.evp = useEvp && (name === 'aes' || name === 'des3_ede') ? EvpCbc.create(this.cbc, key, this.blockSize) : undefined;
   }
 
+  destroy(): void {
+    this.evp?.destroy();
+  }
+
   /** Whether extent CBC goes through the direct EVP path. */
   get direct(): boolean {
     return this.evp !== undefined;

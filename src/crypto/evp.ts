@@ -109,7 +109,14 @@ export class EvpCbc {
     freeCtx(this.ctx);
   }
 
+  /** The contexts, or an error after destroy() (a freed context must never reach OpenSSL). */
+  private live(): { enc: unknown; dec: unknown } {
+    if (!this.ctx.enc || !this.ctx.dec) throw new Error('cipher used after it was destroyed');
+    return this.ctx;
+  }
+
   private update(enc: boolean, out: Uint8Array, input: Uint8Array): void {
+    this.live();
     const r = enc ? this.e.encUpdate(this.ctx.enc, out, this.outLen, input, input.length) : this.e.decUpdate(this.ctx.dec, out, this.outLen, input, input.length);
     if (r !== 1 || this.outLen[0] !== input.length) throw new Error('EVP cipher update failed');
   }
@@ -121,6 +128,7 @@ export class EvpCbc {
    */
   encryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: Uint8Array, count: number): void {
     const bs = this.blockSize;
+    this.live();
     const d = u8(dst);
     if (src.buffer !== dst.buffer || src.byteOffset !== dst.byteOffset) {
       Buffer.from(src.buffer, src.byteOffset, count * extentSize).copy(d);
@@ -141,6 +149,7 @@ export class EvpCbc {
    */
   decryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: Uint8Array, count: number): void {
     const bs = this.blockSize;
+    this.live();
     const s = u8(src), d = u8(dst);
     const last = new Uint8Array(count * bs);
     for (let e = 1; e < count; e++) last.set(s.subarray(e * extentSize - bs, e * extentSize), (e - 1) * bs);

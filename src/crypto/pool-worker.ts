@@ -12,6 +12,7 @@ let ivs = new Uint8Array(0);
 function cipherFor(job: ExtentJob): BlockCipher {
   const key = Buffer.from(job.key.buffer, job.key.byteOffset, job.key.length);
   if (!cached || cached.name !== job.cipher || !cached.key.equals(key)) {
+    cached?.cipher.destroy?.();
     cached?.key.fill(0);
     cached = { key: Buffer.from(key), name: job.cipher, cipher: createBlockCipher(job.cipher, key) };
   }
@@ -19,7 +20,13 @@ function cipherFor(job: ExtentJob): BlockCipher {
   return cached.cipher;
 }
 
-parentPort!.on('message', ({ id, job }: { id: number; job: ExtentJob }) => {
+parentPort!.on('message', ({ id, job, forget }: { id: number; job: ExtentJob; forget?: boolean }) => {
+  if (forget) {
+    cached?.cipher.destroy?.();
+    cached?.key.fill(0);
+    cached = undefined;
+    return;
+  }
   try {
     const c = cipherFor(job);
     if (ivs.length < 16 * job.count) ivs = new Uint8Array(16 * job.count);

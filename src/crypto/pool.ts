@@ -83,6 +83,11 @@ class CryptoPool {
     });
   }
 
+  /** Workers drop the cipher (and key) they keep for the last file they served. */
+  forget(): void {
+    for (const w of this.workers) w.postMessage({ forget: true });
+  }
+
   /** Change the number of workers (bench, tests); extra threads are stopped. */
   resize(n: number): void {
     this.size = n;

@@ -49,4 +49,6 @@ export interface BlockCipher {
   cbcEncryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void;
   /** The inverse of cbcEncryptExtents; dst may be src (in place). */
   cbcDecryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: ExtentIvs): void;
+  /** Free native state and its key schedule now, not at garbage collection; the object is unusable after. */
+  destroy?(): void;
 }

@@ -38,6 +38,8 @@ export class ContentCipher {
 
   /** Shared memory for the workers' share of a non-shared buffer; taken while in use. */
   private spare: Buffer | undefined;
+  /** Whether jobs went to the crypto pool (whose workers then hold this key until told to forget). */
+  private pooled = false;
   /** Copy of the FEK for worker threads; zeroed by destroy(). */
   private readonly key: Buffer;
 
@@ -53,6 +55,8 @@ export class ContentCipher {
   destroy(): void {
     this.key.fill(0);
     this.root.fill(0);
+    this.cipher.destroy?.();
+    if (this.pooled) cryptoPool().forget();
   }
 
   /** IVs of extents first..first+count-1, packed 16 bytes each. */
@@ -124,6 +128,7 @@ export class ContentCipher {
       shared.set(rest);
     }
     const jobs: Promise<void>[] = [];
+    this.pooled = true;
     for (let e = per; e < count; e += per) {
       const n = Math.min(per, count - e);
       jobs.push(pool.run({

@@ -168,3 +168,21 @@ test('many concurrent parallel jobs on one file cipher stay separate', async () 
     assert.ok(outs[i].equals(want), `run ${i}`);
   });
 });
+
+test('a destroyed cipher refuses work instead of reaching freed OpenSSL state; workers forget keys', async () => {
+  setCryptoWorkers(1);
+  const cc = new ContentCipher('aes', bytes(2, 16));
+  const buf = sharedBuffer(256 * cc.extentSize);
+  await cc.encryptInPlace(buf, 0, 256);
+  cc.destroy();
+  if (evpAvailable()) assert.throws(() => cc.decrypt(buf, buf, 0, 1), /destroyed/);
+  // The pool still serves other files after the forget message.
+  const other = new ContentCipher('aes', bytes(3, 16));
+  const data = bytes(4, 256 * other.extentSize);
+  const want = Buffer.alloc(data.length);
+  other.encrypt(data, want, 7, 256);
+  const b = Buffer.from(data);
+  await other.encryptInPlace(b, 7, 256);
+  assert.ok(b.equals(want));
+  other.destroy();
+});
