@@ -277,12 +277,13 @@ async function setupAsUser(o: SetupOptions, who: Account): Promise<number> {
     lines.push(login);
     if (login.length === 0) fail('You must provide a login passphrase');
     if ((o.loginPassFile || envLogin) && !o.wrapping && !o.noPwCheck && checkLoginPassword(who.name, login) === false) fail('Your login passphrase is incorrect');
-    // The user's run asks twice where nothing can check the passphrase.
+    // The user's run checks the login password again (unix_chkpwd lets a user check its own),
+    // and asks twice where nothing can check the passphrase.
     if (o.wrapping || !canCheckPasswords()) lines.push(login);
     const mount = o.mountPassFile ? await readSecretFile(o.mountPassFile) : (envMount ?? (await askMountPassphrase()));
     if (mount?.length) lines.push(mount, mount);
     else lines.push(Buffer.alloc(0));
-    const args = ['--nopwcheck', ...(o.fnek ? [] : ['--no-fnek']), ...(o.autoMount ? [] : ['--noautomount']), ...(o.autoUmount ? [] : ['--noautoumount']), ...(o.force ? ['--force'] : []), ...(o.wrapping ? ['--wrapping'] : [])];
+    const args = [...(o.noPwCheck ? ['--nopwcheck'] : []), ...(o.fnek ? [] : ['--no-fnek']), ...(o.autoMount ? [] : ['--noautomount']), ...(o.autoUmount ? [] : ['--noautoumount']), ...(o.force ? ['--force'] : []), ...(o.wrapping ? ['--wrapping'] : [])];
     const script = fileURLToPath(new URL('../../../bin/ecryptfs-setup-private.js', import.meta.url));
     const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: who.home, USER: who.name, LOGNAME: who.name, ...(process.env.LANG ? { LANG: process.env.LANG } : {}) };
     const child = spawn('setpriv', [`--reuid=${who.uid}`, `--regid=${who.gid}`, '--init-groups', '--', process.execPath, '--openssl-legacy-provider', script, ...args], { cwd: '/', env, stdio: ['pipe', 'inherit', 'inherit'] });
