@@ -111,7 +111,15 @@ export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {
     extra: o.generic,
     // The caller's umask and POSIX ACLs are applied by the lower filesystem, as under the kernel
     // module (which runs in the caller's context): modes and default ACLs come out the same.
-    server: { dontMask: true, posixAcl: true, onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`) },
+    server: {
+      dontMask: true,
+      posixAcl: true,
+      onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`),
+      // READDIRPLUS (names and attributes in one reply, kernel's auto mode) measured slower for
+      // `ls -l` of 3,000 files (0.53-0.78 s against 0.26-0.31 s with READDIR and cached
+      // lookups): off unless ECRYPTFS_READDIRPLUS=1.
+      readdirplus: process.env.ECRYPTFS_READDIRPLUS === '1' ? 'auto' : false,
+    },
   });
   return { unmounted: m.closed, unmount: () => m.unmount() };
 }
