@@ -265,6 +265,30 @@ describe('FUSE mount lifecycle (root)', { skip }, () => {
     }
   });
 
+  it('serves on blocking reads and still handles SIGTERM on an idle mount (the waker)', async () => {
+    const mp = tempMountpoint();
+    const d = await startMemfs(mp, { FUSE_STATS: '1' });
+    try {
+      for (let i = 0; i < 20; i++) await fsp.writeFile(join(mp, `b${i}`), String(i));
+      // The waker thread starts after INIT; until it runs, requests come through pooled reads.
+      await new Promise((r) => setTimeout(r, 1000));
+      for (let i = 0; i < 20; i++) assert.equal(await fsp.readFile(join(mp, `b${i}`), 'utf8'), String(i));
+      // Idle well past the waker's 20 ms: the main thread sits in a blocking read until woken.
+      await new Promise((r) => setTimeout(r, 300));
+      const t = Date.now();
+      d.child.kill('SIGTERM');
+      const e = await d.exited;
+      assert.equal(e.code, 0);
+      assert.ok(e.sawClosed);
+      assert.ok(Date.now() - t < 3000, `SIGTERM took ${Date.now() - t} ms`);
+      const m = /reads: (\d+) blocking, (\d+) pooled/.exec(d.stderr());
+      assert.ok(m, d.stderr());
+      assert.ok(Number(m[1]) >= 40, `the reads after the first second came on blocking reads: ${m[0]}`);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
   it('serves READDIRPLUS and writeback cache when asked', async () => {
     const mp = tempMountpoint();
     const d = await startMemfs(mp, { MEMFS_READDIRPLUS: '1', MEMFS_WRITEBACK: '1' });
