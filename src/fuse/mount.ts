@@ -118,7 +118,7 @@ export function checkMountSetup(mountpoint: string, root = (process.getuid?.() ?
   if (busy) {
     throw new Error(
       `${mountpoint} is busy: a ${busy} filesystem is already mounted there. ` +
-        `Fix: unmount it first (\`ecryptfs umount ${mountpoint}\`; if its daemon died: ${root ? `\`umount -l ${mountpoint}\`` : `\`fusermount3 -uz ${mountpoint}\``})`,
+        `Fix: unmount it first (${root ? `\`umount ${mountpoint}\`; if its daemon died: \`umount -l ${mountpoint}\`` : `\`fusermount3 -u ${mountpoint}\`; if its daemon died: \`fusermount3 -uz ${mountpoint}\``})`,
     );
   }
   if (root) return;

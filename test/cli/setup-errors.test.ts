@@ -159,7 +159,7 @@ describe('set-up errors name the cause and the fix', { skip: skipReason() }, () 
     try {
       const r = await run(mountArgs());
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`${upper} is busy: a fuse.ecryptfs filesystem is already mounted there\\. Fix: unmount it first \\(\`ecryptfs umount ${upper}\`; if its daemon died: \`umount -l ${upper}\`\\)`));
+      assert.match(r.stderr, new RegExp(`${upper} is busy: a fuse.ecryptfs filesystem is already mounted there\\. Fix: unmount it first \\(\`umount ${upper}\`; if its daemon died: \`umount -l ${upper}\`\\)`));
     } finally {
       sh(`umount ${upper} || umount -l ${upper}`);
     }
