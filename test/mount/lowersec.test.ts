@@ -248,7 +248,7 @@ print('lower', lower_len)
   }
 });
 
-test('item 7: a truncate past the lower limit is EFBIG at once; a long one stops when its caller dies or the daemon gets SIGTERM', { skip }, async () => {
+test('item 7: a truncate past the lower limit is EFBIG at once; a long one stops on INTERRUPT (a caught signal), when its caller dies, or when the daemon gets SIGTERM', { skip }, async () => {
   const s = await scene();
   try {
     const fsType = sh(`stat -f -c %T ${s.lower}`).out.trim();
@@ -284,6 +284,24 @@ os.truncate(${JSON.stringify(s.upper)} + '/long', 200 * 1024**3)
     const size = py(U1, `import os; print(os.stat(${JSON.stringify(s.upper)} + '/long').st_size)`);
     const clear = Number(size.out.trim());
     assert.ok(clear <= b - 8192 && clear > 0, `size field ${clear} within the lower file (${b})`);
+    // A caught signal during a long truncate: the kernel sends INTERRUPT, the truncate stops.
+    const caught = pyBg(U1, `
+import os, signal
+class Stop(Exception): pass
+def stop(*a): raise Stop()
+signal.signal(signal.SIGUSR1, stop)
+open(${JSON.stringify(s.upper)} + '/intr', 'w').close()
+try: os.truncate(${JSON.stringify(s.upper)} + '/intr', 200 * 1024**3); print('finished', flush=True)
+except Stop: print('interrupted', flush=True)
+`);
+    let said = '';
+    caught.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    await new Promise((r) => setTimeout(r, 1500));
+    caught.kill('SIGUSR1');
+    const ended = await Promise.race([new Promise((r) => caught.on('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 10000))]);
+    if (!ended) process.kill(await daemonPid(s.upper), 'SIGKILL');
+    assert.ok(ended, 'the interrupted truncate returned within 10 s');
+    assert.match(said, /interrupted/);
     // SIGTERM during a long truncate: the daemon ends promptly.
     const pid = await daemonPid(s.upper);
     const again = pyBg(U1, `
