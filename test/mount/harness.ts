@@ -7,8 +7,8 @@ import { ecryptfs, runCmd } from '../cli/run.js';
 
 /** Why mount tests cannot run here, or false when they can. */
 export function mountSkipReason(): string | false {
-  if (process.getuid?.() !== 0) return 'mount tests need root (CI runs as root)';
-  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing';
+  if (process.getuid?.() !== 0) return 'mount tests need root (CI runs as root): run them with sudo';
+  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing: load the module (modprobe fuse) or, in a container, pass --device /dev/fuse';
   return false;
 }
 
