@@ -120,12 +120,21 @@ function check(r: number, syscall: string, what?: Name): number {
   return r;
 }
 
-const Z = Buffer.alloc(1);
-/** NUL-terminated bytes of a name. */
-export function cstr(name: Name): Buffer {
-  const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : Buffer.from(name.buffer, name.byteOffset, name.byteLength);
-  if (b.includes(0)) throw sysError('path', OSC.errno.EINVAL, b.subarray(0, b.indexOf(0)));
-  return Buffer.concat([b, Z]);
+const scratch = [Buffer.alloc(4096), Buffer.alloc(4096)];
+/**
+ * NUL-terminated bytes of a name. Names up to 4 KiB go through one of two reused buffers (`slot`:
+ * a call with two names uses both); the result is valid until the next cstr of that slot, which
+ * is enough for the synchronous calls here.
+ */
+export function cstr(name: Name, slot = 0): Buffer {
+  const len = typeof name === 'string' ? Buffer.byteLength(name, 'utf8') : name.byteLength;
+  const b = len < 4096 ? scratch[slot] : Buffer.alloc(len + 1);
+  if (typeof name === 'string') b.write(name, 0, 'utf8');
+  else b.set(name, 0);
+  b[len] = 0;
+  const nul = b.indexOf(0);
+  if (nul < len) throw sysError('path', OSC.errno.EINVAL, b.subarray(0, nul));
+  return b;
 }
 
 /** `/proc/self/fd/N/name` (or `/proc/self/fd/N` without a name) as bytes for path-based calls. */
@@ -148,13 +157,13 @@ export function unlinkat(dir: number, name: Name, flags = 0): void {
   check(lib().unlinkat(dir, cstr(name), flags), flags & AT_REMOVEDIR ? 'rmdir' : 'unlinkat', name);
 }
 export function renameat2(od: number, on: Name, nd: number, nn: Name, flags = 0): void {
-  check(lib().renameat2(od, cstr(on), nd, cstr(nn), flags), 'renameat2', on);
+  check(lib().renameat2(od, cstr(on), nd, cstr(nn, 1), flags), 'renameat2', on);
 }
 export function linkat(od: number, on: Name, nd: number, nn: Name, flags = 0): void {
-  check(lib().linkat(od, cstr(on), nd, cstr(nn), flags), 'linkat', nn);
+  check(lib().linkat(od, cstr(on), nd, cstr(nn, 1), flags), 'linkat', nn);
 }
 export function symlinkat(target: Name, dir: number, name: Name): void {
-  check(lib().symlinkat(cstr(target), dir, cstr(name)), 'symlinkat', name);
+  check(lib().symlinkat(cstr(target), dir, cstr(name, 1)), 'symlinkat', name);
 }
 export function readlinkat(dir: number, name: Name): Buffer {
   const buf = Buffer.allocUnsafe(4096);
@@ -228,35 +237,35 @@ export function fremovexattr(fd: number, name: string): void {
 }
 export function lgetxattr(path: Name, name: string): Buffer {
   const p = cstr(path);
-  const n = cstr(name);
+  const n = cstr(name, 1);
   return sized((b, s) => lib().lgetxattr(p, n, b, s), 'lgetxattr');
 }
 export function lsetxattr(path: Name, name: string, value: Uint8Array, flags = 0): void {
-  check(lib().lsetxattr(cstr(path), cstr(name), value, value.length, flags), 'lsetxattr');
+  check(lib().lsetxattr(cstr(path), cstr(name, 1), value, value.length, flags), 'lsetxattr');
 }
 export function llistxattr(path: Name): string[] {
   const p = cstr(path);
   return splitNames(sized((b, s) => lib().llistxattr(p, b, s), 'llistxattr'));
 }
 export function lremovexattr(path: Name, name: string): void {
-  check(lib().lremovexattr(cstr(path), cstr(name)), 'lremovexattr');
+  check(lib().lremovexattr(cstr(path), cstr(name, 1)), 'lremovexattr');
 }
 
 /** Path-based xattr calls that follow symlinks (for tools given a path by their user). */
 export function getxattr(path: Name, name: string): Buffer {
   const p = cstr(path);
-  const n = cstr(name);
+  const n = cstr(name, 1);
   return sized((b, s) => lib().getxattr(p, n, b, s), 'getxattr');
 }
 export function setxattr(path: Name, name: string, value: Uint8Array, flags = 0): void {
-  check(lib().setxattr(cstr(path), cstr(name), value, value.length, flags), 'setxattr');
+  check(lib().setxattr(cstr(path), cstr(name, 1), value, value.length, flags), 'setxattr');
 }
 export function listxattr(path: Name): string[] {
   const p = cstr(path);
   return splitNames(sized((b, s) => lib().listxattr(p, b, s), 'listxattr'));
 }
 export function removexattr(path: Name, name: string): void {
-  check(lib().removexattr(cstr(path), cstr(name)), 'removexattr');
+  check(lib().removexattr(cstr(path), cstr(name, 1)), 'removexattr');
 }
 
 // ---- stat and directory streams ----
@@ -285,11 +294,10 @@ const statBuf = Buffer.alloc(256);
 
 function parseStat(b: Buffer): LowerStat {
   const arm = process.arch === 'arm64';
-  const n = (o: number) => Number(b.readBigUInt64LE(o));
-  const ns = (o: number) => b.readBigInt64LE(o) * 1000000000n + b.readBigInt64LE(o + 8);
-  const atimeNs = ns(72);
-  const mtimeNs = ns(88);
-  const ctimeNs = ns(104);
+  // 64-bit fields as two 32-bit halves: cheaper than BigInt reads, exact below 2^53.
+  const n = (o: number) => b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 4294967296;
+  const sec = (o: number) => b.readUInt32LE(o) + b.readInt32LE(o + 4) * 4294967296;
+  const ns = (o: number) => BigInt(sec(o)) * 1000000000n + BigInt(b.readUInt32LE(o + 8));
   return {
     dev: n(0),
     ino: n(8),
@@ -301,10 +309,12 @@ function parseStat(b: Buffer): LowerStat {
     size: n(48),
     blksize: arm ? b.readInt32LE(56) : n(56),
     blocks: n(64),
-    atimeNs, mtimeNs, ctimeNs,
-    atimeMs: Number(atimeNs) / 1e6,
-    mtimeMs: Number(mtimeNs) / 1e6,
-    ctimeMs: Number(ctimeNs) / 1e6,
+    atimeNs: ns(72),
+    mtimeNs: ns(88),
+    ctimeNs: ns(104),
+    atimeMs: sec(72) * 1000 + b.readUInt32LE(80) / 1e6,
+    mtimeMs: sec(88) * 1000 + b.readUInt32LE(96) / 1e6,
+    ctimeMs: sec(104) * 1000 + b.readUInt32LE(112) / 1e6,
   };
 }
 
