@@ -9,82 +9,22 @@
  *   BENCH_SEQ_MB=64 BENCH_FILES=500 BENCH_ROUNDS=1 BENCH_SCALE_FILES=5000 BENCH_BIG_MB=256 npm run bench
  * BENCH_ONLY=fuse,table,scale,crypto picks sections.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fsp, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { KeyRing } from '../src/volume/keyring.js';
-import { Volume } from '../src/volume/volume.js';
+import { existsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fuseLatency } from './fuselat.js';
+import { formatLibraryBench, libraryBench } from './library.js';
 import { compareTable, formatTable, scaleChecks } from './mountbench.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MB ?? 256) * MiB;
 
-function opensslSpeed(decrypt: boolean): number {
-  // -evp aes-128-cbc at 16 KiB blocks, one core; the last column of the result row is KB/s at 16384.
-  const args = ['speed', '-elapsed', '-seconds', '2', '-bytes', '16384', '-evp', 'aes-128-cbc'];
-  if (decrypt) args.splice(1, 0, '-decrypt');
-  const out = execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const row = out.split('\n').find((l) => l.startsWith('AES-128-CBC') || l.startsWith('aes-128-cbc'));
-  if (!row) throw new Error(`cannot parse openssl speed output:\n${out}`);
-  const kb = parseFloat(row.trim().split(/\s+/).pop()!.replace(/k$/, ''));
-  return (kb * 1000) / 1e6; // MB/s (openssl's k = 1000 bytes)
-}
-
-async function timeIt(fn: () => Promise<void>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-async function libraryBench(dir: string): Promise<{ enc: number; dec: number }> {
-  const ring = new KeyRing();
-  await ring.addPassphrase('bench-passphrase');
-  const vol = await Volume.open(dir, ring, { fnekSig: null });
-  const chunk = Buffer.alloc(MiB, 0x5a);
-  async function* gen() {
-    for (let i = 0; i < SIZE / MiB; i++) yield chunk;
-  }
-  const encS = await timeIt(() => vol.writeFile('big', gen()));
-  // Read with one reused buffer, as `ecryptfs decrypt` does (a stream allocates a chunk per read).
-  let n = 0;
-  const decS = await timeIt(async () => {
-    const f = await vol.openFile('big');
-    const buf = Buffer.alloc(MiB);
-    for (let got; (got = await f.readInto(buf, n)) > 0; ) n += got;
-    await f.close();
-  });
-  if (n !== SIZE) throw new Error('short read');
-  vol.close();
-  return { enc: SIZE / 1e6 / encS, dec: SIZE / 1e6 / decS };
-}
-
 const only = (process.env.BENCH_ONLY ?? 'fuse,table,scale,crypto').split(',');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Section 4, the crypto library against OpenSSL (owned by the crypto work; kept apart). */
+/** Section 4, the crypto library against OpenSSL (owned by the crypto work: bench/library.ts). */
 async function cryptoSection(): Promise<void> {
-  const base = (await fsp.stat('/dev/shm').then(() => '/dev/shm', () => undefined)) ?? process.env.TMPDIR ?? '/tmp';
-  const dir = mkdtempSync(join(base, 'ecryptfs-bench-'));
-  try {
-    const osslEnc = opensslSpeed(false);
-    const osslDec = opensslSpeed(true);
-    const lib = await libraryBench(dir);
-    const rss = process.resourceUsage().maxRSS / 1024;
-    const rows = [
-      ['what', 'MB/s', 'vs OpenSSL 1 core', 'target'],
-      ['openssl speed aes-128-cbc encrypt (16 KiB, 1 core)', osslEnc.toFixed(0), '1.00', ''],
-      ['openssl speed aes-128-cbc decrypt (16 KiB, 1 core)', osslDec.toFixed(0), '1.00', ''],
-      [`library encrypt ${SIZE / MiB} MiB (write, aes-128)`, lib.enc.toFixed(0), (lib.enc / osslEnc).toFixed(2), '>= 0.80'],
-      [`library decrypt ${SIZE / MiB} MiB (read, aes-128)`, lib.dec.toFixed(0), (lib.dec / osslDec).toFixed(2), '>= 0.50'],
-    ];
-    const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
-    console.log(`peak RSS: ${rss.toFixed(0)} MiB (lower dir on ${base})`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = await libraryBench({ sizeMiB: SIZE / MiB, rounds: Number(process.env.BENCH_ROUNDS ?? 3) });
+  console.log(formatLibraryBench(r));
 }
 
 async function main(): Promise<void> {
@@ -113,7 +53,7 @@ async function main(): Promise<void> {
   }
   if (!root) console.log('\n(mount sections skipped: they need root)');
   if (only.includes('crypto')) {
-    console.log('\n## Library vs OpenSSL, one core\n');
+    console.log('\n## Library vs OpenSSL (openssl speed on one core; medians of interleaved rounds)\n');
     await cryptoSection();
   }
 }
