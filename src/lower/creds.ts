@@ -14,7 +14,10 @@ import { setfsgid, setfsuid, setgroupsThread } from './sys.js';
 export interface Creds {
   uid: number;
   gid: number;
-  groups: readonly number[];
+  /** The caller's process, whose supplementary groups are read (from /proc) only when switching. */
+  pid: number;
+  /** Given explicitly, these groups are used instead of the process's. */
+  groups?: readonly number[];
 }
 
 let enabled: boolean | undefined;
@@ -60,7 +63,7 @@ function groupsOf(pid: number): number[] {
 /** The credentials a FUSE request came with, or undefined when no switch is needed (root). */
 export function callerCreds(ctx: { uid: number; gid: number; pid: number } | undefined): Creds | undefined {
   if (!ctx || ctx.uid === 0 || !credsEnabled()) return undefined;
-  return { uid: ctx.uid, gid: ctx.gid, groups: groupsOf(ctx.pid) };
+  return { uid: ctx.uid, gid: ctx.gid, pid: ctx.pid };
 }
 
 let depth = 0;
@@ -69,7 +72,7 @@ let depth = 0;
 export function asCaller<T>(c: Creds | undefined, fn: () => T): T {
   if (!c || depth > 0) return fn();
   depth++;
-  setgroupsThread(c.groups);
+  setgroupsThread(c.groups ?? groupsOf(c.pid));
   setfsgid(c.gid);
   setfsuid(c.uid);
   try {

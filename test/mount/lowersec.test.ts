@@ -106,7 +106,7 @@ function dropUsers(): void {
 before(() => {
   if (skip) return;
   dropUsers();
-  assert.equal(sh(`groupadd ${G} && useradd -M -s /bin/sh ${U1} && useradd -M -s /bin/sh ${U2}`).code, 0);
+  assert.equal(sh(`groupadd ${G} && useradd -M -s /bin/sh -G ${G} ${U1} && useradd -M -s /bin/sh ${U2}`).code, 0);
   uid1 = Number(sh(`id -u ${U1}`).out.trim());
   gidG = Number(sh(`getent group ${G} | cut -d: -f3`).out.trim());
 });
@@ -389,7 +389,7 @@ time.sleep(120)
   }
 });
 
-test('item 12: setgid directories give new files their group; trusted.* stays hidden from users', { skip }, async () => {
+test('item 12: setgid directories give new files their group; supplementary groups count; trusted.* stays hidden from users', { skip }, async () => {
   const s = await scene();
   try {
     const sg = join(s.lower, 'shared');
@@ -407,6 +407,19 @@ open(U + '/t', 'w').write('x')
     assert.equal(lstatSync(join(sg, 'new')).gid, gidG, 'the new file has the setgid directory\'s group');
     assert.equal(lstatSync(join(sg, 'sub')).gid, gidG, 'the new directory too');
     assert.equal(lstatSync(join(sg, 'sub')).mode & 0o2000, 0o2000, 'and stays setgid');
+    // Supplementary groups count: a member of the group writes in its 0770 directory, others not.
+    const grp = join(s.lower, 'grp');
+    mkdirSync(grp);
+    chownSync(grp, 0, gidG);
+    chmodSync(grp, 0o770);
+    const member = py(U1, `open(${JSON.stringify(join(s.upper, 'grp', 'm'))}, 'w').write('x'); print('ok')`);
+    assert.match(member.out, /ok/, `the group member writes: ${member.out}`);
+    assert.equal(lstatSync(join(grp, 'm')).uid, uid1);
+    const stranger = py(U2, `
+try: open(${JSON.stringify(join(s.upper, 'grp', 's'))}, 'w').write('x'); print('wrote')
+except OSError as e: print('errno', e.errno)
+`);
+    assert.match(stranger.out, /errno 13/, `a non-member is refused: ${stranger.out}`);
     assert.equal(sh(`setfattr -n trusted.etsec -v secret ${join(s.lower, 't')}`).code, 0);
     const l = py(U1, `import os; print(os.listxattr(${JSON.stringify(join(s.upper, 't'))}))`);
     assert.equal(l.code, 0, l.out);
