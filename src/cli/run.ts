@@ -14,6 +14,11 @@ export function errorMessage(e: unknown): string {
  * (--help, or -h where the tool has no -h of its own) prints the usage instead of running it.
  */
 export function runMain(name: string, body: () => Promise<number | void>): void {
+  // A reader that went away (`ecryptfs ls | head`) ends us quietly, as SIGPIPE ends a C tool.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(128 + 13);
+    throw e;
+  });
   const help = helpRequested(name, process.argv.slice(2));
   const run = help ? help.then((usage) => void process.stdout.write(usage)) : body();
   run.then(

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { manifest, tempDir, unpackLower } from '../helpers/fixtures.js';
-import { ecryptfs } from './run.js';
+import { ecryptfs, runCmd } from './run.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -207,4 +207,11 @@ test('keys from a wrapped-passphrase file and the login password (an ecryptfs-se
     lower.cleanup();
     out.cleanup();
   }
+});
+
+test('a reader that goes away (ls | head) ends the command quietly, as SIGPIPE ends a C tool', async () => {
+  const demo = new URL('../../../demo/', import.meta.url).pathname;
+  const main = new URL('../../src/cli/main.js', import.meta.url).pathname;
+  const r = await runCmd('sh', ['-c', `${process.execPath} --openssl-legacy-provider ${main} ls -R -l ${demo}vault --passphrase-file ${demo}passphrase.txt | head -c 10 >/dev/null; echo "status \${PIPESTATUS:-}"`]);
+  assert.equal(r.stderr, '', 'no stack trace, no EPIPE');
 });

@@ -36,6 +36,12 @@ with_libs() {
   done; return 0
 }
 for b in /sbin/mount.ecryptfs /usr/bin/ecryptfs-add-passphrase /bin/keyctl /usr/bin/getfattr /usr/bin/setfattr /bin/mount /bin/umount /usr/bin/sha256sum; do with_libs "$b"; done
+# The guest needs Debian's real helpers, also when ecryptfs-ts is installed over them with
+# dpkg-divert (scripts/ecryptfs-utils-divert.sh moves Debian's to NAME.ecryptfs-utils).
+for b in /sbin/mount.ecryptfs /usr/bin/ecryptfs-add-passphrase; do
+  t=$(dpkg-divert --truename "$b" 2>/dev/null || echo "$b")
+  [ "$t" != "$b" ] && [ -e "$t" ] && { with_libs "$t"; cp -L "$t" "$R$b"; }
+done
 # libecryptfs dlopens its key module and NSS's softokn (else: "Error attempting to evaluate mount options").
 for so in /usr/lib/x86_64-linux-gnu/ecryptfs/*.so /usr/lib/x86_64-linux-gnu/libecryptfs.so.1 /lib/x86_64-linux-gnu/lib{freebl3,freeblpriv3,softokn3,nssdbm3}.so; do with_libs "$so"; done
 for b in /usr/bin/stat /usr/bin/od; do with_libs "$b"; done
