@@ -1,107 +1,11 @@
 /**
  * mount.ecryptfs_private [ALIAS] and umount.ecryptfs_private [-f] [-d] [ALIAS]: ecryptfs-utils'
- * helpers, run as the user. Without ALIAS: ~/.Private on ~/Private (or Private.mnt's path) with
- * the keys of ~/.ecryptfs/Private.sig. With ALIAS: the fstab(5)-style first line "LOWER UPPER
- * ecryptfs" of ~/.ecryptfs/ALIAS.conf (a regular file the user owns, no mount options) and the
- * keys of ~/.ecryptfs/ALIAS.sig (file key, then the FNEK if names are encrypted). The keys must
- * be in the user keyring already; the mount point must be a directory the user owns on an
- * ordinary filesystem, and the lower directory the user's own (ecryptfs_check_dev_ruid). A session
- * counter /dev/shm/ecryptfs-USER-ALIAS lets the last session unmount, as in the real helpers.
+ * helpers, run as the user. Their arguments here; what they do is home/private-helper.ts.
  */
-import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
-import { EcryptfsError } from '../errors.js';
-import { findKey, unlinkKey } from '../keyring/kernel.js';
-import { currentAccount, isMounted, mountPointOf, privatePaths } from '../home/account.js';
-import { bumpCounter } from '../home/counter.js';
+import { mountAlias, umountAlias } from '../home/private-helper.js';
 import { MOUNT_PRIVATE_HELPER_USAGE, UMOUNT_PRIVATE_HELPER_USAGE } from './help.js';
-import { mountCommand, umountCommand } from './mount.js';
+import { terminalToolIO } from './prompt.js';
 import { runMain } from './run.js';
-
-const DEFAULT_ALIAS = 'Private';
-
-/** getmntent(3)'s \\040-style escapes in an fstab field. */
-const unescapeField = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** The first entry of an fstab(5)-style text: [fsname, dir, type, opts]; comments and blank lines skipped. */
-export function firstMntent(text: string): [string, string, string, string] | undefined {
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const f = t.split(/[ \t]+/).map(unescapeField);
-    if (f.length < 3) return undefined;
-    return [f[0], f[1], f[2], f[3] ?? ''];
-  }
-  return undefined;
-}
-
-/** ~/.ecryptfs/ALIAS.conf: LOWER and UPPER, with the real helper's checks and messages. */
-async function readAliasConf(home: string, uid: number, alias: string): Promise<{ lower: string; upper: string }> {
-  const file = join(home, '.ecryptfs', `${alias}.conf`);
-  const bad = (msg: string): never => {
-    throw new EcryptfsError('EINVAL', `${msg}\nError reading configuration file`, file);
-  };
-  const st = await fsp.stat(file).catch(() => undefined);
-  if (!st || !st.isFile() || st.uid !== uid) bad('Bad file (it must be a regular file you own)');
-  const e = firstMntent(await fsp.readFile(file, 'utf8'));
-  if (!e) return bad('no "LOWER UPPER ecryptfs" line');
-  if (e[2] !== 'ecryptfs') bad('Bad fs type (the third field must be "ecryptfs")');
-  if (e[3] !== '' && e[3] !== 'none') throw new EcryptfsError('EINVAL', 'Mount options are not supported here', file);
-  return { lower: e[0], upper: e[1] };
-}
-
-/** ~/.ecryptfs/ALIAS.sig: one or two 16-hex-digit sigs, each a line (fetch_sig). */
-async function readAliasSigs(home: string, alias: string): Promise<string[]> {
-  const file = join(home, '.ecryptfs', `${alias}.sig`);
-  const text = await fsp.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new EcryptfsError('EINVAL', `cannot read the signature file (${e.code})`, file);
-  });
-  const sigs = text.split('\n').slice(0, 2).map((l) => l.trim().split(/\s/)[0]).filter((s) => s !== '');
-  if (sigs.length === 0) throw new EcryptfsError('EINVAL', 'Missing file encryption signature', file);
-  for (const s of sigs) if (!/^[0-9a-fA-F]{16}$/.test(s)) throw new EcryptfsError('EINVAL', `Invalid hex signature "${s}"`, file);
-  return sigs.map((s) => s.toLowerCase());
-}
-
-/**
- * The filesystems a mount point may live on (the real helper's list, LP #1530566): never over
- * /proc or other pseudo filesystems whose contents other programs trust.
- */
-const MOUNT_POINT_FS = new Set([
-  0x61756673, 0x9123683e, 0x00c36400, 0xff534d42, 0x0000f15f, 0x0000ef53, 0xf2f52010, 0x65735546, 0x01161970, 0x3153464a,
-  0x000072b6, 0x0000564c, 0x00006969, 0x00003434, 0x5346544e, 0x794c7630, 0x52654973, 0x73717368, 0x01021994, 0x24051905,
-  0x58465342, 0x2fc12fc1,
-]);
-
-async function checkMountPoint(upper: string, uid: number): Promise<void> {
-  const st = await fsp.stat(upper).catch(() => undefined);
-  if (!st) throw new EcryptfsError('EINVAL', 'Cannot chdir into mountpoint.', upper);
-  if (!st.isDirectory()) throw new EcryptfsError('EINVAL', 'Mountpoint is not a directory.', upper);
-  if (st.uid !== uid) throw new EcryptfsError('EINVAL', 'You do not own that mountpoint.', upper);
-  const fs = await fsp.statfs(upper);
-  if (!MOUNT_POINT_FS.has(fs.type >>> 0)) {
-    throw new EcryptfsError('EINVAL', `Refusing to mount over an unapproved filesystem type: 0x${(fs.type >>> 0).toString(16)}`, upper);
-  }
-}
-
-interface Target {
-  user: string;
-  uid: number;
-  home: string;
-  alias: string;
-  lower: string;
-  upper: string;
-}
-
-async function target(alias: string | undefined): Promise<Target> {
-  const who = currentAccount();
-  const uid = process.getuid?.() ?? who.uid;
-  if (alias !== undefined && alias.includes('..')) throw new EcryptfsError('EINVAL', `Invalid alias "${alias}"`);
-  if (alias === undefined) {
-    const p = privatePaths(who.home);
-    return { user: who.name, uid, home: who.home, alias: DEFAULT_ALIAS, lower: p.lower, upper: await mountPointOf(p) };
-  }
-  return { user: who.name, uid, home: who.home, alias, ...(await readAliasConf(who.home, uid, alias)) };
-}
 
 /** getopt over `optstr` letters; returns the flags and the ALIAS, or undefined (usage printed). */
 function parseArgs(args: string[], letters: string, usage: string): { flags: Set<string>; alias?: string } | undefined {
@@ -128,57 +32,13 @@ function parseArgs(args: string[], letters: string, usage: string): { flags: Set
 export async function mountPrivateHelper(args: string[]): Promise<number> {
   const a = parseArgs(args, '', MOUNT_PRIVATE_HELPER_USAGE);
   if (!a) return 1;
-  const t = await target(a.alias);
-  const sigs = await readAliasSigs(t.home, t.alias);
-  for (const s of sigs) {
-    if ((await findKey(s)) === undefined) {
-      process.stderr.write("Signature not found in user keyring\nPerhaps try the interactive 'ecryptfs-mount-private'\n");
-      return 1;
-    }
-  }
-  await checkMountPoint(t.upper, t.uid);
-  await bumpCounter(t.user, 1, t.alias);
-  if (await isMounted(t.upper)) return 0;
-  // fusermount3 needs write access to the mount point (ecryptfs-setup-private leaves it 0500).
-  const st = await fsp.stat(t.upper);
-  if ((st.mode & 0o200) === 0) await fsp.chmod(t.upper, (st.mode & 0o777) | 0o700);
-  const options = [
-    'ecryptfs_check_dev_ruid', 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs',
-    `ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []),
-    'ecryptfs_passthrough=n', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev',
-  ].join(',');
-  let rc = 1;
-  try {
-    rc = await mountCommand({ lower: t.lower, upper: t.upper, options, foreground: false, quiet: true });
-  } finally {
-    if (rc !== 0) {
-      await bumpCounter(t.user, -1, t.alias);
-      if ((st.mode & 0o200) === 0) await fsp.chmod(t.upper, st.mode & 0o777).catch(() => undefined);
-    }
-  }
-  return rc;
+  return mountAlias(terminalToolIO, a.alias);
 }
 
 export async function umountPrivateHelper(args: string[]): Promise<number> {
   const a = parseArgs(args, 'fd', UMOUNT_PRIVATE_HELPER_USAGE);
   if (!a) return 1;
-  const t = await target(a.alias);
-  // When unmounting, a missing or unreadable sig file is no reason to stay mounted.
-  const sigs = await readAliasSigs(t.home, t.alias).catch(() => [] as string[]);
-  await checkMountPoint(t.upper, t.uid);
-  const left = await bumpCounter(t.user, a.flags.has('f') ? 'zero' : -1, t.alias);
-  if (left > 0) {
-    if (a.flags.has('d')) return 0;
-    process.stderr.write('Sessions still open, not unmounting\n');
-    return 1;
-  }
-  // Keys first, as the real helper does, so that nobody can mount again with them meanwhile.
-  for (const s of sigs) await unlinkKey(s).catch(() => false);
-  if (!(await isMounted(t.upper))) return 1;
-  // Lazily, as the real helper does (umount -l): a shell still in the directory does not keep it.
-  const rc = await umountCommand(t.upper, { lazy: true });
-  if (rc === 0 && t.alias === DEFAULT_ALIAS) await fsp.chmod(t.upper, 0o500).catch(() => undefined);
-  return rc;
+  return umountAlias(terminalToolIO, a.alias, a.flags.has('f'), a.flags.has('d'));
 }
 
 export const mountPrivateHelperMain = () => runMain('mount.ecryptfs_private', () => mountPrivateHelper(process.argv.slice(2)));

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { read } from 'read';
 import { EcryptfsError } from '../errors.js';
 import { readSecretFile } from '../volume/keysource.js';
+import type { ToolIO } from '../home/io.js';
 
 export function interactive(): boolean {
   return !!process.stdin.isTTY;
@@ -72,3 +73,11 @@ export async function secretFrom(prompt: string, file?: string): Promise<Buffer>
   if (interactive()) return askSecret(prompt, process.stdout);
   return nextStdinSecret();
 }
+
+/** The terminal as the home tools' ToolIO: stdout, stderr, secretFrom. */
+export const terminalToolIO: ToolIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  secret: secretFrom,
+  interactive,
+};

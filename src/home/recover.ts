@@ -1,0 +1,81 @@
+/**
+ * What ecryptfs-recover-private does (the command, with its questions, is
+ * cli/recover-private.ts): find encrypted private directories, read the wrapped passphrase
+ * beside one without following a user's link, and mount one with a MOUNT passphrase on a new
+ * /tmp/ecryptfs.XXXXXXXX, read-only unless asked. It works without the kernel module, which is
+ * why people reach for it: the mount is ours, through FUSE.
+ */
+import { promises as fsp, constants as fsc, mkdtempSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
+import { buildAuthTok } from '../format/authtok.js';
+import { DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
+import { addKey } from '../keyring/kernel.js';
+import { mountEcryptfs } from '../mount/launch.js';
+import { KeyRing } from '../volume/keyring.js';
+import { at, openDir } from './held.js';
+
+export async function findPrivates(dir: string, depth: number, out: string[]): Promise<void> {
+  if (depth > 6) return;
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory() || ['proc', 'sys', 'dev', 'run'].includes(e.name) && dir === '/') continue;
+    const p = join(dir, e.name);
+    if (e.name === '.Private') out.push(p);
+    else await findPrivates(p, depth + 1, out);
+  }
+}
+
+/**
+ * The wrapped passphrase beside `priv` (../.ecryptfs/wrapped-passphrase), read as root without
+ * following a link where the user could have put one: the user owns .ecryptfs and what is in it.
+ * Returns the bytes, undefined when there is none, or why it is not used.
+ */
+export async function readWrapped(priv: string): Promise<Buffer | string | undefined> {
+  const shown = join(dirname(priv), '.ecryptfs');
+  let parent: FileHandle | undefined;
+  let dot: FileHandle | undefined;
+  let fh: FileHandle | undefined;
+  const refuse = (what: string) => `${what} is a symbolic link or not what it should be: not followed (run as root, this tool reads nothing a user can point elsewhere). Give the directory it stands for (for an encrypted home, /home/.ecryptfs/USER/.Private), or the MOUNT passphrase.`;
+  try {
+    parent = await fsp.open(dirname(priv), fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
+    if (!parent) return undefined;
+    try {
+      dot = await openDir(parent, '.ecryptfs');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' ? undefined : refuse(shown);
+    }
+    try {
+      fh = await fsp.open(at(dot.fd, 'wrapped-passphrase'), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : refuse(join(shown, 'wrapped-passphrase'));
+    }
+    if (!(await fh.stat()).isFile()) return refuse(join(shown, 'wrapped-passphrase'));
+    return await fh.readFile();
+  } finally {
+    for (const h of [fh, dot, parent]) await h?.close();
+  }
+}
+
+/**
+ * Mount the lower directory `d` with the MOUNT passphrase (zeroed here) on a new /tmp/ecryptfs.*:
+ * the mount's exit code and where.
+ */
+export async function mountRecovered(d: string, passphrase: Buffer, rw: boolean): Promise<{ code: number; tmpdir: string }> {
+  // As the real script does: the keys go into root's keyring, the mount names them by sig
+  // (no passphrase in a file or on a command line), and they are unlinked at unmount.
+  const ring = new KeyRing();
+  const [file, fnekKey] = await ring.addPassphrase(passphrase);
+  passphrase.fill(0);
+  for (const [k, salt] of [[file, DEFAULT_SALT], [fnekKey, FNEK_SALT]] as const) await addKey(k.sig, buildAuthTok(k.key, k.sig, salt));
+  const names = (await fsp.readdir(d)).filter((n) => n.startsWith(FNEK_PREFIX));
+  const nameSig = names.length ? parseEncryptedFilename(names[0]).sig : undefined;
+  ring.destroy();
+  const tmpdir = mkdtempSync('/tmp/ecryptfs.');
+  const options = [`ecryptfs_sig=${file.sig}`, 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_passthrough=n', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', rw ? 'rw' : 'ro'];
+  if (nameSig) options.push(`ecryptfs_fnek_sig=${nameSig === file.sig ? file.sig : fnekKey.sig}`);
+  const code = await mountEcryptfs({ lower: d, upper: tmpdir, options: options.join(','), foreground: false, quiet: true });
+  return { code, tmpdir };
+}

@@ -1,0 +1,315 @@
+/**
+ * Mounting and unmounting an eCryptfs volume: the mount dialogue (through a DialogueIO the caller
+ * gives), then the filesystem served by a daemon process (daemon.ts) that gets its keys over an
+ * IPC channel, never argv or the environment. Resolves once the mount is up; in the foreground
+ * it stays until unmount. The commands (cli/mount.ts) and the ~/Private tools (home/) use it.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { checkMountSetup, unprivilegedLaunch } from '../fuse/mount.js';
+import { closeSync, promises as fsp, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EcryptfsError } from '../errors.js';
+import { DEFAULT_SALT } from '../format/kdf.js';
+import { addKey, keyringAvailable, unlinkKey } from '../keyring/kernel.js';
+import { buildAuthTok } from '../format/authtok.js';
+import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
+import { keysFromKernel } from './keys.js';
+import { checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
+import type { DaemonRequest } from './request.js';
+import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
+import { readMountState, removeMountState, stateDir } from './state.js';
+import { KeyRing } from '../volume/keyring.js';
+import { readSecretFile } from '../volume/keysource.js';
+
+export interface MountArgs {
+  lower: string;
+  upper: string;
+  options: string;
+  foreground: boolean;
+  /** Print nothing on success (for tools that mount on the user's behalf). */
+  quiet?: boolean;
+  /** Take defaults from ~/.ecryptfsrc, as mount.ecryptfs does (not for the Private tools). */
+  ecryptfsrc?: boolean;
+  /** Where the dialogue asks and says things; none: nothing is asked (the tools' own mounts, verbosity=0). */
+  io?: DialogueIO;
+}
+
+const silentIO = (): DialogueIO => ({
+  interactive: false,
+  secret: () => Promise.reject(new EcryptfsError('EINVAL', 'no passphrase can be asked here')),
+  line: () => Promise.resolve(''),
+  out: () => undefined,
+});
+
+
+
+/** The passphrase in what passphrase_passwd_fd gives: a "passphrase_passwd=" (or "passwd=") line, else the first line. */
+function passphraseFromText(text: Buffer): Buffer {
+  const lines = text.toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
+  const m = lines.map((l) => /^(?:passphrase_passwd|passwd)=(.*)$/.exec(l)).find((x) => x);
+  return Buffer.from(m ? m[1] : lines[0], 'utf8');
+}
+
+/** key=passphrase:passphrase_passwd_fd=N: read the descriptor to its end and close it (as mount.ecryptfs does). */
+function readPassphraseFd(fd: number): Buffer {
+  let text: Buffer;
+  try {
+    text = readFileSync(fd);
+  } catch (e) {
+    throw new EcryptfsError('EINVAL', `passphrase_passwd_fd=${fd}: cannot read that descriptor (${(e as NodeJS.ErrnoException).code}); open it for the command, e.g. ${fd}<FILE`);
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+  try {
+    return passphraseFromText(text);
+  } finally {
+    text.fill(0);
+  }
+}
+
+/**
+ * ~/.ecryptfsrc, when there is one: mount.ecryptfs's defaults for what -o leaves open. The home is
+ * the user's passwd entry, not $HOME (libecryptfs' ecryptfs_parse_rc_file): `sudo mount` reads root's.
+ */
+async function readEcryptfsrc(): Promise<MountOptions | undefined> {
+  const path = join(userInfo().homedir, '.ecryptfsrc');
+  const text = await fsp.readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return parseRcFile(text);
+  } catch (e) {
+    throw e instanceof EcryptfsError ? e.withPath(path) : e;
+  }
+}
+
+/**
+ * ecryptfs_check_dev_ruid: the kernel mounts only a lower directory the real uid owns
+ * (fs/ecryptfs/main.c, EPERM "Mount of device ... not owned by requested user").
+ */
+async function checkDevRuid(lower: string): Promise<void> {
+  const st = await fsp.stat(lower);
+  const ruid = process.getuid?.() ?? 0;
+  if (st.uid !== ruid) {
+    throw new EcryptfsError('EINVAL', `Mount of device (uid: ${st.uid}) not owned by requested user (uid: ${ruid}): ecryptfs_check_dev_ruid mounts only a lower directory owned by the user who mounts`, lower);
+  }
+}
+
+/** passphrase_passwd_file holds a line "passphrase_passwd=SECRET" (or passwd=). */
+async function readPassphraseOptionFile(path: string): Promise<Buffer> {
+  const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
+    throw new EcryptfsError('EINVAL', `cannot read the passphrase file: ${e.code}`, path);
+  });
+  for (const line of text.toString('utf8').split('\n')) {
+    const m = /^(?:passphrase_passwd|passwd)=(.*)$/.exec(line.replace(/\r$/, ''));
+    if (m) {
+      text.fill(0);
+      return Buffer.from(m[1], 'utf8');
+    }
+  }
+  text.fill(0);
+  // Also accept a bare passphrase (first line), which is what most users put in such a file.
+  return readSecretFile(path);
+}
+
+export async function mountEcryptfs(a: MountArgs): Promise<number> {
+  const source = resolve(a.lower);
+  const upper = resolve(a.upper);
+  // Set-up problems (no /dev/fuse, its mode, fuse3, a busy or foreign mount point) before the dialogue.
+  checkMountSetup(upper);
+  for (const [what, p] of [['lower directory', source], ['mount point', upper]] as const) {
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (!st?.isDirectory()) throw new EcryptfsError('EINVAL', `the ${what} does not exist or is not a directory`, p);
+  }
+  // Before any question or mount: a records directory another user made is refused with a fix.
+  await stateDir();
+  // Resolved before mounting, as the kernel does: an encrypted home's ~/.Private is a link
+  // through the mount point, and following it later would send the daemon into its own mount.
+  const lower = await fsp.realpath(source);
+  let o = parseMountOptions(a.options);
+  const rc = a.ecryptfsrc ? await readEcryptfsrc() : undefined;
+  if (rc) o = withDefaults(o, rc);
+  const io = { ...(a.io ?? silentIO()) };
+  if (o.verbosity === 0) io.interactive = false;
+  if (a.quiet) io.out = () => undefined;
+  const ring = new KeyRing();
+  let passphrase: Buffer | undefined;
+  // As root the daemon is forked now, so its start (Node and module loading) overlaps the key
+  // derivation and the dialogue; it waits for its request and is killed if we do not mount.
+  let early: ChildProcess | undefined = forkRootDaemon(a.foreground);
+  try {
+    // Every option is checked before the first question: nobody answers a dialogue to be refused.
+    if (o.checkDevRuid) await checkDevRuid(lower);
+    checkKeyBytes(o);
+    if (!o.passphrase && o.passphraseFile) o.passphrase = await readPassphraseOptionFile(o.passphraseFile);
+    else if (!o.passphrase && o.passphraseFd !== undefined) o.passphrase = readPassphraseFd(o.passphraseFd);
+    if (o.passphrase) {
+      if (o.passphrase.length === 0) throw new EcryptfsError('EINVAL', 'empty passphrase');
+      if (o.passphrase.length > 64) throw new EcryptfsError('EINVAL', 'passphrase is longer than 64 bytes');
+      await ring.addPassphrase(o.passphrase, o.salt ?? DEFAULT_SALT);
+    }
+    if (o.passphrase || o.sigs.length > 0) await keysFromKernel(ring, [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])]);
+    const r = await runDialogue(
+      o,
+      io,
+      async (p) => (await ring.addPassphrase(p, o.salt ?? DEFAULT_SALT))[0].sig,
+      readPassphraseOptionFile,
+    );
+    passphrase = r.passphrase;
+    const needed = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
+    await keysFromKernel(ring, needed);
+    // Put the key where the kernel tools look for it (as mount.ecryptfs does), when there is a keyring.
+    if (passphrase && (await keyringAvailable())) {
+      const k = ring.get(o.sigs[0])!;
+      await addKey(k.sig, buildAuthTok(k.key, k.sig, o.salt ?? DEFAULT_SALT)).catch(() => false);
+    }
+    if (!o.noSigCache && io.interactive && o.verbosity !== 0) {
+      const cache = sigCachePath();
+      if (!(await sigInCache(o.sigs[0], cache))) {
+        io.out(`WARNING: Based on the contents of [${cache}],\nit looks like you have never mounted with this key before.\nThis could mean that you have typed your passphrase wrong.\n\n`);
+        if (!(await yesNoWord(io, 'Would you like to proceed with the mount (yes/no)? : '))) {
+          io.out('Aborting mount.\n');
+          return 1;
+        }
+        if (await yesNoWord(io, `Would you like to append sig [${o.sigs[0]}] to [${cache}] \nin order to avoid this warning in the future (yes/no)? : `)) {
+          await appendSigToCache(o.sigs[0], cache);
+          io.out('\nSuccessfully appended new sig to user sig cache file\n');
+        } else io.out('\nNot adding sig to user sig cache file; continuing with mount.\n');
+      }
+    }
+    const keys = ring.sigs.map((sig) => {
+      const k = ring.get(sig)!;
+      return { sig, key: k.key.toString('hex'), origin: k.origin };
+    });
+    const { passphrase: _p, ...options } = o;
+    const child = early;
+    early = undefined;
+    const code = await startDaemon({ lower, source, upper, options, keys, foreground: a.foreground }, io.out, child);
+    if (code === 0 && !a.foreground) io.out('Mounted eCryptfs\n');
+    return code;
+  } finally {
+    early?.kill();
+    passphrase?.fill(0);
+    o.passphrase?.fill(0);
+    ring.destroy();
+  }
+}
+
+const DAEMON_SCRIPT = () => fileURLToPath(new URL('./daemon.js', import.meta.url));
+// Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
+const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
+
+/** The root daemon (mount(8) needs no helper): forked as early as possible; undefined for other users. */
+function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
+  if ((process.getuid?.() ?? 0) !== 0) return undefined;
+  const out = foreground ? 'inherit' : 'ignore';
+  // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
+  const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: ['--openssl-legacy-provider', ...extra] });
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
+function startDaemon(req: DaemonRequest, say: (text: string) => void, early?: ChildProcess): Promise<number> {
+  const script = DAEMON_SCRIPT();
+  const env = daemonEnv();
+  const out = req.foreground ? 'inherit' : 'ignore';
+  return new Promise((resolvePromise, reject) => {
+    let child: ChildProcess;
+    if (early) {
+      child = early;
+    } else if ((process.getuid?.() ?? 0) === 0) {
+      child = forkRootDaemon(req.foreground)!;
+    } else {
+      // fusermount3 mounts for us; its helper execs the daemon with the /dev/fuse fd as fd 3
+      // (the IPC channel is fd 4 so the two do not collide).
+      const { cmd, args } = unprivilegedLaunch(
+        { source: req.source, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
+        [process.execPath, '--openssl-legacy-provider', script],
+      );
+      child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env });
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', () => {
+        if (err) process.stderr.write(err);
+      });
+    }
+    let settled = false;
+    child.on('message', (m: { mounted?: boolean; error?: string }) => {
+      if (settled) return;
+      if (m.mounted) {
+        if (req.foreground) {
+          say('Mounted eCryptfs\n');
+          const stop = () => child.kill('SIGTERM');
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+          return;
+        }
+        settled = true;
+        child.disconnect();
+        child.stderr?.destroy();
+        child.unref();
+        resolvePromise(0);
+      } else if (m.error) {
+        settled = true;
+        reject(new EcryptfsError('EIO', m.error));
+      }
+    });
+    child.on('exit', (code) => {
+      if (!settled) {
+        settled = true;
+        if (req.foreground) resolvePromise(code ?? 1);
+        else reject(new EcryptfsError('EIO', `the mount daemon exited (code ${code}) before the mount was up`));
+      }
+    });
+    child.on('error', reject);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      settled = true;
+      reject(new EcryptfsError('EIO', `the mount daemon exited (code ${child.exitCode ?? child.signalCode}) before the mount was up`));
+      return;
+    }
+    child.send(req);
+  });
+}
+
+/** Wait (up to 10 s) for a mount's daemon to finish its exit work (keys unlinked, state removed). */
+async function daemonGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function umountEcryptfs(upperArg: string, opts: { lazy?: boolean } = {}): Promise<number> {
+  const upper = resolve(upperArg);
+  const state = await readMountState(upper);
+  const { spawn } = await import('node:child_process');
+  const run = (cmd: string, args: string[]) =>
+    new Promise<number>((res) => {
+      const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      p.on('error', () => res(127));
+      p.on('exit', (c) => res(c ?? 1));
+    });
+  const lazy = opts.lazy ? ['-l'] : [];
+  let code = process.getuid?.() === 0 ? await run('umount', [...lazy, upper]) : await run('fusermount3', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
+  if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
+  // The daemon unlinks the keys as it ends; returning before that would let a caller re-add
+  // them (a new mount) and see them vanish.
+  if (code === 0 && state && !opts.lazy) await daemonGone(state.pid);
+  // A lazy unmount leaves the mount alive while files are open: its daemon unlinks the keys at the end.
+  if (code === 0 && state?.unlinkSigs && !opts.lazy) {
+    for (const s of state.sigs) await unlinkKey(s).catch(() => false);
+  }
+  if (code === 0) await removeMountState(upper);
+  return code;
+}
