@@ -30,6 +30,13 @@ interface Evp {
 }
 
 let evp: Evp | null | undefined;
+/** Bytes per EVP_DecryptUpdate call at most (its length is an int); a variable so tests can lower it. */
+let MAX_RUN = 256 << 20;
+
+/** For tests: the largest run one EVP call decrypts. */
+export function setMaxEvpRun(bytes: number): void {
+  MAX_RUN = bytes;
+}
 /** Whether the self-test passed (undefined: not run yet). */
 let verified: boolean | undefined;
 
@@ -148,6 +155,15 @@ export class EvpCbc {
    * last ciphertext block (saved beforehand: dst may be src) instead of its own IV.
    */
   decryptExtents(src: Uint8Array, dst: Uint8Array, extentSize: number, ivs: Uint8Array, count: number): void {
+    // EVP lengths are ints: long runs go in pieces (each restarts at its own first IV).
+    const most = Math.max(1, Math.floor(MAX_RUN / extentSize));
+    if (count > most) {
+      for (let e = 0; e < count; e += most) {
+        const n = Math.min(most, count - e), o = e * extentSize;
+        this.decryptExtents(src.subarray(o, o + n * extentSize), dst.subarray(o, o + n * extentSize), extentSize, ivs.subarray(16 * e), n);
+      }
+      return;
+    }
     const bs = this.blockSize;
     this.live();
     const s = u8(src), d = u8(dst);

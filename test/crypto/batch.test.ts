@@ -10,7 +10,7 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { blockSizeOf, createBlockCipher, hasLegacyProvider } from '../../src/crypto/blockcipher.js';
 import { extentIvsInto } from '../../src/crypto/extentiv.js';
-import { evpAvailable } from '../../src/crypto/evp.js';
+import { evpAvailable, setMaxEvpRun } from '../../src/crypto/evp.js';
 import { setCryptoWorkers, sharedBuffer } from '../../src/crypto/pool.js';
 import type { CipherName } from '../../src/crypto/types.js';
 import { ContentCipher, extentIv } from '../../src/format/contentenc.js';
@@ -185,4 +185,22 @@ test('a destroyed cipher refuses work instead of reaching freed OpenSSL state; w
   await other.encryptInPlace(b, 7, 256);
   assert.ok(b.equals(want));
   other.destroy();
+});
+
+test('runs longer than one EVP call decrypt in pieces, each restarting at its own IV', () => {
+  setMaxEvpRun(3 * 4096 + 100);
+  try {
+    for (const name of ['aes', 'des3_ede'] as const) {
+      const key = bytes(9, KEY[name]), data = bytes(10, 11 * 4096), ivs = bytes(11, 16 * 11);
+      const a = Buffer.alloc(data.length), b = Buffer.alloc(data.length);
+      createBlockCipher(name, key).cbcDecryptExtents(data, a, 4096, ivs);
+      createBlockCipher(name, key, { evp: false }).cbcDecryptExtents(data, b, 4096, ivs);
+      assert.ok(a.equals(b), name);
+      const inPlace = Buffer.from(data);
+      createBlockCipher(name, key).cbcDecryptExtents(inPlace, inPlace, 4096, ivs);
+      assert.ok(inPlace.equals(b), `${name} in place`);
+    }
+  } finally {
+    setMaxEvpRun(256 << 20);
+  }
 });
