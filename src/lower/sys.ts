@@ -385,7 +385,3 @@ export function setgroupsThread(groups: readonly number[]): void {
   const r = lib().syscall(nr().setgroups, 'long', groups.length, 'const uint32_t *', list);
   if (r < 0) throw sysError('setgroups', koffi!.errno());
 }
-/** The fsuid now in effect (setfsuid with an invalid id changes nothing and returns it). */
-export function currentFsuid(): number {
-  return setfsuid(0xffffffff);
-}
