@@ -7,9 +7,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { mountsOfType, readMounts } from '../sys/mounts.js';
 import { runMain } from './run.js';
-
-const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 async function findInode(dir: string, ino: number, out: string[]): Promise<void> {
   const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -30,9 +29,9 @@ export async function findMain(args: string[]): Promise<number> {
     return 1;
   }
   const decrypt = target.includes('ECRYPTFS_FNEK_ENCRYPTED.');
-  const mounts = (await fsp.readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'ecryptfs' || f[2] === 'fuse.ecryptfs');
+  const mounts = mountsOfType(await readMounts(), ['ecryptfs', 'fuse.ecryptfs']);
   const found: string[] = [];
-  for (const [lower, upper] of mounts) await findInode(unescape(decrypt ? upper : lower), st.ino, found);
+  for (const m of mounts) await findInode(decrypt ? m.target : m.source, st.ino, found);
   for (const f of found) process.stdout.write(`${f}\n`);
   return 0;
 }

@@ -22,6 +22,9 @@ import { isEcryptfsError } from '../errors.js';
 import { parseSigFile } from '../volume/keysource.js';
 import { runMain } from './run.js';
 import { lookupAccount, privatePaths } from '../home/account.js';
+import { mountsOfType, readMounts } from '../sys/mounts.js';
+
+const ECRYPTFS_TYPES = ['ecryptfs', 'fuse.ecryptfs'];
 
 export const USAGE = `
 Usage:
@@ -58,7 +61,7 @@ export type Check = 'home' | 'private' | 'encrypted' | 'not-encrypted';
 export interface VerifyOptions {
   user: string;
   home: string;
-  /** The mount table to read (default /proc/mounts). */
+  /** The mount table to read (default /proc/self/mounts). */
   mounts?: string;
   out?(s: string): void;
   err?(s: string): void;
@@ -190,17 +193,16 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     const lst = await statOrUndef(lower);
     if (!lst?.isDirectory()) fail(`[${lower}] does not exist or is not a directory: it holds the encrypted files`, 'restore it (or, for an encrypted home, the symlink to /home/.ecryptfs/USER/.Private) from a backup');
     info(`[${lower}] is a directory`);
-    const table = await fsp.readFile(o.mounts ?? '/proc/mounts', 'utf8').catch(() => '');
-    const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(parseInt(n, 8)));
-    const entry = table.split('\n').map((l) => l.split(' ')).find((f) => unescape(f[1] ?? '') === m && (f[2] === 'ecryptfs' || f[2] === 'fuse.ecryptfs'));
+    const table = await readMounts(o.mounts).catch(() => []);
+    const entry = mountsOfType(table, ECRYPTFS_TYPES).find((e) => e.target === m);
     if (!entry) {
       info(`[${m}] is not mounted`);
       return;
     }
-    const src = unescape(entry[0]);
-    info(`[${m}] is mounted (${entry[2]}) from [${src}]`);
+    const src = entry.source;
+    info(`[${m}] is mounted (${entry.fstype}) from [${src}]`);
     const real = await fsp.realpath(lower).catch(() => lower);
-    if (entry[2] === 'ecryptfs' && resolve(src) !== lower && resolve(src) !== real) warn(`[${m}] is mounted from [${src}], not from [${lower}]`);
+    if (entry.fstype === 'ecryptfs' && resolve(src) !== lower && resolve(src) !== real) warn(`[${m}] is mounted from [${src}], not from [${lower}]`);
   };
   const ownsMountpoint = async (m: string) => {
     const owner = ownerName((await fsp.stat(m)).uid);
@@ -297,13 +299,8 @@ export async function verifyMain(args: string[]): Promise<number> {
 }
 
 async function userHasFuseMount(home: string): Promise<boolean> {
-  const table = await fsp.readFile('/proc/mounts', 'utf8').catch(() => '');
-  const unescape = (x: string) => x.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(parseInt(n, 8)));
-  return table.split('\n').some((l) => {
-    const f = l.split(' ');
-    const mp = unescape(f[1] ?? '');
-    return f[2] === 'fuse.ecryptfs' && (mp === home || mp.startsWith(`${home}/`));
-  });
+  const table = await readMounts().catch(() => []);
+  return mountsOfType(table, ['fuse.ecryptfs']).some((e) => e.target === home || e.target.startsWith(`${home}/`));
 }
 
 /**

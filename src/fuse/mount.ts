@@ -7,12 +7,13 @@
  * Never run a synchronous child process while mounted: unmounting asks our loop for statfs.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { openSync, closeSync, existsSync, accessSync, statSync, readFileSync, constants } from 'node:fs';
+import { openSync, closeSync, existsSync, accessSync, statSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FuseOperations } from './operations.js';
 import { FuseServer, type FuseServerOptions } from './session.js';
+import { isMountPoint, mountAt, type MountEntry, readMountsSync } from '../sys/mounts.js';
 
 export interface MountParams {
   /** Shown as the device in /proc/mounts. */
@@ -83,20 +84,15 @@ function modeString(path: string): string {
   }
 }
 
-/** The FUSE mount on `mountpoint` (its type), read from /proc/self/mounts; undefined when none. */
+/** The FUSE mount on top of `mountpoint` (its type); undefined when none. */
 function fuseMountAt(mountpoint: string): string | undefined {
-  let text = '';
+  let entries: MountEntry[];
   try {
-    text = readFileSync('/proc/self/mounts', 'utf8');
+    entries = readMountsSync();
   } catch {
     return undefined;
   }
-  const esc = mountpoint.replace(/\\/g, '\\134').replace(/ /g, '\\040');
-  let type: string | undefined;
-  for (const l of text.split('\n')) {
-    const f = l.split(' ');
-    if (f[1] === esc) type = f[2]; // the last one is on top
-  }
+  const type = mountAt(entries, mountpoint)?.fstype;
   return type?.startsWith('fuse') ? type : undefined;
 }
 
@@ -203,13 +199,8 @@ export async function unmount(mountpoint: string, lazy = false): Promise<void> {
   if (r.code !== 0) throw new Error(`unmount of ${mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
 }
 
-/** Is `mountpoint` a FUSE mount of ours in /proc/self/mountinfo? */
-export async function isMounted(mountpoint: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
-  const text = await readFile('/proc/self/mounts', 'utf8');
-  const esc = mountpoint.replace(/ /g, '\\040');
-  return text.split('\n').some((l) => l.split(' ')[1] === esc);
-}
+/** Is something mounted on `mountpoint`? */
+export const isMounted = isMountPoint;
 
 // ---- a whole mount: descriptor, server, watchdog, unmount ----
 

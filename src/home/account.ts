@@ -57,8 +57,5 @@ export async function mountPointOf(p: PrivatePaths): Promise<string> {
   return (await fsp.readFile(p.mnt, 'utf8').catch(() => join(p.home, 'Private'))).trim();
 }
 
-export async function isMounted(mp: string): Promise<boolean> {
-  const m = await fsp.readFile('/proc/mounts', 'utf8');
-  const esc = mp.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return m.split('\n').some((l) => l.split(' ')[1] === esc);
-}
+/** Is something mounted on `mp`? */
+export { isMountPoint as isMounted } from '../sys/mounts.js';

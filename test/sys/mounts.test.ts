@@ -1,0 +1,33 @@
+/** The mount table reader (src/sys/mounts.ts): the kernel's octal escapes, the mount on top, this process's real table. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isMountPoint, mountAt, mountsOfType, parseMounts, readMounts } from '../../src/sys/mounts.js';
+
+const runs = (n: number) => Number(process.env.FUZZ_RUNS ?? n);
+/** As the kernel's seq_file mangle writes a field: space, tab, newline and backslash as \ooo. */
+const mangle = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+
+test('fields come back as they were before the kernel escaped them', () => {
+  fc.assert(
+    fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (source, target) => {
+      const [e] = parseMounts(`${mangle(source)} ${mangle(target)} fuse.ecryptfs rw,nosuid 0 0\n`);
+      assert.deepEqual(e, { source, target, fstype: 'fuse.ecryptfs', options: 'rw,nosuid' });
+    }),
+    { numRuns: runs(300) },
+  );
+});
+
+test('the last mount on a path is the one on top; types select; short lines are skipped', () => {
+  const t = parseMounts('a /m\\040n ext4 rw 0 0\n\nb /m\\040n fuse.ecryptfs rw 0 0\nc /x ecryptfs rw 0 0\n');
+  assert.equal(t.length, 3);
+  assert.equal(mountAt(t, '/m n')?.source, 'b');
+  assert.equal(mountAt(t, '/m\\040n'), undefined);
+  assert.deepEqual(mountsOfType(t, ['ecryptfs', 'fuse.ecryptfs']).map((e) => e.source), ['b', 'c']);
+});
+
+test('this process\'s table: / is a mount point, /proc/self/fd is not', async () => {
+  assert.ok((await readMounts()).length > 0);
+  assert.equal(await isMountPoint('/'), true);
+  assert.equal(await isMountPoint('/proc/self/fd'), false);
+});
