@@ -408,8 +408,14 @@ export class EcryptfsFile {
     if (oldEnd < plain.length) plain.fill(0, Math.max(oldEnd, tail));
     // Buffer.copy is a memcpy; TypedArray.set is several times slower, more so into shared memory.
     Buffer.from(data.buffer, data.byteOffset, data.length).copy(plain, head);
-    await this.content!.encryptInPlace(plain, first, count);
-    await this.fh.write(plain, 0, plain.length, this.dataOffset + first * es);
+    // A large run is encrypted by this thread and the crypto pool together: store the extents this
+    // thread has done while the pool finishes the rest (still all before the size field).
+    let stored = 0;
+    await this.content!.encryptInPlace(plain, first, count, async (done) => {
+      await this.fh.write(plain, 0, done * es, this.dataOffset + first * es);
+      stored = done * es;
+    });
+    await this.fh.write(plain, stored, plain.length - stored, this.dataOffset + first * es + stored);
     if (end > this.size) await this.writeSizeField(end);
   }
 
