@@ -99,6 +99,45 @@ interface Node {
    * The kernel asks for it before every write (to drop file capabilities), so it is read once.
    */
   cap?: Buffer | null;
+  /** Other names of a hard-linked inode seen so far (at most 8): one takes over when `name` goes. */
+  links?: Array<{ parent: number; name: Buffer }>;
+}
+
+const sameName = (l: { parent: number; name: Buffer }, parent: number, name: Buffer) => l.parent === parent && l.name.equals(name);
+
+/** `parent`/`name` is no longer a name of `n`: another known name takes over if it was the main one. */
+function dropName(n: Node, parent: number, name: Buffer): void {
+  if (sameName(n, parent, name)) {
+    const next = n.links?.pop();
+    if (next) {
+      n.parent = next.parent;
+      n.name = next.name;
+    }
+  } else if (n.links) n.links = n.links.filter((l) => !sameName(l, parent, name));
+}
+
+/** `parent`/`name` is now the main name of `n`; the previous one stays known for hard links. */
+function setName(n: Node, parent: number, name: Buffer): void {
+  if (sameName(n, parent, name)) return;
+  if (!isDir(n.type)) {
+    const links = (n.links ?? []).filter((l) => !sameName(l, parent, name));
+    links.push({ parent: n.parent, name: n.name });
+    n.links = links.slice(-8);
+  }
+  n.parent = parent;
+  n.name = Buffer.from(name);
+}
+
+/** The name `fromParent`/`fromName` of `n` became `toParent`/`toName` (rename). */
+function moveName(n: Node, fromParent: number, fromName: Buffer, toParent: number, toName: Buffer): void {
+  if (sameName(n, fromParent, fromName)) {
+    n.parent = toParent;
+    n.name = Buffer.from(toName);
+    if (n.links) n.links = n.links.filter((l) => !sameName(l, toParent, toName));
+  } else {
+    if (n.links) n.links = n.links.filter((l) => !sameName(l, fromParent, fromName));
+    setName(n, toParent, toName);
+  }
 }
 
 interface OpenState {
@@ -371,12 +410,20 @@ export class EcryptfsFs {
       n = { nodeid: this.nextNode++, parent, name: Buffer.from(name), nlookup: 0, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT };
       this.nodes.set(n.nodeid, n);
       this.byKey.set(key, n.nodeid);
-    } else {
-      n.parent = parent;
-      n.name = Buffer.from(name);
-    }
+    } else setName(n, parent, name);
     n.nlookup++;
     return n;
+  }
+
+  /** The known node of the entry `name` in directory `parent`, if any. */
+  private nodeAt(parent: number, name: Buffer): Node | undefined {
+    try {
+      const st = sys.fstatat(this.dirFd(parent), name);
+      const id = this.byKey.get(`${st.dev}:${st.ino}`);
+      return id === undefined ? undefined : this.nodes.get(id);
+    } catch {
+      return undefined;
+    }
   }
 
   private entryFor(parent: number, lowerName: Buffer, cr: Creds | undefined, st?: LowerStat): Entry {
@@ -587,7 +634,9 @@ export class EcryptfsFs {
   async unlink(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
     this.writable();
     const lowerName = this.existingChild(parent, name);
+    const n = this.nodeAt(parent, lowerName);
     asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, 0));
+    if (n) dropName(n, parent, lowerName);
   }
 
   async rmdir(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
@@ -601,26 +650,15 @@ export class EcryptfsFs {
     if (flags & ~(sys.RENAME_NOREPLACE | sys.RENAME_EXCHANGE)) throw new ErrnoError(E.EINVAL);
     const from = this.existingChild(parent, name);
     const to = flags & sys.RENAME_EXCHANGE ? this.existingChild(newParent, newName) : this.encode(newName);
-    const moved = (p: number, b: Buffer) => {
-      try {
-        const st = sys.fstatat(this.dirFd(p), b);
-        const id = this.byKey.get(`${st.dev}:${st.ino}`);
-        return id === undefined ? undefined : this.nodes.get(id);
-      } catch {
-        return undefined;
-      }
-    };
-    const a = moved(parent, from);
-    const b = flags & sys.RENAME_EXCHANGE ? moved(newParent, to) : undefined;
+    const a = this.nodeAt(parent, from);
+    // With EXCHANGE the entry at `to` moves to `from`; without, it is replaced (that name is gone).
+    const b = this.nodeAt(newParent, to);
     asCaller(callerCreds(ctx), () => sys.renameat2(this.dirFd(parent), from, this.dirFd(newParent), to, flags));
-    if (a) {
-      a.parent = newParent;
-      a.name = Buffer.from(to);
+    if (b && b !== a) {
+      if (flags & sys.RENAME_EXCHANGE) moveName(b, newParent, to, parent, from);
+      else dropName(b, newParent, to);
     }
-    if (b) {
-      b.parent = parent;
-      b.name = Buffer.from(from);
-    }
+    if (a) moveName(a, parent, from, newParent, to);
   }
 
   // ---- directories: streamed from the lower directory, no snapshot ----

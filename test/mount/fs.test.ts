@@ -165,3 +165,28 @@ test('user xattrs are kept on the lower file in clear, as the kernel stores them
     dir.cleanup();
   }
 });
+
+test('hard links: the node keeps a name that still exists when the one it was last seen by goes', async () => {
+  const { dir, fs } = await freshFs();
+  try {
+    const { entry, fh } = await fs.create(ROOT, 'a', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.write(fh, 0, Buffer.from('hello'));
+    await fs.release(fh);
+    const b = await fs.link(entry.nodeid, ROOT, 'b');
+    assert.equal(b.nodeid, entry.nodeid, 'one node per inode');
+    await fs.unlink(ROOT, 'b');
+    assert.equal((await fs.getattr(entry.nodeid)).size, 5, 'still reachable by its other name');
+    await fs.setattr(entry.nodeid, { mode: 0o600 });
+    assert.equal((await fs.getattr(entry.nodeid)).mode & 0o777, 0o600);
+    // Renamed and linked again: the remaining name is the renamed one.
+    await fs.link(entry.nodeid, ROOT, 'c');
+    await fs.rename(ROOT, 'a', ROOT, 'd');
+    await fs.unlink(ROOT, 'c');
+    const h = await fs.openFile(entry.nodeid, C.O_RDONLY);
+    assert.equal((await fs.read(h, 0, 10)).toString(), 'hello');
+    await fs.release(h);
+    assert.deepEqual((await fs.readdir(ROOT)).map((e) => e.name), ['d']);
+  } finally {
+    dir.cleanup();
+  }
+});
