@@ -15,7 +15,7 @@
  * --root DIR (or ECRYPTFS_ROOT) reads DIR/proc/swaps and edits DIR/etc/: for tests and chroots.
  * Every command goes through an injectable Runner so tests never touch the machine's swap.
  */
-import { spawn } from 'node:child_process';
+import { run } from '../sys/run.js';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
@@ -29,16 +29,10 @@ export interface Runner {
 }
 
 /** Runs a command for real; code 127 when it is not installed. */
-export const realRunner: Runner = (cmd, args, input) =>
-  new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', () => resolve({ code: 127, stdout: '' }));
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout: out }));
-    p.stdin.on('error', () => undefined);
-    p.stdin.end(input ?? '');
-  });
+export const realRunner: Runner = async (cmd, args, input) => {
+  const r = await run(cmd, args, { input, stderr: 'ignore' });
+  return { code: r.code, stdout: r.error ? '' : r.stdout.toString() };
+};
 
 export interface SwapOptions {
   root: string;

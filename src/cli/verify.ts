@@ -15,7 +15,6 @@
  * ECRYPTFS_ROOT=DIR reads DIR/proc/mounts (both for tests and for checking a copied home).
  */
 import { promises as fsp, type Stats } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isEcryptfsError } from '../errors.js';
@@ -23,6 +22,7 @@ import { parseSigFile } from '../volume/keysource.js';
 import { runMain } from './run.js';
 import { lookupAccount, privatePaths } from '../home/account.js';
 import { mountsOfType, readMounts } from '../sys/mounts.js';
+import { runAsUser, runSync } from '../sys/run.js';
 
 const ECRYPTFS_TYPES = ['ecryptfs', 'fuse.ecryptfs'];
 
@@ -73,11 +73,8 @@ export interface VerifyOptions {
 class CheckFailed extends Error {}
 
 function ownerName(uid: number): string {
-  try {
-    return execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8' }).split(':')[0] || String(uid);
-  } catch {
-    return String(uid);
-  }
+  const r = runSync('getent', ['passwd', String(uid)], { stderr: 'inherit' });
+  return (r.code === 0 && r.stdout.toString('utf8').split(':')[0]) || String(uid);
 }
 
 const statOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
@@ -312,8 +309,8 @@ async function verifyAsUser(user: string, args: string[]): Promise<number> {
   process.stdout.write(`INFO: [${a.home}] is mounted and only ${user} can look into it: checking as ${user}\n`);
   await loginDiagnostics(user, a.uid, { info: (m) => process.stdout.write(`INFO: ${m}\n`), warn: (m, fix) => process.stderr.write(`WARNING: ${m}\n${fix ? `  fix: ${fix}\n` : ''}`) });
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: a.home, USER: user, LOGNAME: user };
-  const r = spawnSync('setpriv', [`--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', process.execPath, ...process.execArgv, process.argv[1], ...args], { stdio: 'inherit', env, cwd: '/', timeout: 60_000 });
-  return r.status ?? 1;
+  const r = await runAsUser(a, [process.execPath, ...process.execArgv, process.argv[1], ...args], { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit', env, cwd: '/', timeout: 60_000 });
+  return r.error ? 1 : r.code;
 }
 
 export function verifyToolMain(): void {

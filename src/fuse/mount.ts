@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { FuseOperations } from './operations.js';
 import { FuseServer, type FuseServerOptions } from './session.js';
 import { isMountPoint, mountAt, type MountEntry, readMountsSync } from '../sys/mounts.js';
+import { run as runCommand } from '../sys/run.js';
 
 export interface MountParams {
   /** Shown as the device in /proc/mounts. */
@@ -28,15 +29,7 @@ export interface MountParams {
   extra?: string[];
 }
 
-function run(cmd: string, args: string[], fds: Array<number | 'ignore' | 'pipe'> = []): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...fds] });
-    let stderr = '';
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', (e) => resolve({ code: 127, stderr: e.message }));
-    p.on('close', (code) => resolve({ code: code ?? 1, stderr: stderr.trim() }));
-  });
-}
+const run = (cmd: string, args: string[], fds: Array<number | 'ignore' | 'pipe'> = []) => runCommand(cmd, args, { stdin: 'ignore', stdout: 'ignore', fds });
 
 function optionString(p: MountParams, extra: string[]): string {
   const o = [...extra];

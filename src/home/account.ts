@@ -2,11 +2,11 @@
  * Who the ~/Private and encrypted-home tools work for: a passwd entry, the paths ecryptfs-utils
  * uses for it.
  */
-import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
+import { runSync } from '../sys/run.js';
 
 export interface Account {
   name: string;
@@ -17,12 +17,9 @@ export interface Account {
 
 /** The passwd entry of `name` (getent, so NSS/LDAP users work as in the real scripts). */
 export function lookupAccount(name: string): Account {
-  let line: string;
-  try {
-    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).split('\n')[0];
-  } catch {
-    throw new EcryptfsError('EINVAL', `User does not exist [${name}]`);
-  }
+  const r = runSync('getent', ['passwd', name], { stderr: 'inherit' });
+  if (r.code !== 0) throw new EcryptfsError('EINVAL', `User does not exist [${name}]`);
+  const line = r.stdout.toString('utf8').split('\n')[0];
   const f = line.split(':');
   return { name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] };
 }

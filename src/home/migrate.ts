@@ -6,7 +6,6 @@
  * against the backup. A state file records where a migration is, so running the command again
  * after an interruption resumes it instead of starting over on a half-moved home.
  */
-import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { MAX_NAME_BYTES } from '../format/filename.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
+import { writeFileAtomic } from '../lower/atomic.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
 import { type Account, isMounted, isRoot, lookupAccount, privatePaths } from './account.js';
@@ -22,6 +22,7 @@ import { openDir, readHeldFile, removeAt, removeUnder } from './held.js';
 import type { ToolIO } from './io.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 import { setupPrivate } from './setup-private.js';
+import { run } from '../sys/run.js';
 
 /** The copy's progress, in bytes (the command shows it as a bar on a terminal). */
 export interface ProgressBar {
@@ -55,9 +56,7 @@ async function readState(user: string): Promise<MigrateState | undefined> {
 
 async function writeState(user: string, s: MigrateState): Promise<void> {
   await fsp.mkdir('/home/.ecryptfs', { recursive: true, mode: 0o755 });
-  const tmp = `${statePath(user)}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(s), { mode: 0o600 });
-  await fsp.rename(tmp, statePath(user));
+  await writeFileAtomic(statePath(user), JSON.stringify(s));
 }
 
 async function assertDirEmpty(io: ToolIO, dir: string): Promise<void> {
@@ -151,7 +150,7 @@ async function remount(io: ToolIO, a: Account, o: MigrateOptions): Promise<void>
     );
     if (alive) return;
     info(io, `Clearing the dead mount on ${a.home}.`);
-    if ((await umountEcryptfs(a.home)) !== 0) spawnSync('umount', ['-l', a.home], { stdio: 'ignore' });
+    if ((await umountEcryptfs(a.home)) !== 0) await run('umount', ['-l', a.home], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
   }
   const p = privatePaths(join('/home/.ecryptfs', a.name));
   // The config is the user's by now: read through descriptors, no link followed.

@@ -6,7 +6,6 @@
  * (write, unmount, mount again, compare). Root setting up for a user runs the user's part as
  * the user (setpriv). Secrets come from files, LOGINPASS/MOUNTPASS or `io`, never argv.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp, accessSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { readSecretFile } from '../volume/keysource.js';
 import { type Account, currentAccount, isMounted, isRoot, lookupAccount, type PrivatePaths, privatePaths } from './account.js';
 import { at, holdUserDir } from './held.js';
 import type { ToolIO } from './io.js';
+import { runAsUser, runSync } from '../sys/run.js';
 import { addPrivateKeys, mountPrivateDir, mountPrivateNow, PW_ATTEMPTS, umountPrivate } from './private-mount.js';
 
 const ECRYPTFS_DIR = '/home/.ecryptfs';
@@ -76,8 +76,10 @@ const canCheckPasswords = () => {
 /** unix_chkpwd (setgid shadow) checks a password without us reading /etc/shadow; stdin only. */
 function checkLoginPassword(user: string, pass: Buffer): boolean | undefined {
   if (!canCheckPasswords()) return undefined;
-  const r = spawnSync(UNIX_CHKPWD, [user, 'nullok'], { input: Buffer.concat([pass, Buffer.from([0])]) });
-  return r.status === 0;
+  const input = Buffer.concat([pass, Buffer.from([0])]);
+  const r = runSync(UNIX_CHKPWD, [user, 'nullok'], { input });
+  input.fill(0);
+  return r.code === 0;
 }
 
 async function askLoginPassphrase(io: ToolIO, o: SetupOptions, user: string): Promise<Buffer> {
@@ -163,16 +165,10 @@ async function setupAsUser(io: ToolIO, o: SetupOptions, who: Account): Promise<n
     const args = [...(o.noPwCheck ? ['--nopwcheck'] : []), ...(o.fnek ? [] : ['--no-fnek']), ...(o.autoMount ? [] : ['--noautomount']), ...(o.autoUmount ? [] : ['--noautoumount']), ...(o.force ? ['--force'] : []), ...(o.wrapping ? ['--wrapping'] : [])];
     const script = fileURLToPath(new URL('../../../bin/ecryptfs-setup-private.js', import.meta.url));
     const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: who.home, USER: who.name, LOGNAME: who.name, ...(process.env.LANG ? { LANG: process.env.LANG } : {}) };
-    const child = spawn('setpriv', [`--reuid=${who.uid}`, `--regid=${who.gid}`, '--init-groups', '--', process.execPath, '--openssl-legacy-provider', script, ...args], { cwd: '/', env, stdio: ['pipe', 'inherit', 'inherit'] });
-    const done = new Promise<number>((res) => {
-      child.on('error', () => res(127));
-      child.on('exit', (c) => res(c ?? 1));
-    });
-    child.stdin.on('error', () => undefined);
     const input = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
-    child.stdin.end(input);
+    const done = runAsUser(who, [process.execPath, '--openssl-legacy-provider', script, ...args], { input, stdout: 'inherit', stderr: 'inherit', env, cwd: '/' });
     input.fill(0);
-    return await done;
+    return (await done).code;
   } finally {
     for (const l of lines) l.fill(0);
   }

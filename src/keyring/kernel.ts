@@ -3,21 +3,13 @@
  * sig, 740-byte payload). Node has no keyctl syscalls, so this drives keyutils' `keyctl`;
  * payloads go through stdin/stdout only, never argv, so secrets do not show in `ps`.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
 import { EcryptfsError } from '../errors.js';
+import { run as runCommand, runSync } from '../sys/run.js';
 
-function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('keyctl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new EcryptfsError('EINVAL', NO_KEYCTL) : e));
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr: err.trim() }));
-    p.stdin.on('error', () => undefined); // keyctl may exit without reading stdin
-    p.stdin.end(input ?? Buffer.alloc(0));
-  });
+async function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  const r = await runCommand('keyctl', args, { input });
+  if (r.error) throw r.error.code === 'ENOENT' ? new EcryptfsError('EINVAL', NO_KEYCTL) : r.error;
+  return r;
 }
 
 const NO_KEYCTL = 'the kernel keyring cannot be used: keyctl is not installed (or not in PATH). Fix: as root run `apt-get install keyutils`';
@@ -32,22 +24,17 @@ function refusedBy(stderr: string): string {
 }
 
 /** Why keyringAvailable() is false (cause and fix), or undefined when the keyring works. */
-export function keyringUnavailableReason(): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile('keyctl', ['show', '@u'], (err, _out, stderr) => {
-      if (!err) resolve(undefined);
-      else resolve((err as NodeJS.ErrnoException).code === 'ENOENT' ? NO_KEYCTL : refusedBy(String(stderr).trim()));
-    });
-  });
+export async function keyringUnavailableReason(): Promise<string | undefined> {
+  const r = await runCommand('keyctl', ['show', '@u']);
+  if (r.code === 0) return undefined;
+  return r.error?.code === 'ENOENT' ? NO_KEYCTL : refusedBy(r.error ? '' : r.stderr);
 }
 
 let available: Promise<boolean> | undefined;
 
 /** True when `keyctl` runs and the user keyring can be read. */
 export function keyringAvailable(): Promise<boolean> {
-  available ??= new Promise((resolve) => {
-    execFile('keyctl', ['show', '@u'], (err) => resolve(!err));
-  });
+  available ??= runCommand('keyctl', ['show', '@u']).then((r) => r.code === 0);
   return available;
 }
 
@@ -103,8 +90,8 @@ export async function listSigs(): Promise<string[]> {
 
 /** readKey without waiting on the event loop, for callers that must answer synchronously. */
 export function readKeySync(sig: string): Buffer | undefined {
-  const found = spawnSync('keyctl', ['search', '@u', 'user', sig], { encoding: 'utf8' });
-  if (found.status !== 0) return undefined;
-  const r = spawnSync('keyctl', ['pipe', found.stdout.trim()]);
-  return r.status === 0 ? r.stdout : undefined;
+  const found = runSync('keyctl', ['search', '@u', 'user', sig]);
+  if (found.code !== 0) return undefined;
+  const r = runSync('keyctl', ['pipe', found.stdout.toString().trim()]);
+  return r.code === 0 ? r.stdout : undefined;
 }

@@ -43,7 +43,7 @@ export async function kernelKeyFor(sig: string): Promise<Buffer | undefined> {
 /** Name keys looked up outside the mount's own, for 2 s (a listing asks once, not per name). */
 const nameKeys = new Map<string, { key?: Buffer; until: number }>();
 
-/** kernelKeyFor for file names, which are decoded synchronously (keyctl through spawnSync). */
+/** kernelKeyFor for file names, which are decoded synchronously (keyctl run synchronously). */
 export function kernelKeyForSync(sig: string): Buffer | undefined {
   const now = Date.now();
   const cached = nameKeys.get(sig);

@@ -22,6 +22,7 @@ import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
 import { readMountState, removeMountState, stateDir } from './state.js';
 import { KeyRing } from '../volume/keyring.js';
 import { readSecretFile } from '../volume/keysource.js';
+import { run as runCommand } from '../sys/run.js';
 
 export interface MountArgs {
   lower: string;
@@ -293,13 +294,7 @@ async function daemonGone(pid: number): Promise<void> {
 export async function umountEcryptfs(upperArg: string, opts: { lazy?: boolean } = {}): Promise<number> {
   const upper = resolve(upperArg);
   const state = await readMountState(upper);
-  const { spawn } = await import('node:child_process');
-  const run = (cmd: string, args: string[]) =>
-    new Promise<number>((res) => {
-      const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-      p.on('error', () => res(127));
-      p.on('exit', (c) => res(c ?? 1));
-    });
+  const run = async (cmd: string, args: string[]) => (await runCommand(cmd, args, { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' })).code;
   const lazy = opts.lazy ? ['-l'] : [];
   let code = process.getuid?.() === 0 ? await run('umount', [...lazy, upper]) : await run('fusermount3', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
   if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);

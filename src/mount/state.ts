@@ -11,6 +11,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
+import { writeFileAtomic } from '../lower/atomic.js';
 
 export interface MountState {
   lower: string;
@@ -75,15 +76,7 @@ export async function writeMountState(s: MountState): Promise<void> {
   const dir = await stateDir();
   const path = join(dir, nameFor(s.upper));
   // A new file (O_EXCL never follows a link), renamed over the old record.
-  const tmp = `${path}.${process.pid}.tmp`;
-  await fsp.rm(tmp, { force: true });
-  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(s));
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(s));
 }
 
 export async function readMountState(upper: string): Promise<MountState | undefined> {
