@@ -5,9 +5,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
-import { unwrapPassphrase } from '../format/wrapped.js';
 import { currentAccount, privatePaths } from '../home/account.js';
-import { addPrivateKeys, mountPrivate, umountPrivate } from '../home/private-mount.js';
+import { insertWrapped, mountPrivate, umountPrivate } from '../home/private-mount.js';
 import { setupPrivate, type SetupOptions } from '../home/setup-private.js';
 import { secretFrom, terminalToolIO } from './prompt.js';
 import { runMain } from './run.js';
@@ -19,9 +18,9 @@ export async function insertWrappedMain(args: string[]): Promise<number> {
     return 1;
   }
   const login = await secretFrom('Passphrase: ');
-  let pass: Buffer;
+  let sig: string;
   try {
-    pass = unwrapPassphrase(await fsp.readFile(file), login);
+    sig = await insertWrapped(await fsp.readFile(file), login);
   } catch (e) {
     if (isEcryptfsError(e, 'EWRONGPASS')) {
       process.stderr.write('Error: Unwrapping passphrase and inserting into the user session keyring failed [-5]\nInfo: Check the system log for more information from libecryptfs\n');
@@ -31,8 +30,6 @@ export async function insertWrappedMain(args: string[]): Promise<number> {
   } finally {
     login.fill(0);
   }
-  const [sig] = await addPrivateKeys(pass);
-  pass.fill(0);
   process.stdout.write(`Inserted auth tok with sig [${sig}] into the user session keyring\n`);
   return 0;
 }

@@ -35,6 +35,16 @@ export async function addPrivateKeys(pass: Uint8Array, out?: (text: string) => v
   return [file.sig, fnek.sig];
 }
 
+/** Unwrap a wrapped passphrase with `login` and insert its keys; the file key's sig. EWRONGPASS when `login` does not unwrap it. */
+export async function insertWrapped(wrapped: Buffer, login: Uint8Array): Promise<string> {
+  const pass = unwrapPassphrase(wrapped, login);
+  try {
+    return (await addPrivateKeys(pass))[0];
+  } finally {
+    pass.fill(0);
+  }
+}
+
 /**
  * The options mount.ecryptfs_private mounts with (AES-128, names under the FNEK when Private.sig
  * has a second sig, keys unlinked at unmount), without our helper's questions.
@@ -76,9 +86,7 @@ export async function mountPrivate(io: ToolIO, who: Account = currentAccount()):
   for (let tries = 0; tries < PW_ATTEMPTS && !ok; tries++) {
     const login = await io.secret(independent ? 'Enter your wrapping passphrase: ' : 'Enter your login passphrase: ');
     try {
-      const pass = unwrapPassphrase(await fsp.readFile(p.wrapped), login);
-      await addPrivateKeys(pass);
-      pass.fill(0);
+      await insertWrapped(await fsp.readFile(p.wrapped), login);
       ok = true;
     } catch (e) {
       if (!isEcryptfsError(e, 'EWRONGPASS')) throw e;
