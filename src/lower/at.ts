@@ -98,10 +98,16 @@ function attempt<T>(fn: () => T): Promise<T> {
 export class FdLowerFile implements LowerFile {
   private closed = false;
   constructor(readonly fd: number, private readonly syncIoMax: number, readonly label: string) {}
+  /** A closed descriptor's number may belong to another file by now: never use it. */
+  private live(): void {
+    if (this.closed) throw sysError('read', OSC.errno.EBADF, this.label);
+  }
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    this.live();
     if (length <= this.syncIoMax) return fs.readSync(this.fd, buf, offset, length, position);
     let done = 0;
     while (done < length) {
+      this.live();
       const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
       if (n === 0) break;
       done += n;
@@ -111,6 +117,7 @@ export class FdLowerFile implements LowerFile {
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     let done = 0;
     while (done < length) {
+      this.live();
       const n = length - done <= this.syncIoMax
         ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
         : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
@@ -119,7 +126,10 @@ export class FdLowerFile implements LowerFile {
     return done;
   }
   truncate(length: number): Promise<void> {
-    return attempt(() => fs.ftruncateSync(this.fd, length));
+    return attempt(() => {
+      this.live();
+      fs.ftruncateSync(this.fd, length);
+    });
   }
   stat(): Promise<fs.Stats> {
     return attempt(() => fs.fstatSync(this.fd));
@@ -128,6 +138,7 @@ export class FdLowerFile implements LowerFile {
     return fstat(this.fd);
   }
   sync(): Promise<void> {
+    if (this.closed) return Promise.reject(sysError('fsync', OSC.errno.EBADF, this.label));
     return new Promise((resolve, reject) => fs.fsync(this.fd, (e) => (e ? reject(e) : resolve())));
   }
   close(): Promise<void> {

@@ -762,10 +762,12 @@ export class EcryptfsFs {
     if (s && write && !s.writable) {
       // Reopen read-write (the shared lower file must serve every handle).
       const { file, fh } = await this.openLower(nodeid, true, cr);
-      await s.file.close();
+      // New requests take the new file at once; the old one closes after its reads in progress.
+      const old = s.file;
       s.file = file;
       s.fh = fh;
       s.writable = true;
+      await old.close();
     }
     if (!s) {
       const uid = cr?.uid ?? 0;

@@ -453,8 +453,11 @@ export class EcryptfsFile {
     return this.fh.stat();
   }
 
-  async close(): Promise<void> {
-    this.content?.destroy();
-    await this.fh.close();
+  /** Close once reads and writes in progress are done (never under them: the descriptor could be reused). */
+  close(): Promise<void> {
+    return this.lock.write(async () => {
+      this.content?.destroy();
+      await this.fh.close();
+    });
   }
 }
