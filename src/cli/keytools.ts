@@ -9,7 +9,7 @@ import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase, wrapPassphrase } from '../format/wrapped.js';
-import { addKey, keyringAvailable, keyringUnavailableReason } from '../keyring/kernel.js';
+import { addKey, keyringAvailable, keyringUnavailableReason } from '../sys/keyring.js';
 import { writeFileAtomic } from '../lower/atomic.js';
 import { askSecret, nextStdinSecret } from './prompt.js';
 import { runMain } from './run.js';

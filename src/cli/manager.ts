@@ -10,7 +10,7 @@
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { EcryptfsError } from '../errors.js';
-import { addKey, findKey, keyringAvailable, keyringUnavailableReason, linkUserIntoSession, listSigs, unlinkKey } from '../keyring/kernel.js';
+import { addKey, findKey, keyringAvailable, keyringUnavailableReason, linkUserIntoSession, listSigs, unlinkKey } from '../sys/keyring.js';
 import { ask, askSecret, interactive } from './prompt.js';
 import { runMain } from './run.js';
 

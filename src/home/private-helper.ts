@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
-import { findKey, unlinkKey } from '../keyring/kernel.js';
+import { findKey, unlinkKey } from '../sys/keyring.js';
 import { mountEcryptfs, umountEcryptfs } from '../mount/launch.js';
 import { currentAccount, isMounted, mountPointOf, privatePaths } from './account.js';
 import { bumpCounter } from './counter.js';

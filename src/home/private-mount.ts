@@ -10,7 +10,7 @@ import { isEcryptfsError } from '../errors.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
-import { addKey, findKey, linkUserIntoSession, unlinkKey } from '../keyring/kernel.js';
+import { addKey, findKey, linkUserIntoSession, unlinkKey } from '../sys/keyring.js';
 import { mountEcryptfs, umountEcryptfs } from '../mount/launch.js';
 import { parseSigFile } from '../volume/keysource.js';
 import { type Account, currentAccount, isMounted, mountPointOf, type PrivatePaths, privatePaths } from './account.js';

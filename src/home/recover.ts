@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
-import { addKey } from '../keyring/kernel.js';
+import { addKey } from '../sys/keyring.js';
 import { mountEcryptfs } from '../mount/launch.js';
 import { KeyRing } from '../volume/keyring.js';
 import { at, openDir } from './held.js';

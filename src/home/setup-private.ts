@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError } from '../errors.js';
 import { wrapPassphrase } from '../format/wrapped.js';
-import { unlinkKey } from '../keyring/kernel.js';
+import { unlinkKey } from '../sys/keyring.js';
 import { writeFileAtomic } from '../lower/atomic.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { readSecretFile } from '../volume/keysource.js';

@@ -11,7 +11,7 @@ import { EcryptfsFs } from './fs.js';
 import { kernelOptionString } from './options.js';
 import { safeGeneric, serve } from './serve.js';
 import { kernelKeyFor, kernelKeyForSync } from './keys.js';
-import { unlinkKey } from '../keyring/kernel.js';
+import { unlinkKey } from '../sys/keyring.js';
 import { removeMountState, stateDir, writeMountState } from './state.js';
 
 function log(msg: string): void {

@@ -4,7 +4,7 @@
  */
 import { EcryptfsError } from '../errors.js';
 import { parseAuthTok } from '../format/authtok.js';
-import { keyringUnavailableReason, readKey, readKeySync } from '../keyring/kernel.js';
+import { keyringUnavailableReason, readKey, readKeySync } from '../sys/keyring.js';
 import { KeyRing } from '../volume/keyring.js';
 
 /** Add every sig of `sigs` that the ring lacks from the kernel keyring; error names the missing one. */

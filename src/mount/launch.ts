@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EcryptfsError } from '../errors.js';
 import { DEFAULT_SALT } from '../format/kdf.js';
-import { addKey, keyringAvailable, unlinkKey } from '../keyring/kernel.js';
+import { addKey, keyringAvailable, unlinkKey } from '../sys/keyring.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
 import { keysFromKernel } from './keys.js';

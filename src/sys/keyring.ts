@@ -1,10 +1,11 @@
 /**
- * The Linux kernel keyring, where eCryptfs auth tokens live (user keys named by their 16-hex
+ * The Linux kernel keyring, where eCryptfs auth tokens live (a system facility, below the mount
+ * layer: the mount reads keys by sig and unlinks them at unmount, as the kernel module does) (user keys named by their 16-hex
  * sig, 740-byte payload). Node has no keyctl syscalls, so this drives keyutils' `keyctl`;
  * payloads go through stdin/stdout only, never argv, so secrets do not show in `ps`.
  */
 import { EcryptfsError } from '../errors.js';
-import { run as runCommand, runSync } from '../sys/run.js';
+import { run as runCommand, runSync } from './run.js';
 
 async function run(args: string[], input?: Uint8Array): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   const r = await runCommand('keyctl', args, { input });
