@@ -1,0 +1,384 @@
+/**
+ * The state every operation shares: the node table keyed by lower (dev, ino), directory
+ * descriptors, the name codec and its caches, attributes and clear sizes, lookup, getattr,
+ * readlink, statfs, the per-user descriptor quota. Operations build on it by kind:
+ * dir-ops.ts, file-ops.ts, xattr-ops.ts (as gocryptfs splits its fusefrontend).
+ */
+import * as nodefs from 'node:fs';
+import { constants as C } from 'node:fs';
+import { constants as OSC } from 'node:os';
+import { hasMarker } from '../../format/header.js';
+import { DirStream, FdLru, isDir, isLnk, isReg, openDirAt, openFileAt, S_IFMT, type LowerStat } from '../../lower/at.js';
+import { asCaller, callerCreds, type Creds } from '../../lower/creds.js';
+import * as sys from '../../lower/sys.js';
+import { XATTR_NAME } from '../../volume/file.js';
+import type { Volume } from '../../volume/volume.js';
+import { ErrnoError, toErrno } from './errno.js';
+import { ownCopy, remember, setName } from './names.js';
+import { fdLimit, lowerMaxBytes } from './limits.js';
+import { ROOT, type Attr, type Caller, type Entry, type FsOptions, type Node, type OpenState } from './types.js';
+
+const E = OSC.errno;
+
+/** Lower inodes whose clear size is remembered (about 100 bytes each). */
+const CLEAR_SIZE_CACHE = 100_000;
+
+export class FsCore {
+  protected readonly nodes = new Map<number, Node>();
+
+  /**
+   * Name translations both ways (pure functions of the name and the key, so never stale): each
+   * costs a cipher set-up and a hash, and `ls -l` or a lookup asks for the same names again.
+   */
+  protected readonly encoded = new Map<string, string>();
+
+  protected readonly decoded = new Map<string, string>();
+
+  /** Clear sizes by lower inode (see peekSize). */
+  protected readonly clearSizes = new Map<string, { size: number; ctimeNs: bigint; clear: number }>();
+
+  protected readonly byKey = new Map<string, number>();
+
+  protected readonly open = new Map<number, OpenState>();
+
+  protected readonly handles = new Map<number, { nodeid: number; append: boolean }>();
+
+  protected readonly dirStreams = new Map<number, { stream: DirStream; nodeid: number; uid: number }>();
+
+  protected readonly fdsByUid = new Map<number, number>();
+
+  protected readonly dirs: FdLru<number>;
+
+  protected readonly rootFd: number;
+
+  protected readonly hidden = new Set<string>();
+
+  protected nextDirHandle = 1;
+
+  protected nextNode = 2;
+
+  protected nextHandle = 1;
+
+  readonly readOnly: boolean;
+
+  readonly encryptedView: boolean;
+
+  /** Largest clear size the lower filesystem can hold (EFBIG past it). */
+  readonly maxSize: number;
+
+  protected readonly log: (m: string) => void;
+
+  protected readonly syncIoMax: number;
+
+  protected readonly perUserFds: number;
+
+  /** Set when the daemon is stopping: long operations end at their next chunk. */
+  stopping = false;
+
+  constructor(readonly vol: Volume, opts: FsOptions = {}) {
+    this.encryptedView = !!opts.encryptedView;
+    this.readOnly = !!opts.readOnly || this.encryptedView;
+    this.log = opts.log ?? (() => undefined);
+    this.syncIoMax = opts.syncIoMax ?? 4 << 20;
+    const limit = fdLimit();
+    this.perUserFds = opts.perUserFds ?? Math.max(64, Math.floor(limit / 4));
+    this.dirs = new FdLru(opts.dirCache ?? Math.max(16, Math.min(1024, Math.floor(limit / 16))));
+    this.rootFd = nodefs.openSync(vol.lower.root, sys.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW);
+    const st = sys.fstat(this.rootFd);
+    this.nodes.set(ROOT, { nodeid: ROOT, parent: ROOT, name: Buffer.alloc(0), nlookup: 1, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT });
+    const sfs = nodefs.statfsSync(sys.fdPath(this.rootFd));
+    // The clear size whose lower file (8 KiB header + whole extents) still fits.
+    this.maxSize = Math.max(0, Math.floor((lowerMaxBytes(sfs) - 8192) / 4096) * 4096);
+  }
+
+  protected node(nodeid: number): Node {
+    const n = this.nodes.get(nodeid);
+    if (!n) throw new ErrnoError(E.ESTALE);
+    return n;
+  }
+
+  /** Lower path of a node relative to the lower root (for messages only; never opened). */
+  lowerPathOf(nodeid: number): string {
+    const parts: string[] = [];
+    let n = this.node(nodeid);
+    while (n.nodeid !== ROOT) {
+      parts.push(n.name.toString('utf8'));
+      n = this.node(n.parent);
+    }
+    return parts.reverse().join('/');
+  }
+
+  protected label(parent: number, name: Buffer): string {
+    const p = this.lowerPathOf(parent);
+    return `${this.vol.lower.root}/${p === '' ? '' : `${p}/`}${name.toString('utf8')}`;
+  }
+
+  /**
+   * The directory descriptor of a directory node: from the LRU, else opened from its parent's
+   * (recursively up to the root), no-follow and checked to be the node's inode. Use at once.
+   */
+  protected dirFd(nodeid: number): number {
+    if (nodeid === ROOT) return this.rootFd;
+    const cached = this.dirs.get(nodeid);
+    if (cached !== undefined) return cached;
+    const n = this.node(nodeid);
+    if (!isDir(n.type)) throw new ErrnoError(E.ENOTDIR);
+    const fd = openDirAt(this.dirFd(n.parent), n.name, n);
+    this.dirs.put(nodeid, fd);
+    return fd;
+  }
+
+  protected writable(): void {
+    if (this.readOnly) throw new ErrnoError(E.EROFS);
+  }
+
+  protected encode(name: string | Buffer): Buffer {
+    const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    if (this.encryptedView) return b;
+    const key = b.toString('latin1');
+    const hit = this.encoded.get(key);
+    if (hit !== undefined) return Buffer.from(hit, 'latin1');
+    let lower: Buffer;
+    try {
+      lower = this.vol.encodeNameBytes(b);
+    } catch (e) {
+      throw new ErrnoError(toErrno(e));
+    }
+    remember(this.encoded, key, lower);
+    return lower;
+  }
+
+  protected decode(lowerName: Buffer): Buffer | undefined {
+    if (this.encryptedView) return lowerName;
+    const key = lowerName.toString('latin1');
+    const hit = this.decoded.get(key);
+    if (hit !== undefined) return Buffer.from(hit, 'latin1');
+    try {
+      const clear = this.vol.decodeNameBytes(lowerName);
+      remember(this.decoded, key, clear);
+      return clear;
+    } catch (e) {
+      const key = lowerName.toString('latin1');
+      if (!this.hidden.has(key)) {
+        if (this.hidden.size < 10000) this.hidden.add(key);
+        this.log(`hiding ${this.vol.lower.root}/…/${lowerName.toString('utf8')}: ${(e as Error).message}`);
+      }
+      return undefined;
+    }
+  }
+
+  /**
+   * Clear size of a regular lower file not open: its header's size field, read as the caller.
+   * Answers read with the daemon's rights are kept per lower inode while the lower file's size
+   * and ctime stay the same (every write, truncate or xattr change moves ctime, also behind the
+   * mount), so a lookup or getattr of an unchanged file opens nothing.
+   */
+  protected peekSize(n: Node, st: LowerStat, cr: Creds | undefined): number | undefined {
+    // Reading needs the caller's rights only where the daemon's could read more than theirs.
+    const own = cr && !(st.mode & 0o004) && !(st.uid === cr.uid && st.mode & 0o400) ? cr : undefined;
+    const key = own ? undefined : `${st.dev}:${st.ino}`;
+    const hit = key === undefined ? undefined : this.clearSizes.get(key);
+    if (hit && hit.size === st.size && hit.ctimeNs === st.ctimeNs) return hit.clear;
+    const clear = this.readClearSize(n, own);
+    if (key !== undefined && clear !== undefined) {
+      if (this.clearSizes.size >= CLEAR_SIZE_CACHE) this.clearSizes.clear();
+      this.clearSizes.set(key, { size: st.size, ctimeNs: st.ctimeNs, clear });
+    }
+    return clear;
+  }
+
+  protected readClearSize(n: Node, own: Creds | undefined): number | undefined {
+    let fd: number;
+    try {
+      fd = asCaller(own, () => openFileAt(this.dirFd(n.parent), n.name, C.O_RDONLY, 0, n).fd);
+    } catch {
+      return undefined;
+    }
+    try {
+      const b = Buffer.alloc(16);
+      const got = nodefs.readSync(fd, b, 0, 16, 0);
+      if (got === 16 && hasMarker(b)) return Number(b.readBigUInt64BE(0));
+      let x: Buffer | undefined;
+      try {
+        x = sys.fgetxattr(fd, XATTR_NAME);
+      } catch {
+        x = undefined;
+      }
+      if (x && x.length >= 16 && hasMarker(x)) return Number(x.readBigUInt64BE(0));
+      return undefined;
+    } catch {
+      return undefined;
+    } finally {
+      nodefs.closeSync(fd);
+    }
+  }
+
+  /** Clear size and attributes of a node from its lower stat. */
+  protected attrOf(n: Node, st: LowerStat, cr: Creds | undefined): Attr {
+    let size = st.size;
+    if (isReg(st.mode) && n.nodeid !== ROOT) {
+      const state = this.open.get(n.nodeid);
+      if (this.encryptedView) {
+        let x: Buffer | undefined;
+        try {
+          x = sys.lgetxattr(sys.fdPath(this.dirFd(n.parent), n.name), XATTR_NAME);
+        } catch {
+          x = undefined;
+        }
+        size = st.size + (x ? 8192 : 0);
+      } else if (state) size = state.file.size;
+      else size = this.peekSize(n, st, cr) ?? st.size;
+    } else if (isLnk(st.mode) && !this.encryptedView) {
+      try {
+        size = this.vol.decodeLinkTargetBytes(sys.readlinkat(this.dirFd(n.parent), n.name)).length;
+      } catch {
+        // keep the lower size
+      }
+    }
+    return {
+      ino: st.ino, size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
+      atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: 4096,
+    };
+  }
+
+  /** The node for a lower inode, by (dev, ino); a reused inode number of another type is a new node. */
+  protected remember(parent: number, name: Buffer, st: LowerStat): Node {
+    const key = `${st.dev}:${st.ino}`;
+    const id = this.byKey.get(key);
+    let n = id === undefined ? undefined : this.nodes.get(id);
+    if (n && n.type !== (st.mode & S_IFMT)) n = undefined;
+    if (!n) {
+      n = { nodeid: this.nextNode++, parent, name: ownCopy(name), nlookup: 0, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT };
+      this.nodes.set(n.nodeid, n);
+      this.byKey.set(key, n.nodeid);
+    } else setName(n, parent, name);
+    n.nlookup++;
+    return n;
+  }
+
+  /** The known node of the entry `name` in directory `parent`, if any. */
+  protected nodeAt(parent: number, name: Buffer): Node | undefined {
+    try {
+      const st = sys.fstatat(this.dirFd(parent), name);
+      const id = this.byKey.get(`${st.dev}:${st.ino}`);
+      return id === undefined ? undefined : this.nodes.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  protected entryFor(parent: number, lowerName: Buffer, cr: Creds | undefined, st?: LowerStat): Entry {
+    const s = st ?? sys.fstatat(this.dirFd(parent), lowerName);
+    const n = this.remember(parent, lowerName, s);
+    return { nodeid: n.nodeid, attr: this.attrOf(n, s, cr) };
+  }
+
+  async lookup(parent: number, name: string | Buffer, ctx?: Caller): Promise<Entry> {
+    return this.lookupSync(parent, name, ctx);
+  }
+
+  /** lookup, answered without a promise (the FUSE server then replies in the same turn). */
+  lookupSync(parent: number, name: string | Buffer, ctx?: Caller): Entry {
+    const cr = callerCreds(ctx);
+    const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    const enc = this.encode(clear);
+    try {
+      return this.entryFor(parent, enc, cr);
+    } catch (e) {
+      // Plain names put straight into the lower directory are found too (as in the seed).
+      if (!enc.equals(clear) && (e as NodeJS.ErrnoException).code === 'ENOENT') return this.entryFor(parent, clear, cr);
+      throw e;
+    }
+  }
+
+  forget(nodeid: number, n: number): void {
+    const node = this.nodes.get(nodeid);
+    if (!node || nodeid === ROOT) return;
+    node.nlookup -= n;
+    if (node.nlookup <= 0 && !this.open.has(nodeid)) {
+      this.nodes.delete(nodeid);
+      this.dirs.drop(nodeid);
+      const key = `${node.dev}:${node.ino}`;
+      if (this.byKey.get(key) === nodeid) this.byKey.delete(key);
+    }
+  }
+
+  /** lstat of a node's own inode: checked to be the node (a swapped name is ESTALE). */
+  protected statNode(n: Node): LowerStat {
+    if (n.nodeid === ROOT) return sys.fstat(this.rootFd);
+    if (isDir(n.type)) return sys.fstat(this.dirFd(n.nodeid));
+    const st = sys.fstatat(this.dirFd(n.parent), n.name);
+    if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+    return st;
+  }
+
+  async getattr(nodeid: number, ctx?: Caller): Promise<Attr> {
+    return this.getattrSync(nodeid, ctx);
+  }
+
+  getattrSync(nodeid: number, ctx?: Caller): Attr {
+    const n = this.node(nodeid);
+    const state = this.open.get(nodeid);
+    if (state) {
+      // The open lower file is the node's inode, whatever happened to its name.
+      return this.attrOf(n, state.fh.lstat(), undefined);
+    }
+    return this.attrOf(n, this.statNode(n), callerCreds(ctx));
+  }
+
+  /**
+   * Run `fn` on a descriptor of the node's own inode (O_PATH, no-follow, checked), as the caller:
+   * chmod/chown/utimes act on exactly that inode, never on what a name points to now.
+   */
+  protected onNode<T>(n: Node, cr: Creds | undefined, fn: (fd: number) => T): T {
+    return asCaller(cr, () => {
+      if (n.nodeid === ROOT) return fn(this.rootFd);
+      if (isDir(n.type)) return fn(this.dirFd(n.nodeid));
+      const fd = sys.openat(this.dirFd(n.parent), n.name, sys.O_PATH | C.O_NOFOLLOW | 0o2000000);
+      try {
+        const st = sys.fstat(fd);
+        if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+        return fn(fd);
+      } finally {
+        nodefs.closeSync(fd);
+      }
+    });
+  }
+
+  protected stopper(ctx: Caller | undefined): () => boolean {
+    let checked = Date.now();
+    let gone = false;
+    return () => {
+      if (this.stopping || ctx?.interrupted) return true;
+      if (ctx && ctx.pid > 0 && !gone && Date.now() - checked > 200) {
+        checked = Date.now();
+        gone = !nodefs.existsSync(`/proc/${ctx.pid}`);
+      }
+      return gone;
+    };
+  }
+
+  async readlink(nodeid: number, ctx?: Caller): Promise<Buffer> {
+    const n = this.node(nodeid);
+    const t = asCaller(callerCreds(ctx), () => sys.readlinkat(this.dirFd(n.parent), n.name));
+    if (this.encryptedView) return t;
+    try {
+      return this.vol.decodeLinkTargetBytes(t);
+    } catch (e) {
+      throw new ErrnoError(toErrno(e));
+    }
+  }
+
+  protected charge(uid: number, n: number): void {
+    if (uid === 0) return;
+    const have = this.fdsByUid.get(uid) ?? 0;
+    if (n > 0 && have + n > this.perUserFds) throw new ErrnoError(E.EMFILE, `uid ${uid} holds ${have} lower descriptors (limit ${this.perUserFds})`);
+    if (have + n <= 0) this.fdsByUid.delete(uid);
+    else this.fdsByUid.set(uid, have + n);
+  }
+
+  async statfs(): Promise<{ blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number; namelen: number; frsize: number }> {
+    const s = nodefs.statfsSync(sys.fdPath(this.rootFd));
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, frsize: s.bsize, namelen: this.vol.nameMax };
+  }
+}

@@ -1,0 +1,185 @@
+/** Operations on directories and names: create, link, remove, rename, list (streamed, no snapshot). */
+import { constants as OSC } from 'node:os';
+import { openDirStream, S_IFMT } from '../../lower/at.js';
+import { asCaller, callerCreds, withUmask } from '../../lower/creds.js';
+import * as sys from '../../lower/sys.js';
+import { ErrnoError, toErrno } from './errno.js';
+import { dropName, moveName } from './names.js';
+import { type Caller, type Entry } from './types.js';
+
+import { FsCore } from './core.js';
+
+const E = OSC.errno;
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFSOCK = 0o140000;
+
+export class FsDirOps extends FsCore {
+  async mkdir(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Promise<Entry> {
+    this.writable();
+    const lowerName = this.encode(name);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => withUmask(ctx?.umask, () => sys.mkdirat(this.dirFd(parent), lowerName, mode & 0o7777)));
+    return this.entryFor(parent, lowerName, cr);
+  }
+
+  /**
+   * A FIFO, socket or device node, as the kernel module makes them: the lower inode of the same
+   * type with the encrypted name, no header. (Regular files go through create.) Device nodes only
+   * for root callers: the kernel checked CAP_MKNOD already; this keeps it true for any caller.
+   */
+  async mknod(parent: number, name: string | Buffer, mode: number, rdev: number, ctx?: Caller): Promise<Entry> {
+    this.writable();
+    const t = mode & S_IFMT;
+    if (t !== S_IFIFO && t !== S_IFSOCK && t !== S_IFCHR && t !== S_IFBLK) throw new ErrnoError(E.EINVAL);
+    if ((t === S_IFCHR || t === S_IFBLK) && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
+    const lowerName = this.encode(name);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => withUmask(ctx?.umask, () => sys.mknodat(this.dirFd(parent), lowerName, t | (mode & 0o7777), rdev)));
+    return this.entryFor(parent, lowerName, cr);
+  }
+
+  async symlink(parent: number, name: string | Buffer, target: string | Buffer, ctx?: Caller): Promise<Entry> {
+    this.writable();
+    const lowerName = this.encode(name);
+    let lowerTarget: Buffer;
+    try {
+      const t = typeof target === 'string' ? Buffer.from(target, 'utf8') : target;
+      lowerTarget = this.encryptedView ? t : this.vol.encodeLinkTargetBytes(t);
+    } catch (e) {
+      throw new ErrnoError(toErrno(e));
+    }
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => sys.symlinkat(lowerTarget, this.dirFd(parent), lowerName));
+    return this.entryFor(parent, lowerName, cr);
+  }
+
+  async link(nodeid: number, newParent: number, newName: string | Buffer, ctx?: Caller): Promise<Entry> {
+    this.writable();
+    const n = this.node(nodeid);
+    const lowerName = this.encode(newName);
+    const cr = callerCreds(ctx);
+    asCaller(cr, () => {
+      const st = sys.fstatat(this.dirFd(n.parent), n.name);
+      if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
+      sys.linkat(this.dirFd(n.parent), n.name, this.dirFd(newParent), lowerName, 0);
+    });
+    return this.entryFor(newParent, lowerName, cr);
+  }
+
+  /** Lower name of an existing child: encrypted form, else a plain lower name. */
+  protected existingChild(parent: number, name: string | Buffer): Buffer {
+    const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    const enc = this.encode(clear);
+    if (enc.equals(clear)) return enc;
+    const exists = (b: Buffer) => {
+      try {
+        sys.fstatat(this.dirFd(parent), b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (exists(enc)) return enc;
+    return exists(clear) ? clear : enc;
+  }
+
+  async unlink(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
+    this.writable();
+    const lowerName = this.existingChild(parent, name);
+    const n = this.nodeAt(parent, lowerName);
+    asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, 0));
+    if (n) dropName(n, parent, lowerName);
+  }
+
+  async rmdir(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
+    this.writable();
+    const lowerName = this.existingChild(parent, name);
+    asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, sys.AT_REMOVEDIR));
+  }
+
+  async rename(parent: number, name: string | Buffer, newParent: number, newName: string | Buffer, flags = 0, ctx?: Caller): Promise<void> {
+    this.writable();
+    if (flags & ~(sys.RENAME_NOREPLACE | sys.RENAME_EXCHANGE)) throw new ErrnoError(E.EINVAL);
+    const from = this.existingChild(parent, name);
+    const to = flags & sys.RENAME_EXCHANGE ? this.existingChild(newParent, newName) : this.encode(newName);
+    const a = this.nodeAt(parent, from);
+    // With EXCHANGE the entry at `to` moves to `from`; without, it is replaced (that name is gone).
+    const b = this.nodeAt(newParent, to);
+    asCaller(callerCreds(ctx), () => sys.renameat2(this.dirFd(parent), from, this.dirFd(newParent), to, flags));
+    if (b && b !== a) {
+      if (flags & sys.RENAME_EXCHANGE) moveName(b, newParent, to, parent, from);
+      else dropName(b, newParent, to);
+    }
+    if (a) moveName(a, parent, from, newParent, to);
+  }
+
+  opendir(nodeid: number, ctx?: Caller): number {
+    const uid = ctx?.uid ?? 0;
+    this.charge(uid, 1);
+    try {
+      const stream = asCaller(callerCreds(ctx), () => openDirStream(this.dirFd(nodeid)));
+      const fh = this.nextDirHandle++;
+      this.dirStreams.set(fh, { stream, nodeid, uid });
+      return fh;
+    } catch (e) {
+      this.charge(uid, -1);
+      throw e;
+    }
+  }
+
+  /**
+   * Entries of an open directory from position `offset` (0: start), each with the position after
+   * it as its offset. `max` bounds how many lower entries are read at once.
+   */
+  readdirAt(fh: number, offset: number, max = 256): Array<{ name: Buffer; ino: number; mode: number; offset: number }> {
+    const d = this.dirStreams.get(fh);
+    if (!d) throw new ErrnoError(E.EBADF);
+    const out: Array<{ name: Buffer; ino: number; mode: number; offset: number }> = [];
+    let at = offset;
+    while (out.length === 0) {
+      const got = d.stream.read(at, max);
+      if (got.length === 0) break;
+      for (const { d: ent, next } of got) {
+        at = next;
+        const dot = ent.name.length <= 2 && (ent.name.equals(Buffer.from('.')) || ent.name.equals(Buffer.from('..')));
+        const name = dot ? ent.name : this.decode(ent.name);
+        if (name === undefined) continue;
+        out.push({ name, ino: ent.ino, mode: ent.type << 12, offset: next });
+      }
+    }
+    return out;
+  }
+
+  releasedir(fh: number): void {
+    const d = this.dirStreams.get(fh);
+    if (!d) return;
+    this.dirStreams.delete(fh);
+    d.stream.close();
+    this.charge(d.uid, -1);
+  }
+
+  /** A whole listing (without '.' and '..'): for tests and small tools; the mount streams. */
+  async readdir(nodeid: number, ctx?: Caller): Promise<Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }>> {
+    const fh = this.opendir(nodeid, ctx);
+    const out: Array<{ name: string; ino: number; type: 'file' | 'dir' | 'symlink' | 'other' }> = [];
+    try {
+      let off = 0;
+      for (;;) {
+        const got = this.readdirAt(fh, off);
+        if (got.length === 0) break;
+        for (const e of got) {
+          off = e.offset;
+          const s = e.name.toString('utf8');
+          if (s === '.' || s === '..') continue;
+          const t = e.mode & S_IFMT;
+          out.push({ name: s, ino: e.ino, type: t === 0o100000 ? 'file' : t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : 'other' });
+        }
+      }
+    } finally {
+      this.releasedir(fh);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,26 @@
+/** Errors the filesystem layer answers with, and the errno the kernel gets for any error. */
+import { constants as OSC } from 'node:os';
+import { isEcryptfsError } from '../../errors.js';
+
+export class ErrnoError extends Error {
+  constructor(readonly errno: number, message?: string) {
+    super(message ?? `errno ${errno}`);
+  }
+}
+
+const E = OSC.errno;
+
+/** Map any error to an errno for the kernel. */
+export function toErrno(e: unknown): number {
+  if (e instanceof ErrnoError) return e.errno;
+  if (isEcryptfsError(e)) {
+    switch (e.code) {
+      case 'ENAMETOOLONG': return E.ENAMETOOLONG;
+      case 'EINVAL': return E.EINVAL;
+      default: return E.EIO;
+    }
+  }
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code && code in E) return (E as Record<string, number>)[code];
+  return E.EIO;
+}

@@ -1,0 +1,276 @@
+/** Open files (one lower descriptor per inode, shared by its handles), create, read, write, setattr. */
+import * as nodefs from 'node:fs';
+import { constants as C } from 'node:fs';
+import { constants as OSC } from 'node:os';
+import { isEcryptfsError } from '../../errors.js';
+import { FdLowerFile, isDir, openFileAt, type LowerStat } from '../../lower/at.js';
+import { asCaller, callerCreds, withUmask, type Creds } from '../../lower/creds.js';
+import * as sys from '../../lower/sys.js';
+import { EcryptfsFile, XATTR_NAME } from '../../volume/file.js';
+import { ErrnoError } from './errno.js';
+import { headerFromXattr } from './encrypted-view.js';
+import { type Attr, type Caller, type Entry, type OpenState } from './types.js';
+
+import { FsDirOps } from './dir-ops.js';
+
+const E = OSC.errno;
+
+export class FsFileOps extends FsDirOps {
+  async setattr(
+    nodeid: number,
+    a: {
+      mode?: number; uid?: number; gid?: number; size?: number; fh?: number;
+      atimeMs?: number | 'now'; mtimeMs?: number | 'now';
+      /** Exact times; taken over the *Ms fields when given. */
+      atimeNs?: bigint | 'now'; mtimeNs?: bigint | 'now';
+    },
+    ctx?: Caller,
+  ): Promise<Attr> {
+    this.writable();
+    const n = this.node(nodeid);
+    const cr = callerCreds(ctx);
+    if (a.size !== undefined) {
+      if (isDir(n.type)) throw new ErrnoError(E.EISDIR);
+      if (a.size > this.maxSize) throw new ErrnoError(E.EFBIG);
+      await this.withFile(nodeid, true, cr, (f) => f.truncate(a.size!, this.vol.keys, this.vol.newFileParams(), this.stopper(ctx)));
+    }
+    if (a.mode !== undefined) {
+      const mode = a.mode & 0o7777;
+      this.onNode(n, cr, (fd) => nodefs.chmodSync(sys.fdPath(fd), mode));
+    }
+    if (a.uid !== undefined || a.gid !== undefined) {
+      this.onNode(n, cr, (fd) => sys.fchownat(fd, '', a.uid ?? -1, a.gid ?? -1, sys.AT_EMPTY_PATH));
+    }
+    if (a.atimeMs !== undefined || a.mtimeMs !== undefined || a.atimeNs !== undefined || a.mtimeNs !== undefined) {
+      const ns = (t: number | 'now' | undefined) => (t === undefined || t === 'now' ? t : BigInt(Math.round(t * 1e6)));
+      const at = a.atimeNs ?? ns(a.atimeMs);
+      const mt = a.mtimeNs ?? ns(a.mtimeMs);
+      this.onNode(n, cr, (fd) => sys.utimensat(sys.AT_FDCWD, sys.fdPath(fd), at, mt, 0));
+    }
+    return this.getattr(nodeid, ctx);
+  }
+
+  protected async acquire(nodeid: number, write: boolean, cr: Creds | undefined): Promise<OpenState> {
+    let s = this.open.get(nodeid);
+    if (s && write && !s.writable) {
+      // Reopen read-write (the shared lower file must serve every handle).
+      const { file, fh } = await this.openLower(nodeid, true, cr);
+      // New requests take the new file at once; the old one closes after its reads in progress.
+      const old = s.file;
+      s.file = file;
+      s.fh = fh;
+      s.writable = true;
+      await old.close();
+    }
+    if (!s) {
+      const uid = cr?.uid ?? 0;
+      this.charge(uid, 1);
+      try {
+        let writable = !this.readOnly;
+        let o: { file: EcryptfsFile; fh: FdLowerFile };
+        try {
+          o = await this.openLower(nodeid, writable, cr);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (write || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM')) throw e;
+          writable = false;
+          o = await this.openLower(nodeid, false, cr);
+        }
+        s = { file: o.file, fh: o.fh, refs: 0, writable, uid };
+        this.open.set(nodeid, s);
+      } catch (e) {
+        this.charge(uid, -1);
+        throw e;
+      }
+    }
+    s.refs++;
+    return s;
+  }
+
+  protected async openLower(nodeid: number, write: boolean, cr: Creds | undefined): Promise<{ file: EcryptfsFile; fh: FdLowerFile }> {
+    const n = this.node(nodeid);
+    const label = this.label(n.parent, n.name);
+    const { fd } = asCaller(cr, () => openFileAt(this.dirFd(n.parent), n.name, write ? C.O_RDWR : C.O_RDONLY, 0, n));
+    const fh = new FdLowerFile(fd, this.syncIoMax, label);
+    try {
+      return { file: await EcryptfsFile.openHandle(fh, this.vol.keys, { writable: write, passthrough: this.vol.passthrough || this.encryptedView, xattrMetadata: true }), fh };
+    } catch (e) {
+      if (isEcryptfsError(e)) {
+        this.log(`${label}: ${e.message}`);
+        throw new ErrnoError(E.EIO, e.message);
+      }
+      throw e;
+    }
+  }
+
+  protected async release0(nodeid: number): Promise<void> {
+    const s = this.open.get(nodeid);
+    if (!s) return;
+    if (--s.refs <= 0) {
+      this.open.delete(nodeid);
+      this.charge(s.uid, -1);
+      await s.file.close();
+      const n = this.nodes.get(nodeid);
+      if (n && n.nlookup <= 0) this.forget(nodeid, 0);
+    }
+  }
+
+  protected async withFile<T>(nodeid: number, write: boolean, cr: Creds | undefined, fn: (f: EcryptfsFile) => Promise<T>): Promise<T> {
+    const s = await this.acquire(nodeid, write, cr);
+    try {
+      return await fn(s.file);
+    } finally {
+      await this.release0(nodeid);
+    }
+  }
+
+  /** Open: returns a handle. flags are open(2) flags. */
+  async openFile(nodeid: number, flags: number, ctx?: Caller): Promise<number> {
+    const acc = flags & 3;
+    const write = acc === C.O_WRONLY || acc === C.O_RDWR;
+    if (write) this.writable();
+    const s = await this.acquire(nodeid, write, callerCreds(ctx));
+    try {
+      if (write && flags & C.O_TRUNC) await s.file.truncate(0, this.vol.keys, this.vol.newFileParams());
+    } catch (e) {
+      await this.release0(nodeid);
+      throw e;
+    }
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { nodeid, append: !!(flags & C.O_APPEND) });
+    return fh;
+  }
+
+  async create(parent: number, name: string | Buffer, mode: number, flags: number, ctx?: Caller): Promise<{ entry: Entry; fh: number }> {
+    this.writable();
+    const lowerName = this.encode(name);
+    const cr = callerCreds(ctx);
+    const uid = cr?.uid ?? 0;
+    let fd: number;
+    let st: LowerStat;
+    try {
+      ({ fd, st } = asCaller(cr, () => withUmask(ctx?.umask, () => openFileAt(this.dirFd(parent), lowerName, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode & 0o7777))));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !(flags & C.O_EXCL)) {
+        const entry = await this.lookup(parent, name, ctx);
+        return { entry, fh: await this.openFile(entry.nodeid, flags, ctx) };
+      }
+      throw e;
+    }
+    const fh = new FdLowerFile(fd, this.syncIoMax, this.label(parent, lowerName));
+    let file: EcryptfsFile;
+    try {
+      this.charge(uid, 1);
+    } catch (e) {
+      await fh.close();
+      this.removeIfSame(parent, lowerName, st, cr);
+      throw e;
+    }
+    try {
+      file = await EcryptfsFile.createHandle(fh, this.vol.keys, this.vol.newFileParams());
+    } catch (e) {
+      this.charge(uid, -1);
+      this.removeIfSame(parent, lowerName, st, cr);
+      throw e;
+    }
+    const entry = this.entryFor(parent, lowerName, cr, st);
+    const old = this.open.get(entry.nodeid);
+    if (old) {
+      this.charge(old.uid, -1);
+      await old.file.close();
+    }
+    this.open.set(entry.nodeid, { file, fh, refs: 1, writable: true, uid });
+    entry.attr.size = 0;
+    const h = this.nextHandle++;
+    this.handles.set(h, { nodeid: entry.nodeid, append: !!(flags & C.O_APPEND) });
+    return { entry, fh: h };
+  }
+
+  /** Undo a create that failed after the lower file was made, if the name is still that file. */
+  protected removeIfSame(parent: number, name: Buffer, st: LowerStat, cr: Creds | undefined): void {
+    try {
+      asCaller(cr, () => {
+        const now = sys.fstatat(this.dirFd(parent), name);
+        if (now.dev === st.dev && now.ino === st.ino) sys.unlinkat(this.dirFd(parent), name, 0);
+      });
+    } catch {
+      // gone already
+    }
+  }
+
+  protected handle(fh: number): { nodeid: number; append: boolean; state: OpenState } {
+    const h = this.handles.get(fh);
+    const state = h && this.open.get(h.nodeid);
+    if (!h || !state) throw new ErrnoError(E.EBADF);
+    return { ...h, state };
+  }
+
+  async read(fh: number, offset: number, size: number): Promise<Buffer> {
+    const { state } = this.handle(fh);
+    if (this.encryptedView) return this.readEncryptedView(state, offset, size);
+    try {
+      return await state.file.read(offset, size);
+    } catch (e) {
+      if (isEcryptfsError(e)) {
+        this.log(e.message);
+        throw new ErrnoError(E.EIO);
+      }
+      throw e;
+    }
+  }
+
+  /** ecryptfs_encrypted_view: the lower bytes, with a header built from the xattr when there is one. */
+  protected async readEncryptedView(state: OpenState, offset: number, size: number): Promise<Buffer> {
+    const x = await state.fh.getxattr(XATTR_NAME).catch(() => undefined);
+    const head = x ? headerFromXattr(x) : Buffer.alloc(0);
+    const total = head.length + state.fh.lstat().size;
+    const end = Math.min(total, offset + size);
+    if (offset >= end) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    let o = 0;
+    if (offset < head.length) o = head.copy(out, 0, offset, Math.min(head.length, end));
+    const lowerStart = Math.max(0, offset - head.length);
+    if (o < out.length) await state.fh.read(out, o, out.length - o, lowerStart);
+    return out;
+  }
+
+  async write(fh: number, offset: number, data: Buffer, ctx?: Caller): Promise<number> {
+    this.writable();
+    const { state, append } = this.handle(fh);
+    if (!state.writable) throw new ErrnoError(E.EBADF);
+    const pos = append ? state.file.size : offset;
+    if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
+    try {
+      return await state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx));
+    } catch (e) {
+      if (isEcryptfsError(e)) {
+        this.log(e.message);
+        throw new ErrnoError(E.EIO);
+      }
+      throw e;
+    }
+  }
+
+  async fsync(fh: number): Promise<void> {
+    const { state } = this.handle(fh);
+    if (state.writable) await state.file.sync();
+  }
+
+  async release(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    await this.release0(h.nodeid);
+  }
+
+  /** Close every open file and lower descriptor (unmount). */
+  async closeAll(): Promise<void> {
+    for (const s of this.open.values()) await s.file.close().catch(() => undefined);
+    this.open.clear();
+    this.handles.clear();
+    for (const d of this.dirStreams.values()) d.stream.close();
+    this.dirStreams.clear();
+    this.fdsByUid.clear();
+    this.dirs.clear();
+  }
+}

@@ -1,0 +1,88 @@
+/** Extended attributes: user.*, ACLs and file capabilities kept on the lower inode; the header xattr hidden. */
+import { constants as OSC } from 'node:os';
+import { isDir } from '../../lower/at.js';
+import { asCaller, callerCreds, type Creds } from '../../lower/creds.js';
+import * as sys from '../../lower/sys.js';
+import { XATTR_NAME } from '../../volume/file.js';
+import { ErrnoError } from './errno.js';
+import { ROOT, type Caller, type Node } from './types.js';
+
+import { FsFileOps } from './file-ops.js';
+
+const E = OSC.errno;
+const CAP_XATTR = 'security.capability';
+
+export class FsXattrOps extends FsFileOps {
+  /** Run an xattr call on the node's own lower entry, as the caller. */
+  protected xattrOn<T>(n: Node, cr: Creds | undefined, byPath: (p: Buffer) => T): T {
+    return asCaller(cr, () => {
+      // A directory by its own descriptor (following the /proc link lands on exactly it); any other
+      // entry by name in its directory, not followed (l* calls).
+      if (n.nodeid === ROOT || isDir(n.type)) return byPath(sys.fdPath(n.nodeid === ROOT ? this.rootFd : this.dirFd(n.nodeid)));
+      return byPath(sys.fdPath(this.dirFd(n.parent), n.name));
+    });
+  }
+
+  /** trusted.* is only for root callers (the daemon's CAP_SYS_ADMIN must not show it to users). */
+  protected static hiddenName(name: string, ctx: Caller | undefined): boolean {
+    return name.startsWith('trusted.') && (ctx?.uid ?? 0) !== 0;
+  }
+
+  async getxattr(nodeid: number, name: string, ctx?: Caller): Promise<Buffer> {
+    return this.getxattrSync(nodeid, name, ctx);
+  }
+
+  getxattrSync(nodeid: number, name: string, ctx?: Caller): Buffer {
+    if (name === XATTR_NAME && !this.encryptedView) throw new ErrnoError(E.ENODATA);
+    if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    const get = () => this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.getxattr(p, name) : sys.lgetxattr(p, name)));
+    if (name !== CAP_XATTR) return get();
+    // Asked before every write: answered from the node once known (set/remove through the mount
+    // keep it current; a change made in the lower directory behind the mount is not seen).
+    if (n.cap === undefined) {
+      try {
+        n.cap = get();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENODATA') throw e;
+        n.cap = null;
+      }
+    }
+    if (n.cap === null) throw new ErrnoError(E.ENODATA);
+    return n.cap;
+  }
+
+  async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
+    this.writable();
+    if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
+    if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
+    // File capabilities are root's to set (the kernel checked CAP_SETFCAP; the daemon keeps it true).
+    if (name === CAP_XATTR && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    n.cap = undefined;
+    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.setxattr(p, name, value, flags) : sys.lsetxattr(p, name, value, flags)));
+  }
+
+  async listxattr(nodeid: number, ctx?: Caller): Promise<string[]> {
+    return this.listxattrSync(nodeid, ctx);
+  }
+
+  listxattrSync(nodeid: number, ctx?: Caller): string[] {
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    const names = this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.listxattr(p) : sys.llistxattr(p)));
+    return names.filter((x) => x !== XATTR_NAME && !FsXattrOps.hiddenName(x, ctx));
+  }
+
+  async removexattr(nodeid: number, name: string, ctx?: Caller): Promise<void> {
+    this.writable();
+    if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
+    if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
+    const n = this.node(nodeid);
+    const dir = isDir(n.type) || nodeid === ROOT;
+    n.cap = undefined;
+    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.removexattr(p, name) : sys.lremovexattr(p, name)));
+  }
+}
