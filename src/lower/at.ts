@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { constants as C } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import type { LowerFile } from './lowerfs.js';
+import { attempt, readAt, writeAt } from './fdio.js';
 import {
   fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_PATH, openat, sysError,
   type LowerStat, type RawDirent,
@@ -80,20 +81,6 @@ export function openFileAt(
   return { fd, st };
 }
 
-function ioAsync(op: typeof fs.read | typeof fs.write, fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    (op as (fd: number, b: Uint8Array, o: number, l: number, p: number, cb: (e: NodeJS.ErrnoException | null, n: number) => void) => void)(fd, buf, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)));
-  });
-}
-
-function attempt<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
-
 /** A lower file by its descriptor, with its extended attributes on the same descriptor. */
 export class FdLowerFile implements LowerFile {
   private closed = false;
@@ -102,28 +89,11 @@ export class FdLowerFile implements LowerFile {
   private live(): void {
     if (this.closed) throw sysError('read', OSC.errno.EBADF, this.label);
   }
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    this.live();
-    if (length <= this.syncIoMax) return fs.readSync(this.fd, buf, offset, length, position);
-    let done = 0;
-    while (done < length) {
-      this.live();
-      const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done;
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return readAt(this.fd, buf, offset, length, position, this.syncIoMax, () => this.live());
   }
-  async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    let done = 0;
-    while (done < length) {
-      this.live();
-      const n = length - done <= this.syncIoMax
-        ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
-        : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
-      done += n;
-    }
-    return done;
+  write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return writeAt(this.fd, buf, offset, length, position, this.syncIoMax, () => this.live());
   }
   truncate(length: number): Promise<void> {
     return attempt(() => {

@@ -8,6 +8,7 @@ import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
 import { mknodAt } from './mknod.js';
+import { attempt, readAt, writeAt } from './fdio.js';
 
 export interface LowerFile {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
@@ -71,53 +72,25 @@ export interface NodeLowerFsOptions {
   syncIoMax?: number;
 }
 
-function promisify<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
-
-function ioAsync(op: typeof fs.read | typeof fs.write, fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    (op as (fd: number, b: Uint8Array, o: number, l: number, p: number, cb: (e: NodeJS.ErrnoException | null, n: number) => void) => void)(fd, buf, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)));
-  });
-}
-
 class NodeLowerFile implements LowerFile {
   constructor(private readonly fd: number, private readonly syncIoMax: number) {}
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    if (length <= this.syncIoMax) return fs.readSync(this.fd, buf, offset, length, position);
-    let done = 0;
-    while (done < length) {
-      const n = await ioAsync(fs.read, this.fd, buf, offset + done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done;
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return readAt(this.fd, buf, offset, length, position, this.syncIoMax);
   }
-  async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    let done = 0;
-    while (done < length) {
-      const n = length - done <= this.syncIoMax
-        ? fs.writeSync(this.fd, buf, offset + done, length - done, position + done)
-        : await ioAsync(fs.write, this.fd, buf, offset + done, length - done, position + done);
-      done += n;
-    }
-    return done;
+  write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return writeAt(this.fd, buf, offset, length, position, this.syncIoMax);
   }
   truncate(length: number): Promise<void> {
-    return promisify(() => fs.ftruncateSync(this.fd, length));
+    return attempt(() => fs.ftruncateSync(this.fd, length));
   }
   stat(): Promise<Stats> {
-    return promisify(() => fs.fstatSync(this.fd));
+    return attempt(() => fs.fstatSync(this.fd));
   }
   sync(): Promise<void> {
     return new Promise((resolve, reject) => fs.fsync(this.fd, (e) => (e ? reject(e) : resolve())));
   }
   close(): Promise<void> {
-    return promisify(() => fs.closeSync(this.fd));
+    return attempt(() => fs.closeSync(this.fd));
   }
 }
 
@@ -137,25 +110,25 @@ export class NodeLowerFs implements LowerFs {
   }
   open(path: LowerPath, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
     const flags = mode === 'r' ? fsc.O_RDONLY : mode === 'rw' ? fsc.O_RDWR : fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;
-    return promisify(() => new NodeLowerFile(fs.openSync(this.real(path), flags | fsc.O_NOFOLLOW, createMode), this.syncIoMax));
+    return attempt(() => new NodeLowerFile(fs.openSync(this.real(path), flags | fsc.O_NOFOLLOW, createMode), this.syncIoMax));
   }
-  lstat(path: LowerPath) { return promisify(() => fs.lstatSync(this.real(path))); }
-  stat(path: LowerPath) { return promisify(() => fs.statSync(this.real(path))); }
-  readdir(path: LowerPath) { return promisify(() => fs.readdirSync(this.real(path))); }
-  readdirBytes(path: LowerPath) { return promisify(() => fs.readdirSync(this.real(path), { encoding: 'buffer' })); }
-  mkdir(path: LowerPath, mode: number) { return promisify(() => void fs.mkdirSync(this.real(path), { mode })); }
-  rmdir(path: LowerPath) { return promisify(() => fs.rmdirSync(this.real(path))); }
-  unlink(path: LowerPath) { return promisify(() => fs.unlinkSync(this.real(path))); }
-  rename(from: LowerPath, to: LowerPath) { return promisify(() => fs.renameSync(this.real(from), this.real(to))); }
-  symlink(target: LowerPath, path: LowerPath) { return promisify(() => fs.symlinkSync(target, this.real(path))); }
-  readlink(path: LowerPath) { return promisify(() => fs.readlinkSync(this.real(path))); }
-  readlinkBytes(path: LowerPath) { return promisify(() => fs.readlinkSync(this.real(path), { encoding: 'buffer' })); }
+  lstat(path: LowerPath) { return attempt(() => fs.lstatSync(this.real(path))); }
+  stat(path: LowerPath) { return attempt(() => fs.statSync(this.real(path))); }
+  readdir(path: LowerPath) { return attempt(() => fs.readdirSync(this.real(path))); }
+  readdirBytes(path: LowerPath) { return attempt(() => fs.readdirSync(this.real(path), { encoding: 'buffer' })); }
+  mkdir(path: LowerPath, mode: number) { return attempt(() => void fs.mkdirSync(this.real(path), { mode })); }
+  rmdir(path: LowerPath) { return attempt(() => fs.rmdirSync(this.real(path))); }
+  unlink(path: LowerPath) { return attempt(() => fs.unlinkSync(this.real(path))); }
+  rename(from: LowerPath, to: LowerPath) { return attempt(() => fs.renameSync(this.real(from), this.real(to))); }
+  symlink(target: LowerPath, path: LowerPath) { return attempt(() => fs.symlinkSync(target, this.real(path))); }
+  readlink(path: LowerPath) { return attempt(() => fs.readlinkSync(this.real(path))); }
+  readlinkBytes(path: LowerPath) { return attempt(() => fs.readlinkSync(this.real(path), { encoding: 'buffer' })); }
   mknod(path: LowerPath, mode: number, rdev: number) { return mknodAt(this.real(path), mode, rdev); }
-  link(existing: LowerPath, path: LowerPath) { return promisify(() => fs.linkSync(this.real(existing), this.real(path))); }
-  chmod(path: LowerPath, mode: number) { return promisify(() => fs.chmodSync(this.real(path), mode)); }
-  lchown(path: LowerPath, uid: number, gid: number) { return promisify(() => fs.lchownSync(this.real(path), uid, gid)); }
-  lutimes(path: LowerPath, atime: Date | number, mtime: Date | number) { return promisify(() => fs.lutimesSync(this.real(path), atime, mtime)); }
-  statfs(path: LowerPath) { return promisify(() => fs.statfsSync(this.real(path))); }
+  link(existing: LowerPath, path: LowerPath) { return attempt(() => fs.linkSync(this.real(existing), this.real(path))); }
+  chmod(path: LowerPath, mode: number) { return attempt(() => fs.chmodSync(this.real(path), mode)); }
+  lchown(path: LowerPath, uid: number, gid: number) { return attempt(() => fs.lchownSync(this.real(path), uid, gid)); }
+  lutimes(path: LowerPath, atime: Date | number, mtime: Date | number) { return attempt(() => fs.lutimesSync(this.real(path), atime, mtime)); }
+  statfs(path: LowerPath) { return attempt(() => fs.statfsSync(this.real(path))); }
   getxattr(path: LowerPath, name: string) { return getXattrIfAny(this.real(path), name, false); }
   setxattr(path: LowerPath, name: string, value: Uint8Array, flags = 0) { return setXattr(this.real(path), name, value, flags, false); }
   listxattr(path: LowerPath) { return listXattr(this.real(path), false); }
