@@ -54,7 +54,8 @@ export function privateMountOptions(sigs: string[]): string {
 }
 
 /** Mount `lower` on `upper` with the Private tools' options, quietly (the helper's lines are not the tools' output). */
-export const mountPrivateDir = (lower: string, upper: string, sigs: string[]): Promise<number> => mountEcryptfs({ lower, upper, options: privateMountOptions(sigs), foreground: false, quiet: true });
+export const mountPrivateDir = (lower: string, upper: string, sigs: string[], extra: string[] = []): Promise<number> =>
+  mountEcryptfs({ lower, upper, options: [privateMountOptions(sigs), ...extra].join(','), foreground: false, quiet: true });
 
 /** Mount the lower directory on Private.mnt with the keys named in Private.sig (already in @u). */
 export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: string[]): Promise<number> {
@@ -62,12 +63,18 @@ export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: strin
   await bumpCounter(who.name, 1);
   if (await isMounted(mp)) return 0;
 
-  // The mount point is 0500 while unmounted (nothing can be written into it by mistake), but
-  // fusermount3 wants write access to it; the mount then covers it.
-  const st = await fsp.stat(mp);
-  if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
-  const rc = await mountPrivateDir(p.lower, mp, sigs);
-  if (rc !== 0) await bumpCounter(who.name, -1);
+  let rc = 1;
+  try {
+    // The mount point is 0500 while unmounted (nothing can be written into it by mistake), but
+    // fusermount3 wants write access to it; the mount then covers it.
+    const st = await fsp.stat(mp);
+    if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
+    // As mount.ecryptfs_private does: a user mounts only a lower directory of their own.
+    rc = await mountPrivateDir(p.lower, mp, sigs, process.getuid?.() === 0 ? [] : ['ecryptfs_check_dev_ruid']);
+  } finally {
+    // A mount that failed (or threw) is no session: the count goes back.
+    if (rc !== 0) await bumpCounter(who.name, -1);
+  }
   return rc;
 }
 

@@ -75,6 +75,15 @@ test('setup-private, mount-private with the login password, and the last session
     const ins = asUser(`${tool('ecryptfs-insert-wrapped-passphrase-into-keyring', `${dot}/wrapped-passphrase -`)} && ${tool('ecryptfs-mount-private')} </dev/null && cat ${home}/Private/doc && ${tool('ecryptfs-umount-private')}`, 'login-password-1');
     assert.equal(ins.code, 0, ins.out);
     assert.match(ins.out, new RegExp(`Inserted auth tok with sig \\[${sig}\\] into the user session keyring\\nkept`));
+    // As mount.ecryptfs_private: only a lower directory of the user's own is mounted, and a
+    // mount that did not happen leaves the session counter as it was.
+    sh(`chown root: ${home}/.Private`);
+    const foreign = asUser(`${tool('ecryptfs-insert-wrapped-passphrase-into-keyring', `${dot}/wrapped-passphrase -`)} >/dev/null && ${tool('ecryptfs-mount-private')} </dev/null`, 'login-password-1');
+    assert.notEqual(foreign.code, 0, foreign.out);
+    assert.match(foreign.out, /not owned by requested user/);
+    assert.doesNotMatch(readFileSync('/proc/mounts', 'utf8'), new RegExp(` ${home}/Private `));
+    assert.equal(readFileSync(`/dev/shm/ecryptfs-${USER}-Private`, 'utf8').trim(), '0', 'the counter went back');
+    sh(`chown ${USER}: ${home}/.Private`);
   } finally {
     sh(`fusermount3 -uz ${home}/Private 2>/dev/null; umount -l ${home}/Private 2>/dev/null; rm -f /dev/shm/ecryptfs-${USER}-Private; userdel -r ${USER} 2>/dev/null`);
   }
