@@ -12,9 +12,10 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
 import { findKey, unlinkKey } from '../sys/keyring.js';
-import { mountEcryptfs, umountEcryptfs } from '../mount/launch.js';
+import { umountEcryptfs } from '../mount/launch.js';
 import { currentAccount, isMounted, mountPointOf, privatePaths } from './account.js';
 import { bumpCounter } from './counter.js';
+import { mountPrivateDir } from './private-mount.js';
 import type { ToolIO } from './io.js';
 
 const DEFAULT_ALIAS = 'Private';
@@ -118,14 +119,9 @@ export async function mountAlias(io: ToolIO, alias: string | undefined): Promise
   // fusermount3 needs write access to the mount point (ecryptfs-setup-private leaves it 0500).
   const st = await fsp.stat(t.upper);
   if ((st.mode & 0o200) === 0) await fsp.chmod(t.upper, (st.mode & 0o777) | 0o700);
-  const options = [
-    'ecryptfs_check_dev_ruid', 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs',
-    `ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []),
-    'ecryptfs_passthrough=n', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev',
-  ].join(',');
   let rc = 1;
   try {
-    rc = await mountEcryptfs({ lower: t.lower, upper: t.upper, options, foreground: false, quiet: true });
+    rc = await mountPrivateDir(t.lower, t.upper, sigs, ['ecryptfs_check_dev_ruid', 'ecryptfs_passthrough=n']);
   } finally {
     if (rc !== 0) {
       await bumpCounter(t.user, -1, t.alias);
