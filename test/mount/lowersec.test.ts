@@ -480,3 +480,34 @@ for n in names:
     await s.cleanup();
   }
 });
+
+test('item 12: the node table is keyed by (dev, ino): the same inode number on two lower filesystems is two files', { skip }, async () => {
+  // Two tmpfs instances number their inodes alike: the lower root and a directory in it.
+  const t = tempDir('ecryptfs-devino-');
+  const lower = join(t.path, 'lower');
+  mkdirSync(lower);
+  sh(`mount -t tmpfs -o size=4m tmpfs ${lower}`);
+  let m: TestMount | undefined;
+  try {
+    m = await mountVolume(OPTS, { lower });
+    const upper = m.upper;
+    mkdirSync(join(upper, 'sub'));
+    sh(`mount -t tmpfs -o size=4m tmpfs ${join(lower, 'sub')}`);
+    // Same order of creation on both: tmpfs hands out the same inode numbers.
+    const made: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      writeFileSync(join(upper, `top-${i}`), `top ${i}\n`);
+      writeFileSync(join(upper, 'sub', `low-${i}`), `low ${i}\n`);
+      made.push(`top-${i}`, `sub/low-${i}`);
+    }
+    const lowerIno = (p: string) => lstatSync(join(lower, p)).ino;
+    const tops = new Set(made.filter((p) => p.startsWith('top')).map(lowerIno));
+    const clash = made.filter((p) => p.startsWith('sub/') && tops.has(lowerIno(p)));
+    assert.ok(clash.length > 0, 'the test needs an inode number that both lower filesystems use');
+    for (const p of made) assert.equal(readFileSync(join(upper, p), 'utf8'), `${p.startsWith('top') ? 'top' : 'low'} ${p.slice(-1)}\n`, p);
+  } finally {
+    await m?.umount();
+    sh(`umount -l ${join(lower, 'sub')} 2>/dev/null; umount -l ${lower}`);
+    t.cleanup();
+  }
+});
