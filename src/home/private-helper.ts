@@ -12,6 +12,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
 import { findKey, unlinkKey } from '../sys/keyring.js';
+import { unescapeMountField } from '../sys/mounts.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { currentAccount, isMounted, mountPointOf, privatePaths } from './account.js';
 import { bumpCounter } from './counter.js';
@@ -20,15 +21,12 @@ import type { ToolIO } from './io.js';
 
 const DEFAULT_ALIAS = 'Private';
 
-/** getmntent(3)'s \\040-style escapes in an fstab field. */
-const unescapeField = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 /** The first entry of an fstab(5)-style text: [fsname, dir, type, opts]; comments and blank lines skipped. */
 export function firstMntent(text: string): [string, string, string, string] | undefined {
   for (const line of text.split('\n')) {
     const t = line.trim();
     if (t === '' || t.startsWith('#')) continue;
-    const f = t.split(/[ \t]+/).map(unescapeField);
+    const f = t.split(/[ \t]+/).map(unescapeMountField);
     if (f.length < 3) return undefined;
     return [f[0], f[1], f[2], f[3] ?? ''];
   }
