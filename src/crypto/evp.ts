@@ -13,8 +13,8 @@
  * node:crypto once per process and any failure (no koffi, no symbols, a mismatch) leaves
  * node:crypto in charge. ECRYPTFS_FFI_CRYPTO=0 turns it off.
  */
-import { createRequire } from 'node:module';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { loadNodeOpenssl } from './openssl.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -43,10 +43,9 @@ let verified: boolean | undefined;
 function bind(): Evp | null {
   if (evp !== undefined) return evp;
   evp = null;
-  if (process.env.ECRYPTFS_FFI_CRYPTO === '0') return null;
+  const lib = loadNodeOpenssl() as { func(sig: string): Fn } | null;
+  if (!lib) return null;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(path: string | null): { func(sig: string): Fn } };
-    const lib = koffi.load(null);
     const u8 = 'const uint8_t *';
     evp = {
       ctxNew: lib.func('void *EVP_CIPHER_CTX_new(void)'),

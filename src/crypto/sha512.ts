@@ -7,8 +7,8 @@
  * node:crypto's one-shot hash. Checked against node:crypto once per process; without koffi, the
  * symbol, or on a mismatch (or ECRYPTFS_FFI_CRYPTO=0) node:crypto does it.
  */
-import { createRequire } from 'node:module';
 import * as crypto from 'node:crypto';
+import { loadNodeOpenssl } from './openssl.js';
 
 type Sha512Fn = (d: Uint8Array, n: number, md: Uint8Array) => unknown;
 
@@ -20,10 +20,10 @@ const nodeSha512 = (b: Buffer): Buffer => (oneShot ? oneShot('sha512', b, 'buffe
 function bind(): Sha512Fn | null {
   if (ffi !== undefined) return ffi;
   ffi = null;
-  if (process.env.ECRYPTFS_FFI_CRYPTO === '0') return null;
+  const lib = loadNodeOpenssl() as { func(sig: string): Sha512Fn } | null;
+  if (!lib) return null;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(path: string | null): { func(sig: string): Sha512Fn } };
-    const f = koffi.load(null).func('uint8_t *SHA512(const uint8_t *d, size_t n, uint8_t *md)');
+    const f = lib.func('uint8_t *SHA512(const uint8_t *d, size_t n, uint8_t *md)');
     const probe = crypto.randomBytes(64);
     const out = Buffer.alloc(64);
     f(probe, 64, out);

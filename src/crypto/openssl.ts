@@ -1,0 +1,21 @@
+/**
+ * The OpenSSL that Node itself carries, through koffi (`dlopen(NULL)`: Node's own symbols, or the
+ * libcrypto it is linked against). Shared by the FFI paths (evp.ts, sha512.ts), each of which binds
+ * its own functions and checks them against node:crypto.
+ */
+import { createRequire } from 'node:module';
+
+export interface NodeOpenssl {
+  func(sig: string): (...args: never[]) => unknown;
+}
+
+/** Node's OpenSSL, or null when ECRYPTFS_FFI_CRYPTO=0 or koffi cannot load it. */
+export function loadNodeOpenssl(): NodeOpenssl | null {
+  if (process.env.ECRYPTFS_FFI_CRYPTO === '0') return null;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as { load(path: string | null): NodeOpenssl };
+    return koffi.load(null);
+  } catch {
+    return null;
+  }
+}
