@@ -21,7 +21,7 @@ import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { mknodAt, O_PATH } from '../lower/mknod.js';
 import { CHUNK, EcryptfsFile, XATTR_NAME } from './file.js';
 import { escapeName } from './names.js';
-import type { Volume } from './volume.js';
+import { checkClearName, type Volume } from './volume.js';
 
 export interface TreeProblem {
   /** The source path (lower path for decrypt, clear path for encrypt), escaped as names are. */
@@ -304,6 +304,8 @@ export async function decryptTree(
         else {
           const base = lp.subarray(lp.lastIndexOf(0x2f) + 1);
           const clear = vol.decodeNameBytes(base);
+          // '.' and '..' pass decodeNameBytes unchanged; as a DEST name '..' would write beside DEST.
+          checkClearName(clear, escapeName(base));
           await visit(lp, root, clear, `${root.display}/${escapeName(clear)}`);
         }
       } catch (e) {

@@ -174,6 +174,28 @@ test('decrypt refuses a DEST subdirectory that is a symlink and does not write t
   }
 });
 
+test("decrypt of a lower path ending in '..' or '.' is refused and writes nothing beside DEST", async () => {
+  const dir = tempDir('ecryptfs-names-');
+  try {
+    const lower = join(dir.path, 'lower');
+    fs.mkdirSync(lower);
+    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+    await vol.mkdir('sub');
+    await vol.writeFile('top', Buffer.from('top'));
+    const out = join(dir.path, 'out');
+    const dest = join(out, 'dest');
+    fs.mkdirSync(dest, { recursive: true });
+    const sub = vol.lowerPath('sub');
+    const r = await decryptTree(vol, [`${sub}/..`, `${sub}/.`], dest);
+    assert.equal(r.problems.length, 2);
+    for (const p of r.problems) assert.match(p.error.message, /not a file name/);
+    assert.deepEqual(fs.readdirSync(out), ['dest']);
+    assert.deepEqual(fs.readdirSync(dest), []);
+  } finally {
+    dir.cleanup();
+  }
+});
+
 const FN_CONFIGS: Array<[CipherName, number]> = [
   ['aes', 16], ['aes', 24], ['aes', 32], ['blowfish', 16], ['blowfish', 56], ['des3_ede', 24],
   ['twofish', 16], ['twofish', 32], ['cast6', 16], ['cast6', 32], ['cast5', 16],
