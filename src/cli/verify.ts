@@ -14,7 +14,7 @@
  * --home-dir DIR (ours) checks a home at DIR instead of $HOME or USER's passwd entry;
  * ECRYPTFS_ROOT=DIR reads DIR/proc/mounts (both for tests and for checking a copied home).
  */
-import { promises as fsp, type Stats } from 'node:fs';
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isEcryptfsError } from '../errors.js';
@@ -80,6 +80,20 @@ function ownerName(uid: number): string {
 const statOrUndef = (p: string) => fsp.stat(p).catch(() => undefined);
 const mode = (st: Stats) => (st.mode & 0o7777).toString(8).padStart(4, '0');
 
+/** The session count in `p`, read without following a link the user may have put there since the lstat ('?' when it is not the user's file). */
+async function readCounter(p: string, uid: number): Promise<string> {
+  const fh = await fsp.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return '?';
+  try {
+    const st = await fh.stat();
+    return st.isFile() && st.uid === uid ? (await fh.readFile('utf8')).trim() : '?';
+  } catch {
+    return '?';
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Where pam_ecryptfs_ts.so logs (the second when /var/log is not writable). */
 export const LOGIN_LOGS = ['/var/log/ecryptfs-ts.log', '/run/ecryptfs-ts.log'];
 
@@ -101,7 +115,7 @@ export async function loginDiagnostics(user: string, uid: number, o: { info(m: s
     if (!st) continue;
     const kind = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';
     const ok = st.uid === uid && (what === 'session counter' ? st.isFile() && (st.mode & 0o077) === 0 : st.isDirectory());
-    if (ok) o.info(`[${p}] (${what}) is ${user}'s${what === 'session counter' ? `: ${(await fsp.readFile(p, 'utf8').catch(() => '?')).trim()} open session(s)` : ''}`);
+    if (ok) o.info(`[${p}] (${what}) is ${user}'s${what === 'session counter' ? `: ${await readCounter(p, uid)} open session(s)` : ''}`);
     else o.warn(`[${p}] (${what}) is ${kind} owned by [${ownerName(st.uid)}], not ${user}'s: ecryptfs-mount-private cannot count sessions (before the fix, a root-owned counter left by ecryptfs-setup-private -u made every mount fail with EACCES)`, `rm -rf ${p}   (the next login makes a new one)`);
   }
   for (const log of o.logs ?? LOGIN_LOGS) {
