@@ -102,9 +102,13 @@ export class FdLowerFile implements LowerFile {
     });
   }
   stat(): Promise<fs.Stats> {
-    return attempt(() => fs.fstatSync(this.fd));
+    return attempt(() => {
+      this.live();
+      return fs.fstatSync(this.fd);
+    });
   }
   lstat(): LowerStat {
+    this.live();
     return fstat(this.fd);
   }
   sync(): Promise<void> {
@@ -118,6 +122,7 @@ export class FdLowerFile implements LowerFile {
   }
   getxattr(name: string): Promise<Buffer | undefined> {
     return attempt(() => {
+      this.live();
       try {
         return fgetxattr(this.fd, name);
       } catch (e) {
@@ -128,12 +133,17 @@ export class FdLowerFile implements LowerFile {
     });
   }
   setxattr(name: string, value: Uint8Array, flags = 0): Promise<void> {
-    return attempt(() => fsetxattr(this.fd, name, value, flags));
+    return attempt(() => {
+      this.live();
+      fsetxattr(this.fd, name, value, flags);
+    });
   }
   listxattr(): string[] {
+    this.live();
     return flistxattr(this.fd);
   }
   removexattr(name: string): void {
+    this.live();
     fremovexattr(this.fd, name);
   }
 }
