@@ -7,7 +7,7 @@ import type { DaemonRequest } from './request.js';
 import { KeyRing } from '../volume/keyring.js';
 import { Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
-import { EcryptfsFs } from './fs.js';
+import { EcryptfsFs, ROOT } from './fs.js';
 import { kernelOptionString } from './options.js';
 import { safeGeneric, serve } from './serve.js';
 import { kernelKeyFor, kernelKeyForSync } from './keys.js';
@@ -58,7 +58,7 @@ async function run(req: DaemonRequest): Promise<void> {
     source: req.source,
     mountpoint: req.upper,
     readOnly: o.readOnly || o.encryptedView,
-    generic: safeGeneric(o.generic, req.lower),
+    generic: safeGeneric(o.generic, fs.getattrSync(ROOT)),
     log,
   });
   await raiseReadahead(req.upper);

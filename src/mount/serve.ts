@@ -4,7 +4,6 @@
  * ordinary users: the descriptor fusermount3 handed over as FUSE_FD), with the watchdog that
  * clears the mount if the daemon dies.
  */
-import { lstatSync } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { FuseErrno } from '../fuse/errno.js';
 import { mountFuse } from '../fuse/mount.js';
@@ -83,17 +82,13 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
 /**
  * A root mount of a lower directory that a user controls (not root's, or writable by others)
  * gets nosuid,nodev unless the admin asked for suid or dev: a user could otherwise plant a
- * setuid-root file or a device node below and use it through the mount.
+ * setuid-root file or a device node below and use it through the mount. `lower` is the served
+ * root's own attributes (from the daemon's descriptor on it, not a path looked up again, which
+ * a user could swap between this check and the mount).
  */
-export function safeGeneric(generic: string[], lower: string): string[] {
+export function safeGeneric(generic: string[], lower: { uid: number; mode: number }): string[] {
   if (process.getuid?.() !== 0) return generic;
-  let userOwned = true;
-  try {
-    const st = lstatSync(lower);
-    userOwned = st.uid !== 0 || (st.mode & 0o022) !== 0;
-  } catch {
-    // unknown: be safe
-  }
+  const userOwned = lower.uid !== 0 || (lower.mode & 0o022) !== 0;
   if (!userOwned) return generic;
   const out = [...generic];
   if (!out.includes('suid') && !out.includes('nosuid')) out.push('nosuid');
