@@ -166,9 +166,12 @@ async function setupAsUser(io: ToolIO, o: SetupOptions, who: Account): Promise<n
     const script = fileURLToPath(new URL('../../../bin/ecryptfs-setup-private.js', import.meta.url));
     const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: who.home, USER: who.name, LOGNAME: who.name, ...(process.env.LANG ? { LANG: process.env.LANG } : {}) };
     const input = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
-    const done = runAsUser(who, [process.execPath, '--openssl-legacy-provider', script, ...args], { input, stdout: 'inherit', stderr: 'inherit', env, cwd: '/' });
-    input.fill(0);
-    return (await done).code;
+    try {
+      // Wiped once the child has finished: a pipe write that has not completed may still read it.
+      return (await runAsUser(who, [process.execPath, '--openssl-legacy-provider', script, ...args], { input, stdout: 'inherit', stderr: 'inherit', env, cwd: '/' })).code;
+    } finally {
+      input.fill(0);
+    }
   } finally {
     for (const l of lines) l.fill(0);
   }
