@@ -224,7 +224,8 @@ export class Volume {
   }
 
   private decodeBytes(lowerText: string, _max: number): Buffer {
-    if (!lowerText.startsWith(FNEK_PREFIX)) return Buffer.from(lowerText, 'utf8');
+    // lowerText is the lower bytes read as Latin-1: back to those very bytes.
+    if (!lowerText.startsWith(FNEK_PREFIX)) return Buffer.from(lowerText, 'latin1');
     const parsed = parseEncryptedFilename(lowerText);
     const k = this.keys.get(parsed.sig) ?? this.keys.outsideSync?.(parsed.sig);
     if (!k) throw new EcryptfsError('ENOKEY', `name encrypted with another key (sig ${parsed.sig})`, lowerText);

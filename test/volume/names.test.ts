@@ -196,6 +196,21 @@ test("decrypt of a lower path ending in '..' or '.' is refused and writes nothin
   }
 });
 
+test('a plain (not encrypted) symlink target in a filename-encrypted volume reads back as its exact bytes', async () => {
+  const dir = tempDir('ecryptfs-names-');
+  try {
+    const lower = join(dir.path, 'lower');
+    fs.mkdirSync(lower);
+    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+    const target = B('caf\xe9/\xff');
+    fs.symlinkSync(target, join(lower, 'plainlink'));
+    assert.equal(vol.decodeLinkTargetBytes(target).toString('hex'), target.toString('hex'));
+    assert.equal((await vol.readlinkLowerBytes(B('plainlink'))).toString('hex'), target.toString('hex'));
+  } finally {
+    dir.cleanup();
+  }
+});
+
 const FN_CONFIGS: Array<[CipherName, number]> = [
   ['aes', 16], ['aes', 24], ['aes', 32], ['blowfish', 16], ['blowfish', 56], ['des3_ede', 24],
   ['twofish', 16], ['twofish', 32], ['cast6', 16], ['cast6', 32], ['cast5', 16],
