@@ -16,7 +16,7 @@ import { unescapeMountField } from '../sys/mounts.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { currentAccount, isMounted, mountPointOf, privatePaths } from './account.js';
 import { bumpCounter } from './counter.js';
-import { mountPrivateDir } from './private-mount.js';
+import { mountCounted } from './private-mount.js';
 import type { ToolIO } from './io.js';
 
 const DEFAULT_ALIAS = 'Private';
@@ -112,21 +112,7 @@ export async function mountAlias(io: ToolIO, alias: string | undefined): Promise
     }
   }
   await checkMountPoint(t.upper, t.uid);
-  await bumpCounter(t.user, 1, t.alias);
-  if (await isMounted(t.upper)) return 0;
-  // fusermount3 needs write access to the mount point (ecryptfs-setup-private leaves it 0500).
-  const st = await fsp.stat(t.upper);
-  if ((st.mode & 0o200) === 0) await fsp.chmod(t.upper, (st.mode & 0o777) | 0o700);
-  let rc = 1;
-  try {
-    rc = await mountPrivateDir(t.lower, t.upper, sigs, ['ecryptfs_check_dev_ruid', 'ecryptfs_passthrough=n']);
-  } finally {
-    if (rc !== 0) {
-      await bumpCounter(t.user, -1, t.alias);
-      if ((st.mode & 0o200) === 0) await fsp.chmod(t.upper, st.mode & 0o777).catch(() => undefined);
-    }
-  }
-  return rc;
+  return mountCounted(t.user, t.alias, t.lower, t.upper, sigs, ['ecryptfs_check_dev_ruid', 'ecryptfs_passthrough=n']);
 }
 
 /** umount.ecryptfs_private [-f] [-d] [ALIAS]: `force` (-f) ends every session, `quietIfOpen` (-d) says nothing while sessions stay open. */

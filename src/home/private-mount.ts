@@ -57,25 +57,37 @@ export function privateMountOptions(sigs: string[]): string {
 export const mountPrivateDir = (lower: string, upper: string, sigs: string[], extra: string[] = []): Promise<number> =>
   mountEcryptfs({ lower, upper, options: [privateMountOptions(sigs), ...extra].join(','), foreground: false, quiet: true });
 
-/** Mount the lower directory on Private.mnt with the keys named in Private.sig (already in @u). */
-export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: string[]): Promise<number> {
-  const mp = await mountPointOf(p);
-  await bumpCounter(who.name, 1);
-  if (await isMounted(mp)) return 0;
-
+/**
+ * A session's mount, counted: the session counter goes up, and unless already mounted, `lower` is
+ * mounted on `upper`. The mount point is 0500 while unmounted (nothing can be written into it by
+ * mistake) but fusermount3 wants write access to it; the mount then covers it. A mount that fails
+ * (or throws) is no session: the count goes back and so does the mount point's mode.
+ */
+export async function mountCounted(user: string, alias: string, lower: string, upper: string, sigs: string[], extra: string[]): Promise<number> {
+  await bumpCounter(user, 1, alias);
+  if (await isMounted(upper)) return 0;
   let rc = 1;
+  let mode: number | undefined;
   try {
-    // The mount point is 0500 while unmounted (nothing can be written into it by mistake), but
-    // fusermount3 wants write access to it; the mount then covers it.
-    const st = await fsp.stat(mp);
-    if ((st.mode & 0o200) === 0) await fsp.chmod(mp, (st.mode & 0o777) | 0o700);
-    // As mount.ecryptfs_private does: a user mounts only a lower directory of their own.
-    rc = await mountPrivateDir(p.lower, mp, sigs, process.getuid?.() === 0 ? [] : ['ecryptfs_check_dev_ruid']);
+    const st = await fsp.stat(upper);
+    if ((st.mode & 0o200) === 0) {
+      mode = st.mode & 0o777;
+      await fsp.chmod(upper, mode | 0o700);
+    }
+    rc = await mountPrivateDir(lower, upper, sigs, extra);
   } finally {
-    // A mount that failed (or threw) is no session: the count goes back.
-    if (rc !== 0) await bumpCounter(who.name, -1);
+    if (rc !== 0) {
+      await bumpCounter(user, -1, alias);
+      if (mode !== undefined) await fsp.chmod(upper, mode).catch(() => undefined);
+    }
   }
   return rc;
+}
+
+/** Mount the lower directory on Private.mnt with the keys named in Private.sig (already in @u). */
+export async function mountPrivateNow(who: Account, p: PrivatePaths, sigs: string[]): Promise<number> {
+  // As mount.ecryptfs_private does: a user mounts only a lower directory of their own.
+  return mountCounted(who.name, 'Private', p.lower, await mountPointOf(p), sigs, process.getuid?.() === 0 ? [] : ['ecryptfs_check_dev_ruid']);
 }
 
 /** ecryptfs-mount-private: the keys from the keyring, else unwrapped with the login (or wrapping) passphrase asked through `io`. */
