@@ -10,6 +10,9 @@ import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
 import { mknodAt } from './mknod.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 
+/** O_PATH (Linux): a descriptor that names an inode without opening it for I/O. */
+const O_PATH = 0o10000000;
+
 export interface LowerFile {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
@@ -125,7 +128,21 @@ export class NodeLowerFs implements LowerFs {
   readlinkBytes(path: LowerPath) { return attempt(() => fs.readlinkSync(this.real(path), { encoding: 'buffer' })); }
   mknod(path: LowerPath, mode: number, rdev: number) { return mknodAt(this.real(path), mode, rdev); }
   link(existing: LowerPath, path: LowerPath) { return attempt(() => fs.linkSync(this.real(existing), this.real(path))); }
-  chmod(path: LowerPath, mode: number) { return attempt(() => fs.chmodSync(this.real(path), mode)); }
+  /**
+   * chmod of the entry itself, never of what a symlink swapped in points to (chmod(2) follows):
+   * on an O_PATH descriptor opened no-follow, through its /proc link. A symlink is refused (ELOOP).
+   */
+  chmod(path: LowerPath, mode: number) {
+    return attempt(() => {
+      const fd = fs.openSync(this.real(path), O_PATH | fsc.O_NOFOLLOW);
+      try {
+        if (fs.fstatSync(fd).isSymbolicLink()) throw Object.assign(new Error(`ELOOP: not changing the mode of a symbolic link, chmod '${String(path)}'`), { code: 'ELOOP', errno: -40, syscall: 'chmod' });
+        fs.chmodSync(`/proc/self/fd/${fd}`, mode);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  }
   lchown(path: LowerPath, uid: number, gid: number) { return attempt(() => fs.lchownSync(this.real(path), uid, gid)); }
   lutimes(path: LowerPath, atime: Date | number, mtime: Date | number) { return attempt(() => fs.lutimesSync(this.real(path), atime, mtime)); }
   statfs(path: LowerPath) { return attempt(() => fs.statfsSync(this.real(path))); }

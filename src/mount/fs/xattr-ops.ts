@@ -13,14 +13,15 @@ const E = OSC.errno;
 const CAP_XATTR = 'security.capability';
 
 export class FsXattrOps extends FsFileOps {
-  /** Run an xattr call on the node's own lower entry, as the caller. */
+  /**
+   * Run an xattr call on the node's own lower inode, as the caller, through a /proc/self/fd link
+   * (followed, it lands on exactly that inode): a directory by its own descriptor, anything else by
+   * an O_PATH descriptor opened no-follow and checked to be the node (onNode), so a name swapped
+   * in the lower directory never takes the call elsewhere.
+   */
   protected xattrOn<T>(n: Node, cr: Creds | undefined, byPath: (p: Buffer) => T): T {
-    return asCaller(cr, () => {
-      // A directory by its own descriptor (following the /proc link lands on exactly it); any other
-      // entry by name in its directory, not followed (l* calls).
-      if (n.nodeid === ROOT || isDir(n.type)) return byPath(sys.fdPath(n.nodeid === ROOT ? this.rootFd : this.dirFd(n.nodeid)));
-      return byPath(sys.fdPath(this.dirFd(n.parent), n.name));
-    });
+    if (n.nodeid === ROOT || isDir(n.type)) return asCaller(cr, () => byPath(sys.fdPath(n.nodeid === ROOT ? this.rootFd : this.dirFd(n.nodeid))));
+    return this.onNode(n, cr, (fd) => byPath(sys.fdPath(fd)));
   }
 
   /** trusted.* is only for root callers (the daemon's CAP_SYS_ADMIN must not show it to users). */
@@ -36,8 +37,7 @@ export class FsXattrOps extends FsFileOps {
     if (name === XATTR_NAME && !this.encryptedView) throw new ErrnoError(E.ENODATA);
     if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
     const n = this.node(nodeid);
-    const dir = isDir(n.type) || nodeid === ROOT;
-    const get = () => this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.getxattr(p, name) : sys.lgetxattr(p, name)));
+    const get = () => this.xattrOn(n, callerCreds(ctx), (p) => sys.getxattr(p, name));
     if (name !== CAP_XATTR) return get();
     // Asked before every write: answered from the node once known (set/remove through the mount
     // keep it current; a change made in the lower directory behind the mount is not seen).
@@ -60,9 +60,8 @@ export class FsXattrOps extends FsFileOps {
     // File capabilities are root's to set (the kernel checked CAP_SETFCAP; the daemon keeps it true).
     if (name === CAP_XATTR && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
-    const dir = isDir(n.type) || nodeid === ROOT;
     n.cap = undefined;
-    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.setxattr(p, name, value, flags) : sys.lsetxattr(p, name, value, flags)));
+    this.xattrOn(n, callerCreds(ctx), (p) => sys.setxattr(p, name, value, flags));
   }
 
   async listxattr(nodeid: number, ctx?: Caller): Promise<string[]> {
@@ -71,8 +70,7 @@ export class FsXattrOps extends FsFileOps {
 
   listxattrSync(nodeid: number, ctx?: Caller): string[] {
     const n = this.node(nodeid);
-    const dir = isDir(n.type) || nodeid === ROOT;
-    const names = this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.listxattr(p) : sys.llistxattr(p)));
+    const names = this.xattrOn(n, callerCreds(ctx), (p) => sys.listxattr(p));
     return names.filter((x) => x !== XATTR_NAME && !FsXattrOps.hiddenName(x, ctx));
   }
 
@@ -81,8 +79,7 @@ export class FsXattrOps extends FsFileOps {
     if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
     if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
-    const dir = isDir(n.type) || nodeid === ROOT;
     n.cap = undefined;
-    this.xattrOn(n, callerCreds(ctx), (p) => (dir ? sys.removexattr(p, name) : sys.lremovexattr(p, name)));
+    this.xattrOn(n, callerCreds(ctx), (p) => sys.removexattr(p, name));
   }
 }

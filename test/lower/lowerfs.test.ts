@@ -1,0 +1,25 @@
+/** The path-based lower interface never acts through a symlink in place of the entry it names. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeLowerFs } from '../../src/lower/lowerfs.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+test('chmod of an entry that is a symlink is refused, and the file it points to keeps its mode', async () => {
+  const t = tempDir('ecryptfs-lowerfs-');
+  try {
+    const outside = join(t.path, 'outside');
+    writeFileSync(outside, 'x');
+    chmodSync(outside, 0o600);
+    symlinkSync(outside, join(t.path, 'swapped'));
+    writeFileSync(join(t.path, 'plain'), 'y');
+    const lower = new NodeLowerFs(t.path);
+    await assert.rejects(lower.chmod('swapped', 0o4777), { code: 'ELOOP' });
+    assert.equal(statSync(outside).mode & 0o7777, 0o600);
+    await lower.chmod('plain', 0o640);
+    assert.equal(statSync(join(t.path, 'plain')).mode & 0o7777, 0o640);
+  } finally {
+    t.cleanup();
+  }
+});
