@@ -15,7 +15,7 @@ import { constants as OSC } from 'node:os';
 import type { LowerFile } from './lowerfs.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 import {
-  fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_PATH, openat, sysError,
+  AT_FDCWD, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_PATH, openat, sysError,
   type LowerStat, type RawDirent,
 } from './sys.js';
 
@@ -50,6 +50,26 @@ export function openDirAt(dir: number, name: Uint8Array | string, want?: { dev: 
       closeQuiet(fd);
       throw sysError('openat', OSC.errno.ESTALE, name);
     }
+  }
+  return fd;
+}
+
+/**
+ * An absolute directory path opened one component at a time from '/', each no-follow: a symlink
+ * anywhere on the way (one a user swapped in after the path was resolved) is refused (ELOOP,
+ * ENOTDIR), never followed. The caller resolves symlinks it means to follow first (realpath).
+ */
+export function openDirPath(path: string): number {
+  if (!path.startsWith('/')) throw sysError('openat', OSC.errno.EINVAL, path);
+  let fd = openat(AT_FDCWD, '/', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
+  for (const part of path.split('/').filter((c) => c !== '' && c !== '.')) {
+    let next: number;
+    try {
+      next = part === '..' ? openat(fd, '..', O_PATH | C.O_DIRECTORY | O_CLOEXEC) : openDirAt(fd, part);
+    } finally {
+      closeQuiet(fd);
+    }
+    fd = next;
   }
   return fd;
 }

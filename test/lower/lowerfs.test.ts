@@ -1,7 +1,8 @@
 /** The path-based lower interface never acts through a symlink in place of the entry it names. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { openDirPath } from '../../src/lower/at.js';
 import { join } from 'node:path';
 import { NodeLowerFs } from '../../src/lower/lowerfs.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -19,6 +20,23 @@ test('chmod of an entry that is a symlink is refused, and the file it points to 
     assert.equal(statSync(outside).mode & 0o7777, 0o600);
     await lower.chmod('plain', 0o640);
     assert.equal(statSync(join(t.path, 'plain')).mode & 0o7777, 0o640);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('openDirPath walks from / without following a link anywhere on the way', () => {
+  const t = tempDir('ecryptfs-walk-');
+  try {
+    mkdirSync(join(t.path, 'real', 'lower'), { recursive: true });
+    symlinkSync(join(t.path, 'real'), join(t.path, 'link'));
+    const fd = openDirPath(join(t.path, 'real', 'lower'));
+    assert.equal(fstatSync(fd).ino, statSync(join(t.path, 'real', 'lower')).ino);
+    closeSync(fd);
+    // O_DIRECTORY|O_NOFOLLOW on a symlink: ENOTDIR (ELOOP without O_DIRECTORY).
+    const refused = (e: unknown) => ['ELOOP', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
+    assert.throws(() => openDirPath(join(t.path, 'link', 'lower')), refused);
+    assert.throws(() => openDirPath(join(t.path, 'link')), refused);
   } finally {
     t.cleanup();
   }

@@ -8,7 +8,7 @@ import * as nodefs from 'node:fs';
 import { constants as C } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { hasMarker } from '../../format/header.js';
-import { DirStream, FdLru, isDir, isLnk, isReg, openDirAt, openFileAt, S_IFMT, type LowerStat } from '../../lower/at.js';
+import { DirStream, FdLru, isDir, isLnk, isReg, openDirAt, openDirPath, openFileAt, S_IFMT, type LowerStat } from '../../lower/at.js';
 import { asCaller, callerCreds, type Creds } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { XATTR_NAME } from '../../volume/file.js';
@@ -83,7 +83,8 @@ export class FsCore {
     const limit = fdLimit();
     this.perUserFds = opts.perUserFds ?? Math.max(64, Math.floor(limit / 4));
     this.dirs = new FdLru(opts.dirCache ?? Math.max(16, Math.min(1024, Math.floor(limit / 16))));
-    this.rootFd = nodefs.openSync(vol.lower.root, sys.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW);
+    // The lower root, walked from / without following any link (the path was resolved by the launcher).
+    this.rootFd = openDirPath(vol.lower.root);
     const st = sys.fstat(this.rootFd);
     this.nodes.set(ROOT, { nodeid: ROOT, parent: ROOT, name: Buffer.alloc(0), nlookup: 1, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT });
     const sfs = nodefs.statfsSync(sys.fdPath(this.rootFd));
