@@ -8,7 +8,7 @@
  * Never across an await and never in the libuv pool: the pool threads keep the daemon's own
  * credentials, which only ever do I/O on descriptors already opened.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { setfsgid, setfsuid, setgroupsThread } from './sys.js';
 
 export interface Creds {
@@ -18,6 +18,8 @@ export interface Creds {
   pid: number;
   /** Given explicitly, these groups are used instead of the process's. */
   groups?: readonly number[];
+  /** The process's groups once read, kept for the rest of this request (one /proc read per request). */
+  procGroups?: readonly number[];
 }
 
 let enabled: boolean | undefined;
@@ -38,25 +40,66 @@ export function credsEnabled(): boolean {
   return enabled;
 }
 
-const groupCache = new Map<number, { groups: number[]; at: number }>();
+/**
+ * Groups by pid, each with the process's start time: a pid reused by another process within the
+ * TTL (pid_max may be only 32768) has another start time and is read afresh, never given the
+ * exited process's groups. The TTL bounds how long a setgroups() of a live caller goes unseen.
+ */
+const groupCache = new Map<number, { start: string; groups: number[]; at: number }>();
 const GROUP_TTL_MS = 1000;
+const statBuf = Buffer.alloc(1024);
 
-/** Supplementary groups of process `pid` (from /proc), [] when it is gone. */
-function groupsOf(pid: number): number[] {
-  if (pid <= 0) return [];
-  const now = Date.now();
-  const c = groupCache.get(pid);
-  if (c && now - c.at < GROUP_TTL_MS) return c.groups;
-  let groups: number[] = [];
+/**
+ * Field 22 (starttime, clock ticks since boot) of /proc/PID/stat, undefined when the process is
+ * gone or the line does not parse. The fields are read after the last ')': comm (field 2) is
+ * chosen by the process and may hold spaces and parentheses.
+ */
+export function processStartTime(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let n: number;
+  try {
+    const fd = openSync(`/proc/${pid}/stat`, 'r');
+    try {
+      n = readSync(fd, statBuf, 0, statBuf.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const line = statBuf.toString('latin1', 0, n);
+  const close = line.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // after ") ": field 3 (state) is index 0, so field 22 is index 19
+  const start = line.slice(close + 2).split(' ')[19];
+  return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+}
+
+function readGroups(pid: number): number[] | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'latin1');
     const m = /^Groups:([^\n]*)$/m.exec(s);
-    if (m) groups = m[1].trim().split(/\s+/).filter((x) => x !== '').map(Number);
+    return m ? m[1].trim().split(/\s+/).filter((x) => x !== '').map(Number) : [];
   } catch {
-    // the caller exited: no supplementary groups
+    return undefined;
+  }
+}
+
+/** Supplementary groups of process `pid` (from /proc), [] when it is gone or was replaced. */
+export function groupsOf(pid: number): number[] {
+  const start = processStartTime(pid);
+  if (start === undefined) return []; // the caller exited: no supplementary groups
+  const now = Date.now();
+  const c = groupCache.get(pid);
+  if (c && c.start === start && now - c.at < GROUP_TTL_MS) return c.groups;
+  const groups = readGroups(pid);
+  // the start time again: the groups read belong to the process that had it only if it is unchanged
+  if (groups === undefined || processStartTime(pid) !== start) {
+    groupCache.delete(pid);
+    return [];
   }
   if (groupCache.size > 4096) groupCache.clear();
-  groupCache.set(pid, { groups, at: now });
+  groupCache.set(pid, { start, groups, at: now });
   return groups;
 }
 
@@ -72,7 +115,7 @@ let depth = 0;
 export function asCaller<T>(c: Creds | undefined, fn: () => T): T {
   if (!c || depth > 0) return fn();
   depth++;
-  setgroupsThread(c.groups ?? groupsOf(c.pid));
+  setgroupsThread(c.groups ?? (c.procGroups ??= groupsOf(c.pid)));
   setfsgid(c.gid);
   setfsuid(c.uid);
   try {
