@@ -1,6 +1,7 @@
 /**
- * The eCryptfs cipher table (ECRYPTFS-FORMAT §3.6): block sizes, the key sizes the mount helper
- * offers, the min/max it prints, and the RFC 2440 cipher codes stored in Tag 3 and Tag 70 packets.
+ * The eCryptfs cipher table (ECRYPTFS-FORMAT §3.6): block sizes, the key sizes each cipher takes,
+ * the key sizes the mount helper offers, the min/max it prints, and the RFC 2440 cipher codes
+ * stored in Tag 3 and Tag 70 packets. The one place that says which key sizes are valid.
  */
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
@@ -18,50 +19,54 @@ export interface CipherTableEntry {
   /** min/max key size as the helper's menu prints them. */
   readonly minKeyBytes: number;
   readonly maxKeyBytes: number;
+  /**
+   * Every key size accepted: those the kernel's cipher setkey takes (fs/ecryptfs sets a key of
+   * ecryptfs_key_bytes on the tfm at mount and refuses the mount when that fails) within the
+   * helper's min/max. AES 16/24/32; des3_ede 24; twofish 16/24/32 (a multiple of 8); cast6 16 to
+   * 32 by 4; blowfish and cast5 any byte count (the kernel's blowfish takes 4 to 56, the helper
+   * asks 16 at least).
+   */
+  readonly validKeySizes: readonly number[];
 }
 
+const range = (from: number, to: number, step = 1): number[] => Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i) => from + i * step);
+
 export const CIPHERS: Readonly<Record<CipherName, CipherTableEntry>> = {
-  aes: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32, 24], minKeyBytes: 16, maxKeyBytes: 32 },
-  blowfish: { blockSize: 8, menuBlockSize: 16, keySizes: [16, 32, 56], minKeyBytes: 16, maxKeyBytes: 56 },
-  des3_ede: { blockSize: 8, menuBlockSize: 8, keySizes: [24], minKeyBytes: 24, maxKeyBytes: 24 },
-  twofish: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32], minKeyBytes: 16, maxKeyBytes: 32 },
-  cast6: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32], minKeyBytes: 16, maxKeyBytes: 32 },
-  cast5: { blockSize: 8, menuBlockSize: 8, keySizes: [16], minKeyBytes: 5, maxKeyBytes: 16 },
+  aes: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32, 24], minKeyBytes: 16, maxKeyBytes: 32, validKeySizes: [16, 24, 32] },
+  blowfish: { blockSize: 8, menuBlockSize: 16, keySizes: [16, 32, 56], minKeyBytes: 16, maxKeyBytes: 56, validKeySizes: range(16, 56) },
+  des3_ede: { blockSize: 8, menuBlockSize: 8, keySizes: [24], minKeyBytes: 24, maxKeyBytes: 24, validKeySizes: [24] },
+  twofish: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32], minKeyBytes: 16, maxKeyBytes: 32, validKeySizes: [16, 24, 32] },
+  cast6: { blockSize: 16, menuBlockSize: 16, keySizes: [16, 32], minKeyBytes: 16, maxKeyBytes: 32, validKeySizes: range(16, 32, 4) },
+  cast5: { blockSize: 8, menuBlockSize: 8, keySizes: [16], minKeyBytes: 5, maxKeyBytes: 16, validKeySizes: range(5, 16) },
 };
 
 export function isCipherName(s: string): s is CipherName {
   return Object.prototype.hasOwnProperty.call(CIPHERS, s);
 }
 
-/**
- * Key sizes the kernel cipher itself takes, within the helper's min/max. AES and des3_ede are
- * fixed; twofish/cast6 take 16/24/32 (cast6 any multiple of 4); blowfish and cast5 take any byte
- * count in range (no cipher code records their key size: readers get it from the Tag 3 length).
- */
+/** `keyBytes` is a key size cipher `name` takes (CIPHERS[name].validKeySizes). */
 export function validKeyBytes(name: CipherName, keyBytes: number): boolean {
-  if (!Number.isInteger(keyBytes)) return false;
-  switch (name) {
-    case 'aes':
-      return keyBytes === 16 || keyBytes === 24 || keyBytes === 32;
-    case 'des3_ede':
-      return keyBytes === 24;
-    case 'twofish':
-      return keyBytes === 16 || keyBytes === 24 || keyBytes === 32;
-    case 'cast6':
-      return keyBytes >= 16 && keyBytes <= 32 && keyBytes % 4 === 0;
-    case 'blowfish':
-    case 'cast5':
-      return keyBytes >= CIPHERS[name].minKeyBytes && keyBytes <= CIPHERS[name].maxKeyBytes;
-  }
+  return CIPHERS[name].validKeySizes.includes(keyBytes);
 }
 
-/** Throws EINVAL unless `name` is a cipher eCryptfs knows and `keyBytes` a size it takes. */
-export function checkKeyBytes(name: string, keyBytes: number): asserts name is CipherName {
+/** The valid key sizes in words: "16, 24 or 32", "16 to 56". */
+export function describeKeySizes(name: CipherName): string {
+  const v = CIPHERS[name].validKeySizes;
+  const last = v[v.length - 1];
+  if (v.length > 4 && v.every((x, i) => x === v[0] + i)) return `${v[0]} to ${last}`;
+  return v.length === 1 ? String(last) : `${v.slice(0, -1).join(', ')} or ${last}`;
+}
+
+/**
+ * Throws EINVAL unless `name` is a cipher eCryptfs knows and `keyBytes` a size it takes;
+ * `what` names the option in the message (e.g. "filename cipher").
+ */
+export function checkKeyBytes(name: string, keyBytes: number, what = 'cipher'): asserts name is CipherName {
   if (!isCipherName(name)) {
-    throw new EcryptfsError('EINVAL', `unknown cipher "${name}": use one of ${Object.keys(CIPHERS).join(', ')}`);
+    throw new EcryptfsError('EINVAL', `unknown ${what} "${name}": use one of ${Object.keys(CIPHERS).join(', ')}`);
   }
   if (!validKeyBytes(name, keyBytes)) {
-    throw new EcryptfsError('EINVAL', `cipher ${name} does not take ${keyBytes}-byte keys (the helper offers ${CIPHERS[name].keySizes.join(', ')})`);
+    throw new EcryptfsError('EINVAL', `${what} ${name} does not take ${keyBytes}-byte keys: the valid key sizes are ${describeKeySizes(name)} bytes`);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
-import { CIPHERS } from '../format/ciphers.js';
+import { checkKeyBytes as checkCipherKeyBytes } from '../format/ciphers.js';
 
 export interface MountOptions {
   keyModule?: string;
@@ -269,15 +269,6 @@ export function parseRcFile(text: string): MountOptions {
 
 /** Refuse a cipher/key size pair the cipher cannot take (as soon as both are known). */
 export function checkKeyBytes(o: MountOptions): void {
-  if (!o.cipher || o.keyBytes === undefined) return;
-  const table = CIPHERS[o.cipher];
-  if (!table.keySizes.includes(o.keyBytes) && !(o.keyBytes >= table.minKeyBytes && o.keyBytes <= table.maxKeyBytes)) {
-    throw new EcryptfsError('EINVAL', `cipher ${o.cipher} does not take ${o.keyBytes}-byte keys (it takes ${table.keySizes.join(', ')})`);
-  }
-  if (o.fnCipher && o.fnKeyBytes !== undefined) {
-    const fn = CIPHERS[o.fnCipher];
-    if (!fn.keySizes.includes(o.fnKeyBytes) && !(o.fnKeyBytes >= fn.minKeyBytes && o.fnKeyBytes <= fn.maxKeyBytes)) {
-      throw new EcryptfsError('EINVAL', `filename cipher ${o.fnCipher} does not take ${o.fnKeyBytes}-byte keys (it takes ${fn.keySizes.join(', ')})`);
-    }
-  }
+  if (o.cipher && o.keyBytes !== undefined) checkCipherKeyBytes(o.cipher, o.keyBytes);
+  if (o.fnCipher && o.fnKeyBytes !== undefined) checkCipherKeyBytes(o.fnCipher, o.fnKeyBytes, 'filename cipher');
 }

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { Stats } from 'node:fs';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
-import { cipherFromCode, CIPHERS } from '../format/ciphers.js';
+import { checkKeyBytes, cipherFromCode, CIPHERS } from '../format/ciphers.js';
 import { decryptFilename, encryptFilename, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
 import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { escapeName } from './names.js';
@@ -142,9 +142,7 @@ export class Volume {
     if (!st.isDirectory()) throw new EcryptfsError('EINVAL', 'the lower path is not a directory', lower.root);
     const cipher = opts.cipher ?? 'aes';
     const keyBytes = opts.keyBytes ?? 16;
-    if (!CIPHERS[cipher].keySizes.includes(keyBytes) && !(keyBytes >= CIPHERS[cipher].minKeyBytes && keyBytes <= CIPHERS[cipher].maxKeyBytes)) {
-      throw new EcryptfsError('EINVAL', `cipher ${cipher} does not take ${keyBytes}-byte keys (it takes ${CIPHERS[cipher].keySizes.join(', ')})`);
-    }
+    checkKeyBytes(cipher, keyBytes);
     const sigs = opts.sigs ?? keys.sigs.slice(0, 1);
     let fnekSig: string | undefined = opts.fnekSig ?? undefined;
     let fnCipher = opts.fnCipher;
