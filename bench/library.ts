@@ -18,7 +18,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ContentCipher } from '../src/format/contentenc.js';
+import { FileCrypto } from '../src/volume/filecrypto.js';
 import { cryptoPool, setCryptoWorkers, sharedBuffer } from '../src/crypto/pool.js';
 import { KeyRing } from '../src/volume/keyring.js';
 import { Volume } from '../src/volume/volume.js';
@@ -117,7 +117,7 @@ async function plainRound(dir: string, size: number, chunk: Buffer): Promise<{ w
 async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt: Speed; decrypt: Speed }> {
   setCryptoWorkers(workers);
   try {
-    const cc = new ContentCipher('aes', randomBytes(16));
+    const cc = new FileCrypto('aes', randomBytes(16));
     const count = MiB / cc.extentSize;
     const shared = sharedBuffer(MiB);
     shared.set(randomBytes(MiB));

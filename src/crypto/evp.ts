@@ -85,6 +85,8 @@ function freeCtx(c: { enc: unknown; dec: unknown }): void {
 export class EvpCbc {
   private readonly ctx: { enc: unknown; dec: unknown };
   private readonly outLen = new Int32Array(1);
+  /** Each extent's last ciphertext block, saved before an in-place decrypt; reused across calls. */
+  private last = new Uint8Array(0);
 
   /** Use EvpCbc.create (it checks availability); throws if OpenSSL refuses the key. */
   constructor(private readonly e: Evp, algo: string, key: Uint8Array, readonly blockSize: number) {
@@ -113,6 +115,7 @@ export class EvpCbc {
   destroy(): void {
     live.unregister(this);
     freeCtx(this.ctx);
+    this.last.fill(0);
   }
 
   /** The contexts, or an error after destroy() (a freed context must never reach OpenSSL). */
@@ -166,8 +169,10 @@ export class EvpCbc {
     const bs = this.blockSize;
     this.live();
     const s = u8(src), d = u8(dst);
-    const last = new Uint8Array(count * bs);
-    for (let e = 1; e < count; e++) last.set(s.subarray(e * extentSize - bs, e * extentSize), (e - 1) * bs);
+    if (this.last.length < count * bs) this.last = new Uint8Array(count * bs);
+    const last = this.last;
+    // A byte loop: a subarray() per extent would allocate a view object each.
+    for (let e = 1; e < count; e++) for (let j = 0, o = e * extentSize - bs, l = (e - 1) * bs; j < bs; j++) last[l + j] = s[o + j];
     if (this.e.decInit(this.ctx.dec, null, null, null, ivs.subarray(0, 16)) !== 1) throw new Error('EVP IV reset failed');
     this.update(false, d.subarray(0, count * extentSize), s.subarray(0, count * extentSize));
     for (let e = 1; e < count; e++) {

@@ -42,7 +42,8 @@ function inputs(passphrase: string | Uint8Array, salt: Uint8Array): Buffer {
 /** The 65,535 further rounds, through OpenSSL directly where possible (src/crypto/sha512.ts). */
 function rounds(h: Buffer, n: number): Buffer {
   const out = sha512Rounds(h, n);
-  if (out !== h) h.fill(0);
+  // sha512Rounds always returns a new buffer, so the first digest is spent.
+  h.fill(0);
   return out;
 }
 

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
-import { ContentCipher } from '../format/contentenc.js';
 import { cryptoPool, sharedBuffer } from '../crypto/pool.js';
+import { FileCrypto } from './filecrypto.js';
 import {
   buildHeaderBytes,
   buildHeaderRegion,
@@ -88,7 +88,7 @@ export class EcryptfsFile {
     readonly writable: boolean,
     public kind: FileKind,
     private header: FileHeader | undefined,
-    private content: ContentCipher | undefined,
+    private content: FileCrypto | undefined,
     /** Lower offset of extent 0 (0 with xattr metadata). */
     private dataOffset: number,
     private headerInXattr: boolean,
@@ -188,7 +188,7 @@ export class EcryptfsFile {
       }
       const { cipher, fek } = unwrapFek(wrapped, outsideKey ?? keys.get(wrapped.sig)!.key);
       outsideKey?.fill(0);
-      const content = new ContentCipher(cipher, fek, header.extentSize);
+      const content = new FileCrypto(cipher, fek, header.extentSize);
       fek.fill(0);
       const dataOffset = inXattr ? 0 : header.metadataSize;
       return new EcryptfsFile(lower, path, fh, opts.writable, 'encrypted', header, content, dataOffset, inXattr, header.size);
@@ -248,7 +248,7 @@ export class EcryptfsFile {
       this.headerInXattr = false;
     }
     this.header = { size: 0, version: 3, flags, extentSize: EXTENT_SIZE, headerExtents: 2, metadataSize: 8192, keys: wrapped, publicKeySigs: [] };
-    this.content = new ContentCipher(p.cipher, fek);
+    this.content = new FileCrypto(p.cipher, fek);
     fek.fill(0);
     this.kind = 'encrypted';
     this.size = 0;

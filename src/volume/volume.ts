@@ -208,7 +208,7 @@ export class Volume {
     const b = Buffer.from(lower.buffer, lower.byteOffset, lower.byteLength);
     if (isDotName(b)) return Buffer.from(b);
     const text = b.toString('latin1');
-    const clear = text.startsWith(FNEK_PREFIX) ? this.decodeBytes(text, 255) : Buffer.from(b);
+    const clear = text.startsWith(FNEK_PREFIX) ? this.decodeBytes(text) : Buffer.from(b);
     checkClearName(clear, text);
     return clear;
   }
@@ -221,7 +221,7 @@ export class Volume {
     return this.decodeNameBytes(Buffer.from(lowerName, 'utf8')).toString('utf8');
   }
 
-  private decodeBytes(lowerText: string, _max: number): Buffer {
+  private decodeBytes(lowerText: string): Buffer {
     // lowerText is the lower bytes read as Latin-1: back to those very bytes.
     if (!lowerText.startsWith(FNEK_PREFIX)) return Buffer.from(lowerText, 'latin1');
     const parsed = parseEncryptedFilename(lowerText);
@@ -470,7 +470,7 @@ export class Volume {
   decodeLinkTargetBytes(lower: Uint8Array): Buffer {
     const text = Buffer.from(lower).toString('latin1');
     if (!this.filenameEncryption && !text.startsWith(FNEK_PREFIX)) return Buffer.from(lower);
-    const t = this.decodeBytes(text, 4095);
+    const t = this.decodeBytes(text);
     if (t.length === 0 || t.includes(0)) throw new EcryptfsError('EBADNAME', 'encrypted symlink target decodes to an empty target or one holding NUL', text);
     return t;
   }

@@ -1,22 +1,19 @@
 /**
  * The fast batch paths against the simple ones, on random data, for every cipher: batched IVs
  * against node:crypto MD5, packed IVs and long batches (crossing the decrypt slices) against one
- * extent per call, and the crypto pool's parallel paths (shared and plain buffers, 0-2 worker
- * threads) against the same extents done on the calling thread.
+ * extent per call (the crypto pool's parallel paths: test/volume/filecrypto.test.ts).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { blockSizeOf, createBlockCipher, hasLegacyProvider } from '../../src/crypto/blockcipher.js';
 import { extentIvsInto } from '../../src/crypto/extentiv.js';
 import { evpAvailable, setMaxEvpRun } from '../../src/crypto/evp.js';
-import { setCryptoWorkers, sharedBuffer } from '../../src/crypto/pool.js';
 import type { CipherName } from '../../src/crypto/types.js';
-import { ContentCipher, extentIv } from '../../src/format/contentenc.js';
+import { extentIv } from '../../src/format/contentenc.js';
 import { seededBytes } from '../helpers/prng.js';
 
-after(() => setCryptoWorkers(0));
 
 test('the direct EVP path serves AES and 3DES where koffi and the OpenSSL symbols are there', { skip: process.env.ECRYPTFS_FFI_CRYPTO === '0' ? 'turned off' : false }, () => {
   // Node carries OpenSSL and exports its symbols on every platform this project supports.
@@ -115,77 +112,6 @@ for (const name of ALL) {
   });
 }
 
-for (const name of ALL) {
-  test(`${name}: the crypto pool's parallel paths equal the calling thread's`, { skip: legacy(name) ? 'no legacy provider' : false }, async () => {
-    const js = slow(name);
-    await fc.assert(fc.asyncProperty(
-      fc.integer(),
-      fc.integer({ min: 0, max: 2 }),
-      fc.integer({ min: 0, max: 1_000_000 }),
-      // Below, at and well above the 64-extent threshold.
-      fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 64, max: js ? 80 : 300 })),
-      fc.boolean(),
-      async (seed, workers, first, count, shared) => {
-        setCryptoWorkers(workers);
-        const cc = new ContentCipher(name, bytes(seed, KEY[name]));
-        const es = cc.extentSize;
-        const data = bytes(seed + 1, count * es);
-        const want = Buffer.alloc(data.length);
-        cc.encrypt(data, want, first, count);
-
-        const buf = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
-        buf.set(data);
-        await cc.encryptInPlace(buf, first, count);
-        assert.ok(buf.equals(want), 'encryptInPlace');
-
-        const back = Buffer.alloc(data.length);
-        const src = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
-        src.set(want);
-        await cc.decryptFrom(src, back, first, count);
-        assert.ok(back.equals(data), 'decryptFrom');
-
-        await cc.decryptInPlace(buf, first, count);
-        assert.ok(buf.equals(data), 'decryptInPlace');
-        cc.destroy();
-      },
-    ), { numRuns: js ? 6 : 25 });
-  });
-}
-
-test('many concurrent parallel jobs on one file cipher stay separate', async () => {
-  setCryptoWorkers(2);
-  const cc = new ContentCipher('aes', bytes(1, 16));
-  const es = cc.extentSize;
-  const runs = Array.from({ length: 6 }, (_, i) => ({ first: i * 1000, data: bytes(i + 10, 100 * es) }));
-  const outs = await Promise.all(runs.map(async (r) => {
-    const b = Buffer.from(r.data);
-    await cc.encryptInPlace(b, r.first, 100);
-    return b;
-  }));
-  runs.forEach((r, i) => {
-    const want = Buffer.alloc(r.data.length);
-    cc.encrypt(r.data, want, r.first, 100);
-    assert.ok(outs[i].equals(want), `run ${i}`);
-  });
-});
-
-test('a destroyed cipher refuses work instead of reaching freed OpenSSL state; workers forget keys', async () => {
-  setCryptoWorkers(1);
-  const cc = new ContentCipher('aes', bytes(2, 16));
-  const buf = sharedBuffer(256 * cc.extentSize);
-  await cc.encryptInPlace(buf, 0, 256);
-  cc.destroy();
-  if (evpAvailable()) assert.throws(() => cc.decrypt(buf, buf, 0, 1), /destroyed/);
-  // The pool still serves other files after the forget message.
-  const other = new ContentCipher('aes', bytes(3, 16));
-  const data = bytes(4, 256 * other.extentSize);
-  const want = Buffer.alloc(data.length);
-  other.encrypt(data, want, 7, 256);
-  const b = Buffer.from(data);
-  await other.encryptInPlace(b, 7, 256);
-  assert.ok(b.equals(want));
-  other.destroy();
-});
 
 test('runs longer than one EVP call decrypt in pieces, each restarting at its own IV', () => {
   setMaxEvpRun(3 * 4096 + 100);
