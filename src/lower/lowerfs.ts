@@ -30,6 +30,31 @@ export type OpenMode = 'r' | 'rw' | 'create-exclusive';
  */
 export type LowerPath = string | Buffer;
 
+/**
+ * The read side of a lower directory as a small interface free of Node types: what an adapter
+ * over picked files (a browser's, a test's) has to implement to read a lower tree. Every LowerFs
+ * is one.
+ */
+export interface LowerEntryStat {
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+export interface LowerReadFile {
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface LowerReader {
+  readdir(path: string): Promise<string[]>;
+  lstat(path: string): Promise<LowerEntryStat>;
+  open(path: string, mode: 'r'): Promise<LowerReadFile>;
+}
+
 export interface LowerFs {
   /** Absolute path of the lower root (for messages and for helpers that need a real path). */
   readonly root: string;

@@ -7,7 +7,7 @@ import { createBlockCipher } from '../../src/crypto/blockcipher.js';
 import { checkKeyBytes as checkMountKeyBytes, parseMountOptions } from '../../src/mount/options.js';
 import { Volume } from '../../src/volume/volume.js';
 import { KeyRing } from '../../src/volume/keyring.js';
-import { MemLowerFs } from '../../src/lower/memfs.js';
+import { MemLowerFs } from '../helpers/memlowerfs.js';
 import { isEcryptfsError } from '../../src/errors.js';
 
 // what the kernel's ciphers take on setkey (crypto/aes, des3_ede, twofish: multiple of 8, cast6:

@@ -1,32 +1,10 @@
 /**
- * The lower directory's read side as a small interface free of Node types (what a browser adapter
- * over picked files, or a test, has to implement), and an in-memory lower directory that
- * implements the whole LowerFs (as isomorphic-git is given `fs`): Volume.open(new MemLowerFs(), keys)
- * works without a disk. Names are byte strings (a Buffer path is taken as its bytes).
+ * An in-memory lower directory for tests, implementing the whole LowerFs (as isomorphic-git is
+ * given `fs`): Volume.open(new MemLowerFs(), keys) works without a disk. Names are byte strings
+ * (a Buffer path is taken as its bytes).
  */
 import type { Stats, StatsFs } from 'node:fs';
-import type { LowerFile, LowerFs, LowerPath, OpenMode } from './lowerfs.js';
-
-/** What reading a lower tree needs: names, sizes and types, and file bytes. */
-export interface LowerEntryStat {
-  size: number;
-  mode: number;
-  mtimeMs: number;
-  isFile(): boolean;
-  isDirectory(): boolean;
-  isSymbolicLink(): boolean;
-}
-
-export interface LowerReadFile {
-  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
-  close(): Promise<void>;
-}
-
-export interface LowerReader {
-  readdir(path: string): Promise<string[]>;
-  lstat(path: string): Promise<LowerEntryStat>;
-  open(path: string, mode: 'r'): Promise<LowerReadFile>;
-}
+import type { LowerFile, LowerFs, LowerPath, OpenMode } from '../../src/lower/lowerfs.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
