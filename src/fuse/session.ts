@@ -32,6 +32,7 @@
  */
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { S_IFMT } from '../lower/mode.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import type { DirEntry, Entry, FuseOperations, OpenResult, RequestContext, SetattrChanges } from './operations.js';
 import {
@@ -120,7 +121,6 @@ export interface ConnectionInfo {
 const MAX_WRITE = 1 << 20;
 /** Read buffer: the biggest WRITE plus its headers, with room to spare. */
 const BUFFER_SIZE = MAX_WRITE + 64 * 1024;
-const S_IFMT = 0o170000;
 
 const ENOSYS = errnoOf('ENOSYS')!;
 const ENOENT = errnoOf('ENOENT')!;

@@ -12,6 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
 import { fgetxattr, flistxattr, fsetxattr, lgetxattr, llistxattr, mknodat } from '../lower/sys.js';
+import { S_IFMT } from '../lower/mode.js';
 import { at, entries, type Name, O_PATH, openDir, pin, removeAt, reopen, shown } from './held.js';
 
 export interface CopyProgress {
@@ -129,13 +130,14 @@ class Tasks {
  */
 const sameTime = (a: bigint, b: bigint) => (a > b ? a - b : b - a) < 10_000n;
 
+const TYPE = BigInt(S_IFMT);
+
 const sameEntry = (a: BigIntStats, b: BigIntStats | undefined) =>
-  !!b && ((a.mode ^ b.mode) & 0o170000n) === 0n && (!a.isFile() || a.size === b.size) && sameTime(a.mtimeNs, b.mtimeNs);
+  !!b && ((a.mode ^ b.mode) & TYPE) === 0n && (!a.isFile() || a.size === b.size) && sameTime(a.mtimeNs, b.mtimeNs);
 
 /** Seconds, with the fraction: a Date would round to the millisecond (up to the next second, too). */
 const seconds = (ns: bigint) => Number(ns) / 1e9;
 
-const TYPE = 0o170000n;
 
 /** Owner, then mode (chown clears set-id bits), then times, all on the open descriptor. */
 async function metaOnFd(fh: FileHandle, st: BigIntStats): Promise<void> {

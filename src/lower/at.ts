@@ -21,13 +21,8 @@ import {
 
 export type { LowerStat } from './sys.js';
 
-export const S_IFMT = 0o170000;
-export const S_IFREG = 0o100000;
-export const S_IFDIR = 0o040000;
-export const S_IFLNK = 0o120000;
-export const isReg = (m: number) => (m & S_IFMT) === S_IFREG;
-export const isDir = (m: number) => (m & S_IFMT) === S_IFDIR;
-export const isLnk = (m: number) => (m & S_IFMT) === S_IFLNK;
+import { isReg, isDir } from './mode.js';
+export { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, isReg, isDir, isLnk } from './mode.js';
 
 const O_CLOEXEC = 0o2000000;
 /** Flags every lower open carries: never follow the last component, never block on a FIFO. */

@@ -7,11 +7,8 @@ import * as fs from 'node:fs';
 import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
-import { mknodAt } from './mknod.js';
+import { mknodAt, O_PATH } from './mknod.js';
 import { attempt, readAt, writeAt } from './fdio.js';
-
-/** O_PATH (Linux): a descriptor that names an inode without opening it for I/O. */
-const O_PATH = 0o10000000;
 
 export interface LowerFile {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;

@@ -5,11 +5,8 @@
 import { AT_FDCWD, mknodat, O_PATH } from './sys.js';
 
 export { O_PATH };
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFBLK = 0o060000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
+import { S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFSOCK } from './mode.js';
+export { S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFSOCK };
 
 /** Major and minor numbers of a dev_t (glibc's gnu_dev_major/minor). */
 export function devMajorMinor(rdev: number): [number, number] {

@@ -8,6 +8,7 @@ import { constants as OSC } from 'node:os';
 import { FuseErrno } from '../fuse/errno.js';
 import { mountFuse } from '../fuse/mount.js';
 import type { Entry as FuseEntry, FuseOperations } from '../fuse/operations.js';
+import { S_IFMT, S_IFREG } from '../lower/mode.js';
 import type { EcryptfsFs, Entry } from './fs.js';
 
 export interface ServeOptions {
@@ -23,8 +24,6 @@ export interface Served {
   unmount(): Promise<void>;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
 const O_WRONLY_CREAT_EXCL = 0o1 | 0o100 | 0o200;
 
 const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });

@@ -1,11 +1,8 @@
 /** A small in-memory filesystem implementing FuseOperations, for the mount tests and the benchmark. */
 import { FuseErrno } from '../../src/fuse/errno.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/lower/mode.js';
 import type { Attr, DirEntry, Entry, FuseOperations, RequestContext, SetattrChanges } from '../../src/fuse/operations.js';
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 const O_TRUNC = 0o1000;
 
 interface Node {

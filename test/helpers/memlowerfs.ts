@@ -4,12 +4,9 @@
  * (a Buffer path is taken as its bytes).
  */
 import type { Stats, StatsFs } from 'node:fs';
+import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, S_IFCHR, S_IFBLK } from '../../src/lower/mode.js';
 import type { LowerFile, LowerFs, LowerPath, OpenMode } from '../../src/lower/lowerfs.js';
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
 
 interface MemNode {
   ino: number;
@@ -44,7 +41,7 @@ function statOf(n: MemNode): Stats {
     blocks: Math.ceil(size / 512), atimeMs: n.atimeMs, mtimeMs: n.mtimeMs, ctimeMs: n.ctimeMs, birthtimeMs: n.ctimeMs,
     atime: new Date(n.atimeMs), mtime: new Date(n.mtimeMs), ctime: new Date(n.ctimeMs), birthtime: new Date(n.ctimeMs),
     isFile: () => t === S_IFREG, isDirectory: () => t === S_IFDIR, isSymbolicLink: () => t === S_IFLNK,
-    isFIFO: () => t === 0o010000, isSocket: () => t === 0o140000, isCharacterDevice: () => t === 0o020000, isBlockDevice: () => t === 0o060000,
+    isFIFO: () => t === S_IFIFO, isSocket: () => t === S_IFSOCK, isCharacterDevice: () => t === S_IFCHR, isBlockDevice: () => t === S_IFBLK,
   } as Stats;
 }
 

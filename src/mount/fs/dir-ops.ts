@@ -1,6 +1,7 @@
 /** Operations on directories and names: create, link, remove, rename, list (streamed, no snapshot). */
 import { constants as OSC } from 'node:os';
-import { openDirStream, S_IFMT } from '../../lower/at.js';
+import { openDirStream } from '../../lower/at.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../lower/mode.js';
 import { asCaller, callerCreds, withUmask } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { ErrnoError, toErrno } from './errno.js';
@@ -10,10 +11,6 @@ import { type Caller, type Entry } from './types.js';
 import { FsCore } from './core.js';
 
 const E = OSC.errno;
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFSOCK = 0o140000;
 
 export class FsDirOps extends FsCore {
   async mkdir(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Promise<Entry> {
@@ -174,7 +171,7 @@ export class FsDirOps extends FsCore {
           const s = e.name.toString('utf8');
           if (s === '.' || s === '..') continue;
           const t = e.mode & S_IFMT;
-          out.push({ name: s, ino: e.ino, type: t === 0o100000 ? 'file' : t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : 'other' });
+          out.push({ name: s, ino: e.ino, type: t === S_IFREG ? 'file' : t === S_IFDIR ? 'dir' : t === S_IFLNK ? 'symlink' : 'other' });
         }
       }
     } finally {
