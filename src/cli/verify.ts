@@ -162,12 +162,17 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     if (!st?.isFile()) fail(`[${sigFile}] does not exist`, 'it holds the sigs of your keys: restore it from a backup, or write them one a line (ecryptfs-add-passphrase --fnek prints both)');
     info(`[${sigFile}] exists`);
     let sigs: string[] = [];
+    const text = await fsp.readFile(sigFile, 'utf8');
+    const lines = (why: string) => fail(`[${sigFile}] does not contain exactly 1 or 2 lines`, `it must hold the file key's sig and, for encrypted names, the FNEK sig, one a line (16 hex digits each): ${why}`);
     try {
-      sigs = parseSigFile(await fsp.readFile(sigFile, 'utf8'), sigFile);
+      sigs = parseSigFile(text, sigFile);
     } catch (e) {
       if (!isEcryptfsError(e)) throw e;
-      fail(`[${sigFile}] does not contain exactly 1 or 2 lines`, `it must hold the file key's sig and, for encrypted names, the FNEK sig, one a line (16 hex digits each): ${e.message}`);
+      lines(e.message);
     }
+    // the helper does not read past the second line: more is a file that is not what it seems
+    const count = text.split('\n').filter((l) => l.trim() !== '').length;
+    if (count > 2) lines(`found ${count} lines`);
     info(`[${sigFile}] contains [${sigs.length}] signatures`);
     owned(sigFile, st, `chown ${user} ${sigFile}`);
     if (st.mode & 0o022) fail(`[${sigFile}] is writable by others (mode ${mode(st)})`, `chmod 600 ${sigFile}`);

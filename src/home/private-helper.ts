@@ -14,6 +14,7 @@ import { EcryptfsError } from '../errors.js';
 import { findKey, unlinkKey } from '../sys/keyring.js';
 import { unescapeMountField } from '../sys/mounts.js';
 import { umountEcryptfs } from '../mount/launch.js';
+import { parseSigFile } from '../volume/keysource.js';
 import { currentAccount, isMounted, mountPointOf, privatePaths } from './account.js';
 import { bumpCounter } from './counter.js';
 import { mountCounted } from './private-mount.js';
@@ -48,16 +49,13 @@ async function readAliasConf(home: string, uid: number, alias: string): Promise<
   return { lower: e[0], upper: e[1] };
 }
 
-/** ~/.ecryptfs/ALIAS.sig: one or two 16-hex-digit sigs, each a line (fetch_sig). */
+/** ~/.ecryptfs/ALIAS.sig: the file key's sig and, for encrypted names, the FNEK's. */
 async function readAliasSigs(home: string, alias: string): Promise<string[]> {
   const file = join(home, '.ecryptfs', `${alias}.sig`);
   const text = await fsp.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new EcryptfsError('EINVAL', `cannot read the signature file (${e.code})`, file);
   });
-  const sigs = text.split('\n').slice(0, 2).map((l) => l.trim().split(/\s/)[0]).filter((s) => s !== '');
-  if (sigs.length === 0) throw new EcryptfsError('EINVAL', 'Missing file encryption signature', file);
-  for (const s of sigs) if (!/^[0-9a-fA-F]{16}$/.test(s)) throw new EcryptfsError('EINVAL', `Invalid hex signature "${s}"`, file);
-  return sigs.map((s) => s.toLowerCase());
+  return parseSigFile(text, file);
 }
 
 /**

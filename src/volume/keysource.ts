@@ -35,12 +35,17 @@ export async function readSecretFile(path: string): Promise<Buffer> {
   return out;
 }
 
-/** Parse Private.sig: one or two 16-hex-digit sigs, one a line. */
+/**
+ * Parse Private.sig or ALIAS.sig as mount.ecryptfs_private's fetch_sig reads it: the first line
+ * is the file key's sig, the second (if any) the FNEK's, each 16 hex digits cut at the first blank;
+ * lines after the second are not read. The sigs come back in lower case, as the keyring names keys.
+ */
 export function parseSigFile(text: string, path = 'Private.sig'): string[] {
-  const sigs = text.split('\n').map((l) => l.trim().split(/\s/)[0]).filter((l) => l !== '');
-  for (const s of sigs) if (!/^[0-9a-f]{16}$/.test(s)) throw new EcryptfsError('ECORRUPT', `not a key signature: "${s}"`, path);
-  if (sigs.length === 0 || sigs.length > 2) throw new EcryptfsError('ECORRUPT', `expected 1 or 2 sigs, found ${sigs.length}`, path);
-  return sigs;
+  const [first, second] = text.split('\n').slice(0, 2).map((l) => l.trim().split(/\s/)[0]);
+  if (!first) throw new EcryptfsError('ECORRUPT', 'Missing file encryption signature: the first line must be the file key\'s sig', path);
+  const sigs = second ? [first, second] : [first];
+  for (const s of sigs) if (!/^[0-9a-fA-F]{16}$/.test(s)) throw new EcryptfsError('ECORRUPT', `not a key signature: "${s}" (16 hex digits expected)`, path);
+  return sigs.map((s) => s.toLowerCase());
 }
 
 export async function resolveKeys(src: KeySource, ring = new KeyRing()): Promise<ResolvedKeys> {
