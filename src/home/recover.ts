@@ -9,12 +9,8 @@ import { promises as fsp, constants as fsc, mkdtempSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
-import { buildAuthTok } from '../format/authtok.js';
-import { DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
-import { addKey } from '../sys/keyring.js';
-import { mountEcryptfs } from '../mount/launch.js';
-import { KeyRing } from '../volume/keyring.js';
 import { at, openDir } from './held.js';
+import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 
 export async function findPrivates(dir: string, depth: number, out: string[]): Promise<void> {
   if (depth > 6) return;
@@ -64,18 +60,20 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
  * the mount's exit code and where.
  */
 export async function mountRecovered(d: string, passphrase: Buffer, rw: boolean): Promise<{ code: number; tmpdir: string }> {
-  // As the real script does: the keys go into root's keyring, the mount names them by sig
-  // (no passphrase in a file or on a command line), and they are unlinked at unmount.
-  const ring = new KeyRing();
-  const [file, fnekKey] = await ring.addPassphrase(passphrase);
-  passphrase.fill(0);
-  for (const [k, salt] of [[file, DEFAULT_SALT], [fnekKey, FNEK_SALT]] as const) await addKey(k.sig, buildAuthTok(k.key, k.sig, salt));
+  // As the real script does: the keys go into root's keyring (as ecryptfs-add-passphrase --fnek),
+  // the mount names them by sig (no passphrase in a file or on a command line), and they are
+  // unlinked at unmount; the options are the Private tools' own.
+  let fileSig: string, fnekSig: string;
+  try {
+    [fileSig, fnekSig] = await addPrivateKeys(passphrase);
+  } finally {
+    passphrase.fill(0);
+  }
   const names = (await fsp.readdir(d)).filter((n) => n.startsWith(FNEK_PREFIX));
   const nameSig = names.length ? parseEncryptedFilename(names[0]).sig : undefined;
-  ring.destroy();
+  // names under the file key itself (a FNEK sig equal to the file sig) are read with that key
+  const sigs = nameSig ? [fileSig, nameSig === fileSig ? fileSig : fnekSig] : [fileSig];
   const tmpdir = mkdtempSync('/tmp/ecryptfs.');
-  const options = [`ecryptfs_sig=${file.sig}`, 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_passthrough=n', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', rw ? 'rw' : 'ro'];
-  if (nameSig) options.push(`ecryptfs_fnek_sig=${nameSig === file.sig ? file.sig : fnekKey.sig}`);
-  const code = await mountEcryptfs({ lower: d, upper: tmpdir, options: options.join(','), foreground: false, quiet: true });
+  const code = await mountPrivateDir(d, tmpdir, sigs, ['ecryptfs_passthrough=n', rw ? 'rw' : 'ro']);
   return { code, tmpdir };
 }

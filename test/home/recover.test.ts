@@ -25,6 +25,9 @@ test('recovers a real ecryptfs-setup-private directory with the LOGIN passphrase
     assert.match(r.stdout, /INFO: Found your wrapped-passphrase/);
     mp = /INFO: Success! {2}Private data mounted at \[(.*)\]\./.exec(r.stdout)?.[1] ?? '';
     assert.ok(mp.startsWith('/tmp/ecryptfs.'), r.stdout);
+    // the Private tools' mount options: read-only here, and no set-id or device files
+    const opts = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mp)?.split(' ')[3].split(',') ?? [];
+    for (const o of ['ro', 'nosuid', 'nodev']) assert.ok(opts.includes(o), `${o} in ${opts.join(',')}`);
     for (const f of m.files.filter((x) => x.type === 'file' && x.sha256)) {
       assert.equal(createHash('sha256').update(readFileSync(join(mp, f.path))).digest('hex'), f.sha256, f.path);
     }
