@@ -6,9 +6,7 @@
  * Messages follow ecryptfs-utils' script. Answers may come from stdin, one a line. The questions
  * are here; finding, reading and mounting are home/recover.ts.
  */
-import { isEcryptfsError } from '../errors.js';
-import { unwrapPassphrase } from '../format/wrapped.js';
-import { findPrivates, mountRecovered, readWrapped } from '../home/recover.js';
+import { findPrivates, mountRecovered, readWrapped, unwrapWithLogin } from '../home/recover.js';
 import { ask, askSecret, interactive } from './prompt.js';
 import { runMain } from './run.js';
 
@@ -50,11 +48,8 @@ export async function recoverPrivate(args: string[], lines?: string[]): Promise<
       const know = (await next('Do you know your LOGIN passphrase? [Y/n] ')).trim();
       if (!/^n/i.test(know)) {
         info('Enter your LOGIN passphrase...');
-        const login = await next('Passphrase: ', true);
-        try {
-          passphrase = unwrapPassphrase(wrapped, login);
-        } catch (e) {
-          if (!isEcryptfsError(e, 'EWRONGPASS')) throw e;
+        passphrase = unwrapWithLogin(wrapped, await next('Passphrase: ', true));
+        if (!passphrase) {
           process.stderr.write('ERROR: The LOGIN passphrase does not unwrap the mount passphrase.\n');
           rc = 1;
           continue;

@@ -9,6 +9,8 @@ import { promises as fsp, constants as fsc, mkdtempSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
+import { isEcryptfsError } from '../errors.js';
+import { unwrapPassphrase } from '../format/wrapped.js';
 import { at, openDir } from './held.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 
@@ -52,6 +54,19 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
     return await fh.readFile();
   } finally {
     for (const h of [fh, dot, parent]) await h?.close();
+  }
+}
+
+/**
+ * The MOUNT passphrase wrapped in `wrapped` (what readWrapped found), unwrapped with the LOGIN
+ * passphrase `login`; undefined when `login` does not unwrap it. The caller zeroes the result.
+ */
+export function unwrapWithLogin(wrapped: Buffer, login: string | Uint8Array): Buffer | undefined {
+  try {
+    return unwrapPassphrase(wrapped, login);
+  } catch (e) {
+    if (isEcryptfsError(e, 'EWRONGPASS')) return undefined;
+    throw e;
   }
 }
 

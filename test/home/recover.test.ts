@@ -7,6 +7,19 @@ import { join } from 'node:path';
 import { freshUser, mountSkipReason, sh } from '../mount/harness.js';
 import { manifest, tempDir, unpackLower } from '../helpers/fixtures.js';
 import { tool } from '../cli/run.js';
+import { unwrapWithLogin } from '../../src/home/recover.js';
+import { wrapPassphrase, wrapPassphraseV1 } from '../../src/format/wrapped.js';
+import { isEcryptfsError } from '../../src/errors.js';
+
+test('unwrapWithLogin: the MOUNT passphrase with the right LOGIN passphrase, undefined with a wrong one', () => {
+  for (const w of [wrapPassphrase('0123456789abcdef0123456789abcdef', 'login pw'), wrapPassphraseV1('0123456789abcdef0123456789abcdef', 'login pw')]) {
+    assert.equal(unwrapWithLogin(w, 'login pw')?.toString(), '0123456789abcdef0123456789abcdef');
+    assert.equal(unwrapWithLogin(w, Buffer.from('login pw'))?.toString(), '0123456789abcdef0123456789abcdef');
+    assert.equal(unwrapWithLogin(w, 'wrong'), undefined);
+  }
+  // a file that is no wrapped passphrase is an error, not a wrong password
+  assert.throws(() => unwrapWithLogin(Buffer.from('not a wrapped passphrase at all'), 'x'), (e: unknown) => isEcryptfsError(e) && !isEcryptfsError(e, 'EWRONGPASS'));
+});
 
 const skip = mountSkipReason() || (sh('keyctl show @u').code !== 0 ? 'no kernel keyring (keyctl)' : false);
 
