@@ -36,6 +36,17 @@ import type { KeyRing } from './keyring.js';
 import { RwLock } from './lock.js';
 
 export const XATTR_NAME = 'user.ecryptfs';
+
+/** A lower file with synchronous positioned I/O (the mount's descriptors): see readNow/writeNow. */
+interface SyncLowerFile {
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number;
+  writeSync(buf: Uint8Array, offset: number, length: number, position: number): number;
+}
+
+function syncIoOf(fh: LowerFile): SyncLowerFile | undefined {
+  const f = fh as Partial<SyncLowerFile>;
+  return typeof f.readSync === 'function' && typeof f.writeSync === 'function' ? (f as SyncLowerFile) : undefined;
+}
 /** Clear bytes processed per lower I/O call: bounds memory for any file size. */
 export const CHUNK = 1 << 20;
 
@@ -96,6 +107,10 @@ export class EcryptfsFile {
   ) {}
 
   private readonly lock = new RwLock();
+  /** Synchronous I/O on the lower file, when it has it (readNow/writeNow). */
+  private get syncIo(): SyncLowerFile | undefined {
+    return syncIoOf(this.fh);
+  }
   /**
    * Reused plaintext buffer for writes (writes hold the lock, so one is enough). Shared memory,
    * so the crypto pool's threads encrypt their share of a large write in place.
@@ -321,14 +336,53 @@ export class EcryptfsFile {
     const es = this.extentSize;
     const bytes = count * es;
     const n = await this.fh.read(dst, 0, bytes, this.dataOffset + first * es);
-    if (n < bytes) {
-      const have = extentsPresent(this.dataOffset + first * es + n, this.dataOffset, es);
-      throw new EcryptfsError(
-        'ECORRUPT',
-        `truncated or damaged: the size field says ${this.size} bytes but the lower file ends after extent ${have} (restore it from a backup)`,
-        this.where,
-      );
+    if (n < bytes) throw this.shortLower(first, n);
+  }
+
+  /** A lower file that ends before the extents its size field covers. */
+  private shortLower(first: number, n: number): EcryptfsError {
+    const es = this.extentSize;
+    const have = extentsPresent(this.dataOffset + first * es + n, this.dataOffset, es);
+    return new EcryptfsError(
+      'ECORRUPT',
+      `truncated or damaged: the size field says ${this.size} bytes but the lower file ends after extent ${have} (restore it from a backup)`,
+      this.where,
+    );
+  }
+
+  /** readExtents on this thread (synchronous lower read). */
+  private readExtentsSync(io: SyncLowerFile, dst: Buffer, first: number, count: number): void {
+    const bytes = count * this.extentSize;
+    const n = io.readSync(dst, 0, bytes, this.dataOffset + first * this.extentSize);
+    if (n < bytes) throw this.shortLower(first, n);
+    this.content!.decrypt(dst, dst, first, count);
+  }
+
+  /**
+   * The mount's fast path for a request of at most `max` bytes (max <= CHUNK): read on this
+   * thread and return the clear bytes, or undefined when it must take read() instead (lock taken,
+   * no synchronous lower I/O, too big). A FUSE server answering without a promise keeps reading
+   * /dev/fuse on its own thread: no thread-pool or event-loop hop per request.
+   */
+  readNow(pos: number, length: number, max: number): Buffer | undefined {
+    const io = this.syncIo;
+    if (!io || length > Math.min(max, CHUNK) || !this.lock.readFree) return undefined;
+    const len = Math.max(0, Math.min(length, this.size - pos));
+    const out = Buffer.allocUnsafe(len);
+    if (len === 0) return out;
+    if (this.kind === 'plain') return out.subarray(0, io.readSync(out, 0, len, pos));
+    const es = this.extentSize;
+    const first = Math.floor(pos / es);
+    const count = Math.floor((pos + len - 1) / es) - first + 1;
+    const skip = pos - first * es;
+    if (skip === 0 && len === count * es) {
+      this.readExtentsSync(io, out, first, count);
+      return out;
     }
+    const whole = Buffer.allocUnsafe(count * es);
+    this.readExtentsSync(io, whole, first, count);
+    whole.copy(out, 0, skip, skip + len);
+    return out;
   }
 
   private async writeSizeField(size: number): Promise<void> {
@@ -341,6 +395,10 @@ export class EcryptfsFile {
       b.writeBigUInt64BE(BigInt(size), 0);
       await this.fh.write(b, 0, 8, 0);
     }
+    this.sizeIs(size);
+  }
+
+  private sizeIs(size: number): void {
     this.size = size;
     if (this.header) this.header.size = size;
   }
@@ -383,31 +441,77 @@ export class EcryptfsFile {
     });
   }
 
+  /**
+   * First half of writing [pos, pos+len) (pos <= size): the scratch for the extents it covers,
+   * zeros around where the data goes, and which partial extents hold old data to read and
+   * decrypt into it (`old`: extent indexes within plain) before stageData.
+   */
+  private stageRange(pos: number, len: number): { plain: Buffer; first: number; count: number; head: number; old: number[] } {
+    const es = this.extentSize;
+    const end = pos + len;
+    const first = Math.floor(pos / es);
+    const last = Math.floor((end - 1) / es);
+    const count = last - first + 1;
+    const plain = this.scratch(count * es);
+    // data goes to [head, head + len); only the bytes around it need old contents or zeros.
+    const head = pos - first * es;
+    plain.fill(0, 0, head);
+    plain.fill(0, head + len);
+    const existing = Math.ceil(this.size / es);
+    const old: number[] = [];
+    if (pos % es !== 0 && first < existing) old.push(0);
+    if (end % es !== 0 && last < existing && (last !== first || pos % es === 0)) old.push(count - 1);
+    return { plain, first, count, head, old };
+  }
+
+  /** Second half: zeros past the old EOF, then the data (the old extents are in plain by now). */
+  private stageData(st: { plain: Buffer; first: number; head: number }, data: Uint8Array): void {
+    const { plain, head } = st;
+    const tail = head + data.length;
+    // Old bytes past EOF inside the last extent must be zero (LP 509180: no trailing garbage).
+    const oldEnd = Math.max(this.size - st.first * this.extentSize, 0);
+    if (oldEnd < head) plain.fill(0, oldEnd, head);
+    if (oldEnd < plain.length) plain.fill(0, Math.max(oldEnd, tail));
+    // Buffer.copy is a memcpy; TypedArray.set is several times slower, more so into shared memory.
+    Buffer.from(data.buffer, data.byteOffset, data.length).copy(plain, head);
+  }
+
+  /**
+   * The mount's fast path for a write of at most `max` bytes (max <= CHUNK) inside or at the end
+   * of the file: encrypt and store it on this thread and return the bytes written, or undefined
+   * when it must take write() instead (lock taken, a gap to fill, header in the xattr, no
+   * synchronous lower I/O). Same order as write(): extents first, then the size field.
+   */
+  writeNow(pos: number, data: Uint8Array, max: number): number | undefined {
+    const io = this.syncIo;
+    if (!io || this.kind !== 'encrypted' || this.headerInXattr || !this.writable) return undefined;
+    if (data.length === 0 || data.length > Math.min(max, CHUNK) || pos > this.size || !this.lock.writeFree) return undefined;
+    const es = this.extentSize;
+    const st = this.stageRange(pos, data.length);
+    for (const o of st.old) this.readExtentsSync(io, st.plain.subarray(o * es, o * es + es), st.first + o, 1);
+    this.stageData(st, data);
+    this.content!.encrypt(st.plain, st.plain, st.first, st.count);
+    io.writeSync(st.plain, 0, st.plain.length, this.dataOffset + st.first * es);
+    const end = pos + data.length;
+    if (end > this.size) {
+      const b = Buffer.allocUnsafe(8);
+      b.writeBigUInt64BE(BigInt(end), 0);
+      io.writeSync(b, 0, 8, 0);
+      this.sizeIs(end);
+    }
+    return data.length;
+  }
+
   /** Re-encrypt the extents covering [pos, pos+data.length) (pos <= size), then the size field. */
   private async writeRange(pos: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     const es = this.extentSize;
     const end = pos + data.length;
-    const first = Math.floor(pos / es);
-    const last = Math.floor((end - 1) / es);
-    const count = last - first + 1;
-    const plain = this.scratch(count * es);
-    // data goes to [head, tail); only the bytes around it need old contents or zeros.
-    const head = pos - first * es, tail = head + data.length;
-    plain.fill(0, 0, head);
-    plain.fill(0, tail);
-    const existing = Math.ceil(this.size / es);
+    const st = this.stageRange(pos, data.length);
+    const { plain, first, count } = st;
     // Partial first/last extents that hold old data: read and decrypt them.
-    if (pos % es !== 0 && first < existing) await this.readExtents(plain.subarray(0, es), first, 1);
-    if (end % es !== 0 && last < existing && (last !== first || pos % es === 0)) {
-      await this.readExtents(plain.subarray((count - 1) * es), last, 1);
-    }
-    // Old bytes past EOF inside the last extent must be zero (LP 509180: no trailing garbage).
-    const oldEnd = Math.max(this.size - first * es, 0);
-    if (oldEnd < head) plain.fill(0, oldEnd, head);
-    if (oldEnd < plain.length) plain.fill(0, Math.max(oldEnd, tail));
-    // Buffer.copy is a memcpy; TypedArray.set is several times slower, more so into shared memory.
-    Buffer.from(data.buffer, data.byteOffset, data.length).copy(plain, head);
+    for (const o of st.old) await this.readExtents(plain.subarray(o * es, o * es + es), first + o, 1);
+    this.stageData(st, data);
     // A large run is encrypted by this thread and the crypto pool together: store the extents this
     // thread has done while the pool finishes the rest (still all before the size field).
     let stored = 0;

@@ -4,6 +4,16 @@ export class RwLock {
   private writer = false;
   private readonly queue: Array<{ write: boolean; go: () => void }> = [];
 
+  /** Whether a read could start now (no writer holds or waits): a synchronous reader may just run. */
+  get readFree(): boolean {
+    return !this.writer && this.queue.length === 0;
+  }
+
+  /** Whether a write could start now (nobody holds or waits): a synchronous writer may just run. */
+  get writeFree(): boolean {
+    return !this.writer && this.readers === 0 && this.queue.length === 0;
+  }
+
   private pump(): void {
     while (this.queue.length > 0) {
       const head = this.queue[0];

@@ -15,6 +15,13 @@ import { FsDirOps } from './dir-ops.js';
 
 const E = OSC.errno;
 
+/**
+ * READ and WRITE requests up to this size are served on the main thread without a promise
+ * (EcryptfsFile.readNow/writeNow), so the FUSE server stays in its blocking-read loop: each
+ * thread-pool or event-loop hop costs far more than a 4 KiB read and decrypt.
+ */
+const SYNC_DATA_MAX = Number(process.env.ECRYPTFS_SYNC_DATA_MAX ?? 1 << 20);
+
 export class FsFileOps extends FsDirOps {
   async setattr(
     nodeid: number,
@@ -205,17 +212,21 @@ export class FsFileOps extends FsDirOps {
     return { ...h, state };
   }
 
-  async read(fh: number, offset: number, size: number): Promise<Buffer> {
-    const { state } = this.handle(fh);
-    if (this.encryptedView) return this.readEncryptedView(state, offset, size);
+  /** A file layer error as the errno the caller gets (the details go to the log). */
+  protected fileError(e: unknown): unknown {
+    if (!isEcryptfsError(e)) return e;
+    this.log(e.message);
+    return new ErrnoError(E.EIO);
+  }
+
+  /** The clear bytes; synchronously when the file can answer at once (see SYNC_DATA_MAX). */
+  read(fh: number, offset: number, size: number): Buffer | Promise<Buffer> {
     try {
-      return await state.file.read(offset, size);
+      const { state } = this.handle(fh);
+      if (this.encryptedView) return this.readEncryptedView(state, offset, size);
+      return state.file.readNow(offset, size, SYNC_DATA_MAX) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
-      if (isEcryptfsError(e)) {
-        this.log(e.message);
-        throw new ErrnoError(E.EIO);
-      }
-      throw e;
+      return Promise.reject(this.fileError(e));
     }
   }
 
@@ -234,20 +245,18 @@ export class FsFileOps extends FsDirOps {
     return out;
   }
 
-  async write(fh: number, offset: number, data: Buffer, ctx?: Caller): Promise<number> {
-    this.writable();
-    const { state, append } = this.handle(fh);
-    if (!state.writable) throw new ErrnoError(E.EBADF);
-    const pos = append ? state.file.size : offset;
-    if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
+  /** Bytes written; synchronously when the file can take them at once (see SYNC_DATA_MAX). */
+  write(fh: number, offset: number, data: Buffer, ctx?: Caller): number | Promise<number> {
     try {
-      return await state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx));
+      this.writable();
+      const { state, append } = this.handle(fh);
+      if (!state.writable) throw new ErrnoError(E.EBADF);
+      const pos = append ? state.file.size : offset;
+      if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
+      return state.file.writeNow(pos, data, SYNC_DATA_MAX)
+        ?? state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx)).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
-      if (isEcryptfsError(e)) {
-        this.log(e.message);
-        throw new ErrnoError(E.EIO);
-      }
-      throw e;
+      return Promise.reject(this.fileError(e));
     }
   }
 

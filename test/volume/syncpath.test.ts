@@ -1,0 +1,155 @@
+/**
+ * The mount's synchronous fast path (EcryptfsFile.readNow/writeNow on a descriptor-based lower
+ * file): the same clear bytes and the same lower layout as the asynchronous read()/write(), and
+ * it steps aside (undefined) whenever it cannot answer at once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, ftruncateSync, openSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { hasMarker } from '../../src/format/header.js';
+import { lowerSizeFor } from '../../src/format/offsets.js';
+import { FdLowerFile } from '../../src/lower/at.js';
+import { EcryptfsFile, type NewFileParams } from '../../src/volume/file.js';
+import { KeyRing } from '../../src/volume/keyring.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const ring = new KeyRing();
+const [fileKey] = ring.addPassphraseSync('syncpath-pass');
+const params = (xattrMetadata = false): NewFileParams => ({ cipher: 'aes', keyBytes: 16, sigs: [fileKey.sig], filenameEncryption: false, xattrMetadata });
+const MAX = 1 << 20;
+
+function lowerFile(path: string, flags: string): FdLowerFile {
+  return new FdLowerFile(openSync(path, flags), 64 * 1024, path);
+}
+
+test('writeNow/readNow match a model and leave the layout write() leaves (property)', async () => {
+  const dir = tempDir();
+  try {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('write' as const), pos: fc.oneof(fc.integer({ min: 0, max: 30000 }), fc.constantFrom(0, 4095, 4096, 4097, 8192)), len: fc.integer({ min: 1, max: 20000 }) }),
+      fc.record({ kind: fc.constant('read' as const), pos: fc.integer({ min: 0, max: 30000 }), len: fc.integer({ min: 0, max: 20000 }) }),
+    );
+    let run = 0;
+    let fast = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 14 }), async (ops) => {
+        const path = join(dir.path, `f${run++}`);
+        const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
+        let model = Buffer.alloc(0);
+        try {
+          for (const o of ops) {
+            if (o.kind === 'read') {
+              const got = f.readNow(o.pos, o.len, MAX);
+              assert.ok(got, 'an idle file answers a read at once');
+              fast++;
+              assert.deepEqual(got, model.subarray(Math.min(o.pos, model.length), Math.min(o.pos + o.len, model.length)));
+              continue;
+            }
+            const data = randomBytes(o.len);
+            const n = f.writeNow(o.pos, data, MAX);
+            // Past the end (a gap to fill with encrypted zeros) only the asynchronous path writes.
+            assert.equal(n === undefined, o.pos > model.length);
+            if (n === undefined) await f.write(o.pos, data, ring, params());
+            else fast++;
+            const next = Buffer.alloc(Math.max(model.length, o.pos + data.length));
+            model.copy(next);
+            data.copy(next, o.pos);
+            model = next;
+            assert.equal(f.size, model.length);
+          }
+        } finally {
+          await f.close();
+        }
+        assert.equal(statSync(path).size, lowerSizeFor(model.length), 'no sparse or stale lower tail');
+        const head = readFileSync(path).subarray(0, 16);
+        assert.ok(hasMarker(head));
+        assert.equal(Number(head.readBigUInt64BE(0)), model.length, 'size field');
+        // Read back through the asynchronous path on a fresh open.
+        const g = await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false });
+        try {
+          assert.deepEqual(await g.read(0, model.length + 10), model);
+        } finally {
+          await g.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
+    assert.ok(fast > 100, `the fast path ran (${fast} times)`);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('readNow/writeNow step aside while the lock is taken, for big requests, and for the header in the xattr', async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'a');
+    const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
+    try {
+      assert.equal(f.writeNow(0, Buffer.alloc(10000, 7), MAX), 10000);
+      // A read in progress holds the lock as a reader: reads may go on, writes wait for it.
+      const reading = f.read(0, 100);
+      assert.equal(f.writeNow(0, Buffer.alloc(10, 1), MAX), undefined);
+      assert.deepEqual(f.readNow(0, 3, MAX), Buffer.alloc(3, 7));
+      await reading;
+      // A write in progress: neither.
+      const writing = f.write(20000, Buffer.alloc(5, 2), ring, params());
+      assert.equal(f.readNow(0, 3, MAX), undefined);
+      assert.equal(f.writeNow(0, Buffer.alloc(3, 1), MAX), undefined);
+      await writing;
+      assert.equal(f.size, 20005);
+      // Over the limit it asks for the asynchronous path.
+      assert.equal(f.readNow(0, 8192, 4096), undefined);
+      assert.equal(f.writeNow(0, Buffer.alloc(8192), 4096), undefined);
+    } finally {
+      await f.close();
+    }
+    // The header in the xattr (its size field is an xattr write): only the asynchronous path writes.
+    const xpath = join(dir.path, 'x');
+    let g: EcryptfsFile;
+    try {
+      g = await EcryptfsFile.createHandle(lowerFile(xpath, 'wx+'), ring, params(true));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // no user xattrs here
+      throw e;
+    }
+    try {
+      assert.equal(g.writeNow(0, Buffer.from('abc'), MAX), undefined);
+      await g.write(0, Buffer.from('abc'), ring, params(true));
+      assert.deepEqual(g.readNow(0, 10, MAX), Buffer.from('abc'));
+    } finally {
+      await g.close();
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('a lower file shorter than its size field is an error on the fast path too', async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'short');
+    const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
+    await f.write(0, Buffer.alloc(10000, 1), ring, params());
+    await f.close();
+    // Cut the last extent off behind the file's back.
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, 8192 + 8192);
+    } finally {
+      closeSync(fd);
+    }
+    const g = await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false });
+    try {
+      assert.deepEqual(g.readNow(0, 4096, MAX), Buffer.alloc(4096, 1));
+      assert.throws(() => g.readNow(8000, 2000, MAX), { code: 'ECORRUPT' });
+    } finally {
+      await g.close();
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
