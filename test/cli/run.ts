@@ -11,14 +11,23 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run `file` (a path) with node and args; stdin from `input`. */
-export function runNode(file: string, args: string[], input?: string | Buffer, env?: NodeJS.ProcessEnv): Promise<RunResult> {
-  return runCmd(process.execPath, ['--openssl-legacy-provider', file, ...args], input, env);
+export interface RunOptions {
+  /** Variables added to the test runner's environment, or (with `onlyEnv`) the whole of it. */
+  env?: NodeJS.ProcessEnv;
+  /** `env` alone, nothing of the runner's (a login's PATH, no root-only shims). */
+  onlyEnv?: boolean;
+  cwd?: string;
 }
 
-export function runCmd(cmd: string, args: string[], input?: string | Buffer, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+/** Run `file` (a path) with node and args; stdin from `input`. */
+export function runNode(file: string, args: string[], input?: string | Buffer, o: RunOptions = {}): Promise<RunResult> {
+  return runCmd(process.execPath, ['--openssl-legacy-provider', file, ...args], input, o);
+}
+
+export function runCmd(cmd: string, args: string[], input?: string | Buffer, o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const env = o.onlyEnv ? { ...o.env } : { ...process.env, ...o.env };
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd: o.cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

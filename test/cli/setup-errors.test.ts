@@ -6,12 +6,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/fixtures.js';
-import { BIN, DIST_SRC } from './run.js';
+import { BIN, DIST_SRC, runCmd, type RunResult } from './run.js';
 import { freshUser, isMounted, sh } from '../mount/harness.js';
 
 const USER = 'etfresh1';
@@ -31,17 +30,11 @@ function skipReason(): string | false {
   return false;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Run `argv` as `user` (or root), after `setup` (shell commands run as root in a private mount
  * namespace, when given), with `path` as PATH.
  */
-function run(argv: string[], o: { user?: { uid: number; home: string }; setup?: string; path?: string } = {}): Promise<Run> {
+function run(argv: string[], o: { user?: { uid: number; home: string }; setup?: string; path?: string } = {}): Promise<RunResult> {
   const path = o.path ?? SYSTEM_PATH;
   const env: NodeJS.ProcessEnv = { PATH: path, HOME: o.user?.home ?? '/root', LANG: 'C' };
   const drop = o.user ? [which('setpriv'), `--reuid=${o.user.uid}`, `--regid=${o.user.uid}`, '--clear-groups'] : [];
@@ -51,15 +44,7 @@ function run(argv: string[], o: { user?: { uid: number; home: string }; setup?: 
     cmd = [which('unshare'), '-m', '--propagation', 'private', '/bin/sh', '-ec', `${o.setup}\nexport PATH="$0"\nexec "$@"`, path, ...cmd];
     env.PATH = SYSTEM_PATH;
   }
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: '/' });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCmd(cmd[0], cmd.slice(1), undefined, { env, onlyEnv: true, cwd: '/' });
 }
 
 const node = (file: string, ...args: string[]) => [process.execPath, '--openssl-legacy-provider', file, ...args];

@@ -12,7 +12,7 @@ import { userInfo } from 'node:os';
 import { FIXTURES, tempDir } from '../helpers/fixtures.js';
 import { BIN, runNode } from '../cli/run.js';
 
-const tool = (name: string, args: string[], input: string, env: NodeJS.ProcessEnv) => runNode(`${BIN}${name}.js`, args, input, env);
+const tool = (name: string, args: string[], input: string, env: NodeJS.ProcessEnv) => runNode(`${BIN}${name}.js`, args, input, { env });
 
 const REAL = spawnSync('sh', ['-c', 'command -v ecryptfs-verify']).status === 0;
 const USER = userInfo().username;
