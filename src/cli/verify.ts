@@ -21,6 +21,7 @@ import { isEcryptfsError } from '../errors.js';
 import { parseSigFile } from '../volume/keysource.js';
 import { runMain } from './run.js';
 import { lookupAccount, privatePaths } from '../home/account.js';
+import { counterLockPath, counterPath } from '../home/counter.js';
 import { mountsOfType, readMounts } from '../sys/mounts.js';
 import { runAsUser, runSync } from '../sys/run.js';
 
@@ -109,8 +110,8 @@ export async function loginDiagnostics(user: string, uid: number, o: { info(m: s
     if (active('pam_ecryptfs_ts.so')) o.info(`[${pamDir}/common-session] runs pam_ecryptfs_ts.so at login`);
     else o.warn(`[${pamDir}/common-session] does not run pam_ecryptfs_ts.so: logins do not mount${active('pam_ecryptfs.so') ? ' (it runs ecryptfs-utils\' pam_ecryptfs.so, which needs the kernel module)' : ''}`, 'sudo sh src/pam/pam-install.sh in the ecryptfs-ts installation (README "Login (PAM)")');
   }
-  const counter = join(o.shm ?? '/dev/shm', `ecryptfs-${user}-Private`);
-  for (const [p, what] of [[counter, 'session counter'], [`${counter}.lock`, 'session counter lock']]) {
+  const counter = counterPath(user, 'Private', o.shm);
+  for (const [p, what] of [[counter, 'session counter'], [counterLockPath(counter), 'session counter lock']]) {
     const st = await fsp.lstat(p).catch(() => undefined);
     if (!st) continue;
     const kind = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';

@@ -17,7 +17,9 @@ import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { lookupAccount } from './account.js';
 
-export const counterPath = (user: string, alias = 'Private') => join('/dev/shm', `ecryptfs-${user}-${alias}`);
+/** The session counter of USER's ALIAS mount (in /dev/shm, or `shm` where a test puts it); its lock is PATH.lock. */
+export const counterPath = (user: string, alias = 'Private', shm = '/dev/shm') => join(shm, `ecryptfs-${user}-${alias}`);
+export const counterLockPath = (counter: string) => `${counter}.lock`;
 
 const LOCK_WAIT_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -117,7 +119,7 @@ async function openCounter(file: string, uid: number): Promise<fsp.FileHandle | 
 export async function bumpCounter(user: string, delta: number | 'zero', alias = 'Private'): Promise<number> {
   const file = counterPath(user, alias);
   const uid = ownerOf(user);
-  const locked = await lock(`${file}.lock`, uid);
+  const locked = await lock(counterLockPath(file), uid);
   try {
     const fh = await openCounter(file, uid);
     // An unusable counter: count this session as the only one.
