@@ -13,6 +13,7 @@ import { safeGeneric, serve } from './serve.js';
 import { kernelKeyFor, kernelKeyForSync } from './keys.js';
 import { unlinkKey } from '../sys/keyring.js';
 import { removeMountState, stateDir, writeMountState } from './state.js';
+import { processStartTime } from '../lower/creds.js';
 
 function log(msg: string): void {
   // Never secrets: messages name files and errors only.
@@ -63,7 +64,7 @@ async function run(req: DaemonRequest): Promise<void> {
   });
   await raiseReadahead(req.upper);
   const mountSigs = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
-  await writeMountState({ lower: req.lower, upper: req.upper, pid: process.pid, options: kernelOptionString(o), sigs: mountSigs, unlinkSigs: o.unlinkSigs });
+  await writeMountState({ lower: req.lower, upper: req.upper, pid: process.pid, start: processStartTime(process.pid), options: kernelOptionString(o), sigs: mountSigs, unlinkSigs: o.unlinkSigs });
   const stop = () => {
     // Long truncates and writes end at their next chunk (the file stays consistent).
     fs.stopping = true;

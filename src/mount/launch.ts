@@ -19,10 +19,11 @@ import { keysFromKernel } from './keys.js';
 import { checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
 import type { DaemonRequest } from './request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
-import { readMountState, removeMountState, stateDir } from './state.js';
+import { daemonAlive, listMountStates, type MountState, readMountState, removeMountState, stateDir } from './state.js';
 import { KeyRing } from '../volume/keyring.js';
 import { readSecretFile } from '../volume/keysource.js';
 import { run as runCommand } from '../sys/run.js';
+import { isMountPoint } from '../sys/mounts.js';
 
 export interface MountArgs {
   lower: string;
@@ -280,27 +281,26 @@ function startDaemon(req: DaemonRequest, say: (text: string) => void, early?: Ch
 }
 
 /** Wait (up to 10 s) for a mount's daemon to finish its exit work (keys unlinked, state removed). */
-async function daemonGone(pid: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM') return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+async function daemonGone(s: MountState): Promise<void> {
+  for (let i = 0; i < 200 && daemonAlive(s); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 export async function umountEcryptfs(upperArg: string, opts: { lazy?: boolean } = {}): Promise<number> {
   const upper = resolve(upperArg);
   const state = await readMountState(upper);
   const run = async (cmd: string, args: string[]) => (await runCommand(cmd, args, { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' })).code;
+  // A killed daemon's mount is gone already (auto_unmount) while its keys and record stay: listing
+  // the records cleans up after dead daemons (keys unlinked with ecryptfs_unlink_sigs).
+  if (state && !daemonAlive(state) && !(await isMountPoint(upper))) {
+    await listMountStates();
+    return 0;
+  }
   const lazy = opts.lazy ? ['-l'] : [];
   let code = process.getuid?.() === 0 ? await run('umount', [...lazy, upper]) : await run('fusermount3', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
   if (code !== 0 && process.getuid?.() !== 0) code = await run('fusermount', ['-u', ...(opts.lazy ? ['-z'] : []), upper]);
   // The daemon unlinks the keys as it ends; returning before that would let a caller re-add
   // them (a new mount) and see them vanish.
-  if (code === 0 && state && !opts.lazy) await daemonGone(state.pid);
+  if (code === 0 && state && !opts.lazy) await daemonGone(state);
   // A lazy unmount leaves the mount alive while files are open: its daemon unlinks the keys at the end.
   if (code === 0 && state?.unlinkSigs && !opts.lazy) {
     for (const s of state.sigs) await unlinkKey(s).catch(() => false);

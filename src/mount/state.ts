@@ -12,6 +12,8 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { EcryptfsError } from '../errors.js';
 import { writeFileAtomic } from '../lower/atomic.js';
+import { processStartTime } from '../lower/creds.js';
+import { unlinkKey } from '../sys/keyring.js';
 
 export interface MountState {
   lower: string;
@@ -20,6 +22,8 @@ export interface MountState {
   options: string;
   sigs: string[];
   unlinkSigs: boolean;
+  /** The daemon's start time (/proc/PID/stat field 22): a pid reused by another process is not it. */
+  start?: string;
 }
 
 const uid = () => process.getuid?.() ?? 0;
@@ -89,26 +93,41 @@ export async function removeMountState(upper: string): Promise<void> {
   if (dir) await fsp.rm(join(dir, nameFor(upper)), { force: true });
 }
 
-function alive(pid: number): boolean {
+/** The daemon of record `s` still runs: its pid is there, with the recorded start time. */
+export function daemonAlive(s: MountState): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(s.pid, 0);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return s.start === undefined || processStartTime(s.pid) === s.start;
 }
 
+/**
+ * Undo what a killed daemon (SIGKILL, OOM) left: with ecryptfs_unlink_sigs its keys leave the
+ * user keyring, as they would have at its unmount, except those a live mount of ours still names;
+ * then its record goes. `live` are the records of running daemons.
+ */
+async function forgetDead(path: string, s: MountState, live: MountState[]): Promise<void> {
+  if (s.unlinkSigs) {
+    for (const sig of s.sigs) if (!live.some((l) => l.sigs.includes(sig))) await unlinkKey(sig).catch(() => false);
+  }
+  await fsp.rm(path, { force: true });
+}
+
+/** The records of running daemons; those of dead ones are cleaned up (forgetDead) on the way. */
 export async function listMountStates(): Promise<MountState[]> {
   const dir = await stateDir().catch(() => undefined);
   if (!dir) return [];
-  const out: MountState[] = [];
+  const live: MountState[] = [];
+  const dead: Array<[string, MountState]> = [];
   for (const n of await fsp.readdir(dir).catch(() => [] as string[])) {
     if (!n.endsWith('.json')) continue;
     const s = await readRecord(join(dir, n));
     if (!s) continue;
-    // A daemon that was killed could not remove its record: drop it here.
-    if (!alive(s.pid)) await fsp.rm(join(dir, n), { force: true });
-    else out.push(s);
+    if (daemonAlive(s)) live.push(s);
+    else dead.push([join(dir, n), s]);
   }
-  return out;
+  for (const [path, s] of dead) await forgetDead(path, s, live);
+  return live;
 }
