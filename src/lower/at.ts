@@ -171,6 +171,10 @@ export class FdLowerFile implements LowerFile {
       fsetxattr(this.fd, name, value, flags);
     });
   }
+  setxattrSync(name: string, value: Uint8Array, flags = 0): void {
+    this.live();
+    fsetxattr(this.fd, name, value, flags);
+  }
   listxattr(): string[] {
     this.live();
     return flistxattr(this.fd);

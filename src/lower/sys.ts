@@ -324,6 +324,15 @@ export function fstatat(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): L
   check(lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)), 'fstatat', name);
   return parseStat(statBuf);
 }
+/**
+ * fstatat, undefined when it fails (a missing name is the usual answer of a probe): no Error is
+ * built for it (a captured stack costs more than the syscall).
+ */
+export function fstatatOrNull(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | undefined {
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return undefined;
+  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return undefined;
+  return parseStat(statBuf);
+}
 export function fstat(fd: number): LowerStat {
   return fstatat(fd, '', AT_EMPTY_PATH);
 }

@@ -28,6 +28,11 @@ const O_WRONLY_CREAT_EXCL = 0o1 | 0o100 | 0o200;
 
 const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });
 
+/** fn of a value, or of a promise's value (an answer stays synchronous when it was). */
+function map<T, U>(v: T | Promise<T>, fn: (x: T) => U | Promise<U>): U | Promise<U> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function' ? (v as Promise<T>).then(fn) : fn(v as T);
+}
+
 export function fuseOperations(fs: EcryptfsFs): FuseOperations {
   return {
     // The metadata answers are synchronous lower calls: answered without a promise, the FUSE
@@ -38,22 +43,17 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     setattr: (ino, c, ctx) => fs.setattr(ino, { mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, atimeMs: c.atimeMs, mtimeMs: c.mtimeMs, atimeNs: c.atimeNs, mtimeNs: c.mtimeNs }, ctx),
     readlink: (ino, ctx) => fs.readlink(ino, ctx),
     symlink: async (parent, name, target, ctx) => entry(await fs.symlink(parent, name, target, ctx)),
-    mkdir: async (parent, name, mode, ctx) => entry(await fs.mkdir(parent, name, mode, ctx)),
-    mknod: async (parent, name, mode, rdev, ctx) => {
-      if ((mode & S_IFMT) !== S_IFREG) return entry(await fs.mknod(parent, name, mode, rdev, ctx));
-      const r = await fs.create(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx);
-      await fs.release(r.fh);
-      return entry(r.entry);
+    mkdir: (parent, name, mode, ctx) => entry(fs.mkdirSync(parent, name, mode, ctx)),
+    mknod: (parent, name, mode, rdev, ctx) => {
+      if ((mode & S_IFMT) !== S_IFREG) return entry(fs.mknodSync(parent, name, mode, rdev, ctx));
+      return map(fs.createSync(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx), (r) => map(fs.release(r.fh), () => entry(r.entry)));
     },
-    unlink: (parent, name, ctx) => fs.unlink(parent, name, ctx),
-    rmdir: (parent, name, ctx) => fs.rmdir(parent, name, ctx),
-    rename: (parent, name, newParent, newName, flags, ctx) => fs.rename(parent, name, newParent, newName, flags, ctx),
+    unlink: (parent, name, ctx) => fs.unlinkSync(parent, name, ctx),
+    rmdir: (parent, name, ctx) => fs.rmdirSync(parent, name, ctx),
+    rename: (parent, name, newParent, newName, flags, ctx) => fs.renameSync(parent, name, newParent, newName, flags, ctx),
     link: async (ino, newParent, newName, ctx) => entry(await fs.link(ino, newParent, newName, ctx)),
     open: async (ino, flags, ctx) => ({ fh: await fs.openFile(ino, flags, ctx) }),
-    create: async (parent, name, mode, flags, ctx) => {
-      const r = await fs.create(parent, name, mode, flags, ctx);
-      return { entry: entry(r.entry), open: { fh: r.fh } };
-    },
+    create: (parent, name, mode, flags, ctx) => map(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } })),
     read: (_ino, fh, offset, size) => fs.read(fh, offset, size),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     flush: () => undefined,

@@ -32,6 +32,11 @@ export interface LowerFileWithXattrs extends LowerFile {
   setxattr(name: string, value: Uint8Array, flags?: number): Promise<void>;
   readonly label: string;
 }
+/** A lower file that also writes synchronously (the mount's descriptors): create answers without a promise. */
+export interface LowerFileSync extends LowerFileWithXattrs {
+  writeSync(buf: Uint8Array, offset: number, length: number, position: number): number;
+  setxattrSync(name: string, value: Uint8Array, flags?: number): void;
+}
 import type { KeyRing } from './keyring.js';
 import { RwLock } from './lock.js';
 
@@ -228,6 +233,28 @@ export class EcryptfsFile {
     }
   }
 
+  /**
+   * createHandle, synchronously (header write included): the header is small and the lower
+   * descriptor local, so this costs less than a trip through the event loop.
+   */
+  static createHandleSync(fh: LowerFileSync, keys: KeyRing, p: NewFileParams): EcryptfsFile {
+    try {
+      const f = new EcryptfsFile(undefined, fh.label, fh, true, 'empty', undefined, undefined, 0, false, 0);
+      const init = f.newKey(keys, p);
+      try {
+        if (init.inXattr) fh.setxattrSync(XATTR_NAME, init.bytes);
+        else for (let done = 0; done < init.bytes.length; ) done += fh.writeSync(init.bytes, done, init.bytes.length - done, done);
+        f.adopt(init);
+      } finally {
+        init.fek.fill(0);
+      }
+      return f;
+    } catch (e) {
+      fh.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
   /** Create a new, empty eCryptfs file (exclusive) with a fresh random FEK. */
   static async create(lower: LowerFs, path: LowerPath, keys: KeyRing, p: NewFileParams, mode = 0o600): Promise<EcryptfsFile> {
     const fh = await lower.open(path, 'create-exclusive', mode);
@@ -244,27 +271,41 @@ export class EcryptfsFile {
 
   /** Give an empty lower file its header and key (kernel: ecryptfs_new_file_context + write_metadata). */
   async initialize(keys: KeyRing, p: NewFileParams): Promise<void> {
-    const fek = randomBytes(p.keyBytes);
-    const wrapped = p.sigs.map((sig) => {
-      const k = keys.get(sig);
-      if (!k) throw new EcryptfsError('ENOKEY', `no key with sig ${sig} to encrypt new files`);
-      return wrapFek(fek, p.cipher, k.key, sig);
-    });
-    const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
-    const fields = { size: 0, flags, keys: wrapped };
-    if (p.xattrMetadata) {
-      await this.setMeta(buildHeaderBytes(fields));
-      this.dataOffset = 0;
-      this.headerInXattr = true;
-    } else {
-      const region = buildHeaderRegion(fields);
-      await this.fh.write(region, 0, region.length, 0);
-      this.dataOffset = region.length;
-      this.headerInXattr = false;
+    const init = this.newKey(keys, p);
+    try {
+      if (init.inXattr) await this.setMeta(init.bytes);
+      else await this.fh.write(init.bytes, 0, init.bytes.length, 0);
+      this.adopt(init);
+    } finally {
+      init.fek.fill(0);
     }
-    this.header = { size: 0, version: 3, flags, extentSize: EXTENT_SIZE, headerExtents: 2, metadataSize: 8192, keys: wrapped, publicKeySigs: [] };
-    this.content = new FileCrypto(p.cipher, fek);
-    fek.fill(0);
+  }
+
+  /** A fresh random FEK, wrapped by every key of `p`, and the header bytes to store (not yet stored). */
+  private newKey(keys: KeyRing, p: NewFileParams): { fek: Buffer; header: FileHeader; cipher: CipherName; bytes: Buffer; inXattr: boolean } {
+    const fek = randomBytes(p.keyBytes);
+    try {
+      const wrapped = p.sigs.map((sig) => {
+        const k = keys.get(sig);
+        if (!k) throw new EcryptfsError('ENOKEY', `no key with sig ${sig} to encrypt new files`);
+        return wrapFek(fek, p.cipher, k.key, sig);
+      });
+      const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
+      const fields = { size: 0, flags, keys: wrapped };
+      const header: FileHeader = { size: 0, version: 3, flags, extentSize: EXTENT_SIZE, headerExtents: 2, metadataSize: 8192, keys: wrapped, publicKeySigs: [] };
+      return { fek, header, cipher: p.cipher, bytes: p.xattrMetadata ? buildHeaderBytes(fields) : buildHeaderRegion(fields), inXattr: p.xattrMetadata };
+    } catch (e) {
+      fek.fill(0);
+      throw e;
+    }
+  }
+
+  /** The header of newKey() is stored: this is now an empty encrypted file with that key. */
+  private adopt(init: { fek: Buffer; header: FileHeader; cipher: CipherName; bytes: Buffer; inXattr: boolean }): void {
+    this.dataOffset = init.inXattr ? 0 : init.bytes.length;
+    this.headerInXattr = init.inXattr;
+    this.header = init.header;
+    this.content = new FileCrypto(init.cipher, init.fek);
     this.kind = 'encrypted';
     this.size = 0;
   }
@@ -555,6 +596,15 @@ export class EcryptfsFile {
   /** fstat of the lower file (works after the lower name is gone). */
   lowerStat() {
     return this.fh.stat();
+  }
+
+  /** Close at once if no read or write is in progress (true), else leave it to close() (false). */
+  closeIfIdle(): boolean {
+    if (!this.lock.idle) return false;
+    this.content?.destroy();
+    this.content = undefined;
+    this.fh.close().catch(() => undefined);
+    return true;
   }
 
   /** Close once reads and writes in progress are done (never under them: the descriptor could be reused). */

@@ -32,6 +32,11 @@ export class RwLock {
     });
   }
 
+  /** Nobody holds or waits for the lock. */
+  get idle(): boolean {
+    return !this.writer && this.readers === 0 && this.queue.length === 0;
+  }
+
   async read<T>(fn: () => Promise<T>): Promise<T> {
     await this.acquire(false);
     try {

@@ -21,7 +21,7 @@ import { ROOT, type Attr, type Caller, type Entry, type FsOptions, type Node, ty
 const E = OSC.errno;
 
 /** Lower inodes whose clear size is remembered (about 100 bytes each). */
-const CLEAR_SIZE_CACHE = 100_000;
+export const CLEAR_SIZE_CACHE = 100_000;
 
 export class FsCore {
   protected readonly nodes = new Map<number, Node>();
@@ -255,17 +255,6 @@ export class FsCore {
     } else setName(n, parent, name);
     n.nlookup++;
     return n;
-  }
-
-  /** The known node of the entry `name` in directory `parent`, if any. */
-  protected nodeAt(parent: number, name: Buffer): Node | undefined {
-    try {
-      const st = sys.fstatat(this.dirFd(parent), name);
-      const id = this.byKey.get(`${st.dev}:${st.ino}`);
-      return id === undefined ? undefined : this.nodes.get(id);
-    } catch {
-      return undefined;
-    }
   }
 
   protected entryFor(parent: number, lowerName: Buffer, cr: Creds | undefined, st?: LowerStat): Entry {

@@ -1,12 +1,12 @@
 /** Operations on directories and names: create, link, remove, rename, list (streamed, no snapshot). */
 import { constants as OSC } from 'node:os';
-import { openDirStream } from '../../lower/at.js';
+import { openDirStream, type LowerStat } from '../../lower/at.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../lower/mode.js';
 import { asCaller, callerCreds, withUmask } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { ErrnoError, toErrno } from './errno.js';
 import { dropName, moveName } from './names.js';
-import { type Caller, type Entry } from './types.js';
+import { type Caller, type Entry, type Node } from './types.js';
 
 import { FsCore } from './core.js';
 
@@ -14,6 +14,14 @@ const E = OSC.errno;
 
 export class FsDirOps extends FsCore {
   async mkdir(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Promise<Entry> {
+    return this.mkdirSync(parent, name, mode, ctx);
+  }
+
+  /**
+   * The *Sync forms answer without a promise: the FUSE server then replies in the same turn and
+   * keeps reading on this thread (an answer on a promise costs an event-loop turn per request).
+   */
+  mkdirSync(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Entry {
     this.writable();
     const lowerName = this.encode(name);
     const cr = callerCreds(ctx);
@@ -27,6 +35,10 @@ export class FsDirOps extends FsCore {
    * for root callers: the kernel checked CAP_MKNOD already; this keeps it true for any caller.
    */
   async mknod(parent: number, name: string | Buffer, mode: number, rdev: number, ctx?: Caller): Promise<Entry> {
+    return this.mknodSync(parent, name, mode, rdev, ctx);
+  }
+
+  mknodSync(parent: number, name: string | Buffer, mode: number, rdev: number, ctx?: Caller): Entry {
     this.writable();
     const t = mode & S_IFMT;
     if (t !== S_IFIFO && t !== S_IFSOCK && t !== S_IFCHR && t !== S_IFBLK) throw new ErrnoError(E.EINVAL);
@@ -65,45 +77,64 @@ export class FsDirOps extends FsCore {
     return this.entryFor(newParent, lowerName, cr);
   }
 
-  /** Lower name of an existing child: encrypted form, else a plain lower name. */
-  protected existingChild(parent: number, name: string | Buffer): Buffer {
+  /**
+   * Lower name of an existing child: encrypted form, else a plain lower name; with the lower stat
+   * of what is there (as the daemon: only to find the node; the change itself runs as the caller).
+   */
+  protected existingChild(parent: number, name: string | Buffer): { name: Buffer; st?: LowerStat } {
     const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
     const enc = this.encode(clear);
-    if (enc.equals(clear)) return enc;
-    const exists = (b: Buffer) => {
-      try {
-        sys.fstatat(this.dirFd(parent), b);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    if (exists(enc)) return enc;
-    return exists(clear) ? clear : enc;
+    const statOf = (b: Buffer) => sys.fstatatOrNull(this.dirFd(parent), b);
+    if (enc.equals(clear)) return { name: enc, st: statOf(enc) };
+    const st = statOf(enc);
+    if (st) return { name: enc, st };
+    const plain = statOf(clear);
+    return plain ? { name: clear, st: plain } : { name: enc };
+  }
+
+  /** The known node of a lower inode, if any. */
+  protected nodeOf(st: LowerStat | undefined): Node | undefined {
+    if (!st) return undefined;
+    const id = this.byKey.get(`${st.dev}:${st.ino}`);
+    return id === undefined ? undefined : this.nodes.get(id);
   }
 
   async unlink(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
+    this.unlinkSync(parent, name, ctx);
+  }
+
+  unlinkSync(parent: number, name: string | Buffer, ctx?: Caller): void {
     this.writable();
-    const lowerName = this.existingChild(parent, name);
-    const n = this.nodeAt(parent, lowerName);
+    const { name: lowerName, st } = this.existingChild(parent, name);
+    const n = this.nodeOf(st);
     asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, 0));
     if (n) dropName(n, parent, lowerName);
   }
 
   async rmdir(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
+    this.rmdirSync(parent, name, ctx);
+  }
+
+  rmdirSync(parent: number, name: string | Buffer, ctx?: Caller): void {
     this.writable();
-    const lowerName = this.existingChild(parent, name);
+    const { name: lowerName } = this.existingChild(parent, name);
     asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, sys.AT_REMOVEDIR));
   }
 
   async rename(parent: number, name: string | Buffer, newParent: number, newName: string | Buffer, flags = 0, ctx?: Caller): Promise<void> {
+    this.renameSync(parent, name, newParent, newName, flags, ctx);
+  }
+
+  renameSync(parent: number, name: string | Buffer, newParent: number, newName: string | Buffer, flags = 0, ctx?: Caller): void {
     this.writable();
     if (flags & ~(sys.RENAME_NOREPLACE | sys.RENAME_EXCHANGE)) throw new ErrnoError(E.EINVAL);
-    const from = this.existingChild(parent, name);
-    const to = flags & sys.RENAME_EXCHANGE ? this.existingChild(newParent, newName) : this.encode(newName);
-    const a = this.nodeAt(parent, from);
+    const src = this.existingChild(parent, name);
+    const from = src.name;
+    const dst = flags & sys.RENAME_EXCHANGE ? this.existingChild(newParent, newName) : undefined;
+    const to = dst ? dst.name : this.encode(newName);
+    const a = this.nodeOf(src.st);
     // With EXCHANGE the entry at `to` moves to `from`; without, it is replaced (that name is gone).
-    const b = this.nodeAt(newParent, to);
+    const b = this.nodeOf(dst ? dst.st : sys.fstatatOrNull(this.dirFd(newParent), to));
     asCaller(callerCreds(ctx), () => sys.renameat2(this.dirFd(parent), from, this.dirFd(newParent), to, flags));
     if (b && b !== a) {
       if (flags & sys.RENAME_EXCHANGE) moveName(b, newParent, to, parent, from);

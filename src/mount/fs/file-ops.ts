@@ -8,6 +8,7 @@ import { asCaller, callerCreds, withUmask, type Creds } from '../../lower/creds.
 import * as sys from '../../lower/sys.js';
 import { EcryptfsFile, XATTR_NAME } from '../../volume/file.js';
 import { ErrnoError } from './errno.js';
+import { CLEAR_SIZE_CACHE } from './core.js';
 import { headerFromXattr } from './encrypted-view.js';
 import { type Attr, type Caller, type Entry, type OpenState } from './types.js';
 
@@ -110,16 +111,36 @@ export class FsFileOps extends FsDirOps {
     }
   }
 
-  protected async release0(nodeid: number): Promise<void> {
+  /** Drop one reference; the last closes the lower file (at once unless I/O is in progress). */
+  protected release0(nodeid: number): void | Promise<void> {
     const s = this.open.get(nodeid);
     if (!s) return;
-    if (--s.refs <= 0) {
-      this.open.delete(nodeid);
-      this.charge(s.uid, -1);
-      await s.file.close();
+    if (--s.refs > 0) return;
+    this.open.delete(nodeid);
+    this.charge(s.uid, -1);
+    this.keepClearSize(s);
+    const after = () => {
       const n = this.nodes.get(nodeid);
       if (n && n.nlookup <= 0) this.forget(nodeid, 0);
+    };
+    if (s.file.closeIfIdle()) return after();
+    return s.file.close().then(after);
+  }
+
+  /**
+   * The clear size of a file being closed, kept for the next lookup or getattr (peekSize), which
+   * would otherwise open the lower file and read its header again (`ls -l`, `rm` after a create).
+   */
+  protected keepClearSize(s: OpenState): void {
+    if (s.file.kind !== 'encrypted' || this.encryptedView) return;
+    let st: LowerStat;
+    try {
+      st = s.fh.lstat();
+    } catch {
+      return;
     }
+    if (this.clearSizes.size >= CLEAR_SIZE_CACHE) this.clearSizes.clear();
+    this.clearSizes.set(`${st.dev}:${st.ino}`, { size: st.size, ctimeNs: st.ctimeNs, clear: s.file.size });
   }
 
   protected async withFile<T>(nodeid: number, write: boolean, cr: Creds | undefined, fn: (f: EcryptfsFile) => Promise<T>): Promise<T> {
@@ -149,6 +170,14 @@ export class FsFileOps extends FsDirOps {
   }
 
   async create(parent: number, name: string | Buffer, mode: number, flags: number, ctx?: Caller): Promise<{ entry: Entry; fh: number }> {
+    return this.createSync(parent, name, mode, flags, ctx);
+  }
+
+  /**
+   * create, answered without a promise when the name is new (the lower create, header write and
+   * key set-up are synchronous calls on a local descriptor): the FUSE server replies in the same turn.
+   */
+  createSync(parent: number, name: string | Buffer, mode: number, flags: number, ctx?: Caller): { entry: Entry; fh: number } | Promise<{ entry: Entry; fh: number }> {
     this.writable();
     const lowerName = this.encode(name);
     const cr = callerCreds(ctx);
@@ -159,8 +188,10 @@ export class FsFileOps extends FsDirOps {
       ({ fd, st } = asCaller(cr, () => withUmask(ctx?.umask, () => openFileAt(this.dirFd(parent), lowerName, C.O_RDWR | C.O_CREAT | C.O_EXCL, mode & 0o7777))));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !(flags & C.O_EXCL)) {
-        const entry = await this.lookup(parent, name, ctx);
-        return { entry, fh: await this.openFile(entry.nodeid, flags, ctx) };
+        return (async () => {
+          const entry = await this.lookup(parent, name, ctx);
+          return { entry, fh: await this.openFile(entry.nodeid, flags, ctx) };
+        })();
       }
       throw e;
     }
@@ -169,22 +200,24 @@ export class FsFileOps extends FsDirOps {
     try {
       this.charge(uid, 1);
     } catch (e) {
-      await fh.close();
+      fh.close().catch(() => undefined);
       this.removeIfSame(parent, lowerName, st, cr);
       throw e;
     }
     try {
-      file = await EcryptfsFile.createHandle(fh, this.vol.keys, this.vol.newFileParams());
+      file = EcryptfsFile.createHandleSync(fh, this.vol.keys, this.vol.newFileParams());
     } catch (e) {
       this.charge(uid, -1);
       this.removeIfSame(parent, lowerName, st, cr);
       throw e;
     }
     const entry = this.entryFor(parent, lowerName, cr, st);
+    // A new inode has no file capability: the kernel asks before every write; answer from the node.
+    this.nodes.get(entry.nodeid)!.cap = null;
     const old = this.open.get(entry.nodeid);
     if (old) {
       this.charge(old.uid, -1);
-      await old.file.close();
+      if (!old.file.closeIfIdle()) old.file.close().catch(() => undefined);
     }
     this.open.set(entry.nodeid, { file, fh, refs: 1, writable: true, uid });
     entry.attr.size = 0;
@@ -265,11 +298,12 @@ export class FsFileOps extends FsDirOps {
     if (state.writable) await state.file.sync();
   }
 
-  async release(fh: number): Promise<void> {
+  /** Release a handle: without a promise unless the lower file still has I/O in progress. */
+  release(fh: number): void | Promise<void> {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
-    await this.release0(h.nodeid);
+    return this.release0(h.nodeid);
   }
 
   /** Close every open file and lower descriptor (unmount). */
