@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { blockSizeOf, createBlockCipher } from '../crypto/blockcipher.js';
-import type { CipherName } from '../crypto/types.js';
+import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { checkKeyBytes, cipherCode } from './ciphers.js';
 import { decodePacketLength, encodePacketLength, MAX_PACKET_LENGTH, packetLengthSize } from './packetlen.js';
@@ -140,35 +140,61 @@ function checkFnekKey(key: Uint8Array, keyBytes: number): void {
  * e.g. 4095, for targets).
  */
 export function encryptFilename(name: Uint8Array, fnek: Fnek, cipher: CipherName, keyBytes: number, lowerNameMax = 255): string {
-  checkKeyBytes(cipher, keyBytes);
-  checkFnekKey(fnek.key, keyBytes);
-  if (!/^[0-9a-f]{16}$/.test(fnek.sig)) throw new EcryptfsError('EINVAL', `FNEK sig must be 16 lowercase hex digits, not ${JSON.stringify(fnek.sig)}`);
-  if (name.length === 0) throw new EcryptfsError('EINVAL', 'cannot encrypt an empty name');
-  const lowerLen = encryptedNameLength(name.length, cipher);
-  if (lowerLen > lowerNameMax) {
-    throw new EcryptfsError(
-      'ENAMETOOLONG',
-      `a ${name.length}-byte name would need a ${lowerLen}-byte encrypted lower name, above the limit of ${lowerNameMax} ` +
-        `(at most ${maxClearNameLength(cipher, lowerNameMax)} bytes fit); use a shorter name`,
-    );
+  return new FilenameEncryptor(fnek, cipher, keyBytes).encrypt(name, lowerNameMax);
+}
+
+/**
+ * encryptFilename for one FNEK, with its cipher and name prefixes set up once: a key set-up and
+ * an MD5 chain per name cost more than encrypting the name (measured: ~40 us of ~50 per name).
+ */
+export class FilenameEncryptor {
+  private readonly ecb: BlockCipher;
+  private readonly prefixes = new Map<number, Buffer>();
+
+  constructor(private readonly fnek: Fnek, private readonly cipher: CipherName, keyBytes: number) {
+    checkKeyBytes(cipher, keyBytes);
+    checkFnekKey(fnek.key, keyBytes);
+    if (!/^[0-9a-f]{16}$/.test(fnek.sig)) throw new EcryptfsError('EINVAL', `FNEK sig must be 16 lowercase hex digits, not ${JSON.stringify(fnek.sig)}`);
+    this.ecb = createBlockCipher(cipher, fnek.key.subarray(0, keyBytes));
   }
-  const bs = blockSizeOf(cipher);
-  const r = prefixLength(name.length, bs);
-  const block = Buffer.alloc(r + name.length);
-  namePrefix(fnek.key, r - 1).copy(block); // block[r-1] stays 0x00: the separator
-  block.set(name, r);
-  const ct = createBlockCipher(cipher, fnek.key.subarray(0, keyBytes)).ecbEncrypt(block);
-  block.fill(0);
-  const body = 8 + 1 + ct.length;
-  const lenField = encodePacketLength(body);
-  const packet = Buffer.alloc(1 + lenField.length + body);
-  packet[0] = TAG70;
-  lenField.copy(packet, 1);
-  let p = 1 + lenField.length;
-  p += packet.write(fnek.sig, p, 'hex');
-  packet[p++] = cipherCode(cipher, keyBytes);
-  ct.copy(packet, p);
-  return FNEK_PREFIX + encode64(packet);
+
+  encrypt(name: Uint8Array, lowerNameMax = 255): string {
+    const cipher = this.cipher;
+    if (name.length === 0) throw new EcryptfsError('EINVAL', 'cannot encrypt an empty name');
+    const lowerLen = encryptedNameLength(name.length, cipher);
+    if (lowerLen > lowerNameMax) {
+      throw new EcryptfsError(
+        'ENAMETOOLONG',
+        `a ${name.length}-byte name would need a ${lowerLen}-byte encrypted lower name, above the limit of ${lowerNameMax} ` +
+          `(at most ${maxClearNameLength(cipher, lowerNameMax)} bytes fit); use a shorter name`,
+      );
+    }
+    const r = prefixLength(name.length, this.ecb.blockSize);
+    let prefix = this.prefixes.get(r);
+    if (!prefix) this.prefixes.set(r, (prefix = namePrefix(this.fnek.key, r - 1)));
+    const block = Buffer.alloc(r + name.length);
+    prefix.copy(block); // block[r-1] stays 0x00: the separator
+    block.set(name, r);
+    const ct = this.ecb.ecbEncrypt(block);
+    block.fill(0);
+    const body = 8 + 1 + ct.length;
+    const lenField = encodePacketLength(body);
+    const packet = Buffer.alloc(1 + lenField.length + body);
+    packet[0] = TAG70;
+    lenField.copy(packet, 1);
+    let p = 1 + lenField.length;
+    p += packet.write(this.fnek.sig, p, 'hex');
+    packet[p++] = cipherCode(cipher, this.ecb.keyBytes);
+    ct.copy(packet, p);
+    return FNEK_PREFIX + encode64(packet);
+  }
+
+  /** Forget the key (the prefixes are derived from it too). */
+  destroy(): void {
+    for (const p of this.prefixes.values()) p.fill(0);
+    this.prefixes.clear();
+    this.ecb.destroy?.();
+  }
 }
 
 export interface ParsedFilename {

@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { checkKeyBytes, cipherFromCode, CIPHERS } from '../format/ciphers.js';
-import { decryptFilename, encryptFilename, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
+import { decryptFilename, encryptFilename, FilenameEncryptor, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
 import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { escapeName } from './names.js';
 import { CHUNK, EcryptfsFile, peekClearSize, type NewFileParams } from './file.js';
@@ -176,6 +176,9 @@ export class Volume {
     return { cipher: this.cipher, keyBytes: this.keyBytes, sigs: this.sigs, filenameEncryption: this.filenameEncryption, xattrMetadata: this.xattrMetadata };
   }
 
+  /** The FNEK's name cipher, set up on first use (every new name, lookups of missing names). */
+  private nameEncryptor: FilenameEncryptor | undefined;
+
   private fnek() {
     return this.keys.get(this.fnekSig!)!;
   }
@@ -196,7 +199,8 @@ export class Volume {
     if (b.length > this.nameMax) {
       throw new EcryptfsError('ENAMETOOLONG', `name of ${b.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold (the kernel's limit too): use a shorter name`, escapeName(b));
     }
-    return Buffer.from(encryptFilename(b, this.fnek(), this.fnCipher, this.fnKeyBytes), 'latin1');
+    this.nameEncryptor ??= new FilenameEncryptor(this.fnek(), this.fnCipher, this.fnKeyBytes);
+    return Buffer.from(this.nameEncryptor.encrypt(b), 'latin1');
   }
 
   /**
@@ -495,6 +499,8 @@ export class Volume {
 
   /** Forget every key (zeroed). The volume cannot be used afterwards. */
   close(): void {
+    this.nameEncryptor?.destroy();
+    this.nameEncryptor = undefined;
     this.keys.destroy();
   }
 }

@@ -15,6 +15,7 @@ import {
   encode64,
   encryptedNameLength,
   encryptFilename,
+  FilenameEncryptor,
   FNEK_PREFIX,
   isEncoded64,
   maxClearNameLength,
@@ -63,6 +64,8 @@ for (const c of fnekCases) {
     const kb = (m.fn_key_bytes ?? m.key_bytes)!;
     let names = 0;
     let targets = 0;
+    // One encryptor for every name, as a mount keeps it: its cipher and per-length prefixes reused.
+    const shared = new FilenameEncryptor(fnek, cipher, kb);
     for (const f of m.files ?? []) {
       if (!f.lower) continue;
       const clear = f.path.split('/');
@@ -70,6 +73,7 @@ for (const c of fnekCases) {
       assert.equal(lower.length, clear.length, f.path);
       clear.forEach((name, i) => {
         assert.equal(encryptFilename(Buffer.from(name, 'utf8'), fnek, cipher, kb), lower[i], `${c}: ${f.path} [${i}]`);
+        assert.equal(shared.encrypt(Buffer.from(name, 'utf8')), lower[i], `${c}: ${f.path} [${i}] (shared encryptor)`);
         const parsed = parseEncryptedFilename(lower[i]);
         assert.equal(parsed.sig, fnek.sig);
         assert.equal(parsed.cipherCode, cipherCode(cipher, kb));
@@ -79,6 +83,7 @@ for (const c of fnekCases) {
       if (f.type === 'symlink' && f.symlink_target && f.lower_symlink_target) {
         const t = Buffer.from(f.symlink_target, 'utf8');
         assert.equal(encryptFilename(t, fnek, cipher, kb, 4095), f.lower_symlink_target, `${c}: target of ${f.path}`);
+        assert.equal(shared.encrypt(t, 4095), f.lower_symlink_target, `${c}: target of ${f.path} (shared encryptor)`);
         assert.deepEqual(decryptFilename(parseEncryptedFilename(f.lower_symlink_target), fnek, cipher, kb), t);
         targets++;
       }

@@ -57,6 +57,40 @@ test('create, write, read, truncate, rename, link, unlink through the fs layer',
   }
 });
 
+test('create, release, unlink, rename, mkdir and rmdir answer without a promise (the FUSE server replies in the same turn)', async () => {
+  const { dir, fs } = await freshFs();
+  const notPromise = <T>(v: T | Promise<T>): T => {
+    assert.ok(!(v instanceof Promise), 'answered synchronously');
+    return v as T;
+  };
+  try {
+    const { entry, fh } = notPromise(fs.createSync(ROOT, 'a', 0o100600, C.O_RDWR | C.O_CREAT));
+    assert.equal(entry.attr.size, 0);
+    // A new inode has no file capability: known without asking the lower file.
+    assert.throws(() => fs.getxattrSync(entry.nodeid, 'security.capability'), errno('ENODATA'));
+    assert.equal(await fs.write(fh, 0, Buffer.from('12345')), 5);
+    notPromise(fs.release(fh));
+    // The clear size kept at close answers the next lookup; it is the header's.
+    assert.equal(fs.lookupSync(ROOT, 'a').attr.size, 5);
+    const d = fs.mkdirSync(ROOT, 'd', 0o755);
+    notPromise(fs.renameSync(ROOT, 'a', d.nodeid, 'b'));
+    assert.equal(fs.lookupSync(d.nodeid, 'b').attr.size, 5);
+    notPromise(fs.unlinkSync(d.nodeid, 'b'));
+    assert.throws(() => fs.lookupSync(d.nodeid, 'b'), errno('ENOENT'));
+    notPromise(fs.rmdirSync(ROOT, 'd'));
+    assert.deepEqual(await fs.readdir(ROOT), []);
+    // An existing name without O_EXCL opens it (through the asynchronous path).
+    const again = fs.createSync(ROOT, 'c', 0o100600, C.O_RDWR | C.O_CREAT);
+    const c = notPromise(again);
+    await fs.release(c.fh);
+    const reopened = await fs.createSync(ROOT, 'c', 0o100600, C.O_RDWR | C.O_CREAT);
+    assert.equal(reopened.entry.nodeid, c.entry.nodeid);
+    await fs.release(reopened.fh);
+  } finally {
+    dir.cleanup();
+  }
+});
+
 test('unlink of an open file keeps it readable and writable until release', async () => {
   const { dir, fs } = await freshFs();
   try {

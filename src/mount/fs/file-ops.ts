@@ -211,18 +211,19 @@ export class FsFileOps extends FsDirOps {
       this.removeIfSame(parent, lowerName, st, cr);
       throw e;
     }
-    const entry = this.entryFor(parent, lowerName, cr, st);
+    const n = this.remember(parent, lowerName, st);
     // A new inode has no file capability: the kernel asks before every write; answer from the node.
-    this.nodes.get(entry.nodeid)!.cap = null;
-    const old = this.open.get(entry.nodeid);
+    n.cap = null;
+    const old = this.open.get(n.nodeid);
     if (old) {
       this.charge(old.uid, -1);
       if (!old.file.closeIfIdle()) old.file.close().catch(() => undefined);
     }
-    this.open.set(entry.nodeid, { file, fh, refs: 1, writable: true, uid });
-    entry.attr.size = 0;
+    // Open before its attributes: the size is the open file's (0), not read back from the header.
+    this.open.set(n.nodeid, { file, fh, refs: 1, writable: true, uid });
+    const entry = { nodeid: n.nodeid, attr: this.attrOf(n, st, cr) };
     const h = this.nextHandle++;
-    this.handles.set(h, { nodeid: entry.nodeid, append: !!(flags & C.O_APPEND) });
+    this.handles.set(h, { nodeid: n.nodeid, append: !!(flags & C.O_APPEND) });
     return { entry, fh: h };
   }
 
