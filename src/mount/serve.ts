@@ -54,7 +54,7 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     link: async (ino, newParent, newName, ctx) => entry(await fs.link(ino, newParent, newName, ctx)),
     open: async (ino, flags, ctx) => ({ fh: await fs.openFile(ino, flags, ctx) }),
     create: (parent, name, mode, flags, ctx) => map(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } })),
-    read: (_ino, fh, offset, size) => fs.read(fh, offset, size),
+    read: (_ino, fh, offset, size, ctx) => fs.read(fh, offset, size, ctx),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     flush: () => undefined,
     release: (_ino, fh) => fs.release(fh),

@@ -22,8 +22,34 @@ const E = OSC.errno;
  * thread-pool or event-loop hop costs far more than a 4 KiB read and decrypt.
  */
 const SYNC_DATA_MAX = Number(process.env.ECRYPTFS_SYNC_DATA_MAX ?? 1 << 20);
+/**
+ * ...except while several processes do I/O at once (data requests of different callers within
+ * CONCURRENT_MS): served one by one on the main thread their disk waits and crypto would queue
+ * behind each other, so for HOLD_MS they take the asynchronous path, which overlaps them in the
+ * thread pool and the crypto workers (measured: 8 dd at once on disk, 64 MiB each, fell from
+ * ~390 to ~240 MB/s writing and from ~700 to ~290 MB/s reading cold without this).
+ */
+const CONCURRENT_MS = 20;
+const HOLD_MS = 500;
 
 export class FsFileOps extends FsDirOps {
+  /** The last data request's caller and time, and until when requests take the asynchronous path. */
+  private lastPid = 0;
+  private lastAt = 0;
+  private parallelUntil = 0;
+
+  /** Whether this data request may be served on the main thread (see HOLD_MS). */
+  protected inline(ctx: Caller | undefined): boolean {
+    const now = performance.now();
+    const pid = ctx?.pid ?? 0;
+    if (pid !== this.lastPid) {
+      if (now - this.lastAt < CONCURRENT_MS) this.parallelUntil = now + HOLD_MS;
+      this.lastPid = pid;
+    }
+    this.lastAt = now;
+    return now >= this.parallelUntil;
+  }
+
   async setattr(
     nodeid: number,
     a: {
@@ -254,11 +280,11 @@ export class FsFileOps extends FsDirOps {
   }
 
   /** The clear bytes; synchronously when the file can answer at once (see SYNC_DATA_MAX). */
-  read(fh: number, offset: number, size: number): Buffer | Promise<Buffer> {
+  read(fh: number, offset: number, size: number, ctx?: Caller): Buffer | Promise<Buffer> {
     try {
       const { state } = this.handle(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
-      return state.file.readNow(offset, size, SYNC_DATA_MAX) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
+      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_DATA_MAX) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
       return Promise.reject(this.fileError(e));
     }
@@ -287,7 +313,7 @@ export class FsFileOps extends FsDirOps {
       if (!state.writable) throw new ErrnoError(E.EBADF);
       const pos = append ? state.file.size : offset;
       if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
-      return state.file.writeNow(pos, data, SYNC_DATA_MAX)
+      return (this.inline(ctx) ? state.file.writeNow(pos, data, SYNC_DATA_MAX) : undefined)
         ?? state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx)).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
       return Promise.reject(this.fileError(e));

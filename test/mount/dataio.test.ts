@@ -1,0 +1,57 @@
+/**
+ * The mount's READ/WRITE paths (fs layer, no FUSE): one caller is answered synchronously (a value,
+ * not a promise, so the FUSE server keeps its blocking-read loop); several callers at once take
+ * the asynchronous path; both give the same bytes; errors are rejections either way.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants as C } from 'node:fs';
+import { constants as OSC } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { EcryptfsFs, ErrnoError, ROOT } from '../../src/mount/fs.js';
+import { KeyRing } from '../../src/volume/keyring.js';
+import { Volume } from '../../src/volume/volume.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const isPromise = (v: unknown): boolean => typeof (v as { then?: unknown } | undefined)?.then === 'function';
+const caller = (pid: number) => ({ uid: 0, gid: 0, pid });
+
+test('one caller is served without a promise; callers at once take the asynchronous path with the same bytes', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k] = await ring.addPassphrase('dataio-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: null });
+    const fs = new EcryptfsFs(vol);
+    const { fh } = await fs.create(ROOT, 'f', 0o100644, C.O_RDWR | C.O_CREAT);
+    const data = randomBytes(300000);
+    // One process: every request answered at once.
+    for (let pos = 0; pos < data.length; pos += 65536) {
+      const n = fs.write(fh, pos, data.subarray(pos, pos + 65536), caller(100));
+      assert.ok(!isPromise(n), 'a single writer is answered synchronously');
+      assert.equal(n, Math.min(65536, data.length - pos));
+    }
+    const r = fs.read(fh, 1000, 70000, caller(100));
+    assert.ok(!isPromise(r), 'a single reader is answered synchronously');
+    assert.deepEqual(r, data.subarray(1000, 71000));
+    // Two processes interleaving: the asynchronous path, the same contents.
+    const a = fs.read(fh, 5, 4096, caller(101));
+    assert.ok(isPromise(a), 'a second caller at the same time goes asynchronous');
+    assert.deepEqual(await a, data.subarray(5, 4101));
+    const w = fs.write(fh, 4096, Buffer.alloc(10, 9), caller(100));
+    assert.ok(isPromise(w));
+    assert.equal(await w, 10);
+    data.fill(9, 4096, 4106);
+    assert.deepEqual(await fs.read(fh, 0, data.length + 100, caller(101)), data);
+    // Errors are rejections, not throws (a bad handle), on either path.
+    const bad = (e: unknown) => e instanceof ErrnoError && e.errno === OSC.errno.EBADF;
+    const rd = fs.read(9999, 0, 10, caller(100));
+    assert.ok(isPromise(rd));
+    await assert.rejects(rd as Promise<Buffer>, bad);
+    await assert.rejects(fs.write(9999, 0, Buffer.from('x'), caller(101)) as Promise<number>, bad);
+    await fs.release(fh);
+    await fs.closeAll();
+  } finally {
+    dir.cleanup();
+  }
+});
