@@ -1,4 +1,5 @@
 /** Worker side of the crypto pool: CBC-encrypts or -decrypts a run of extents in shared memory, in place. */
+import { readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { createBlockCipher } from './blockcipher.js';
 import { extentIvsInto } from './extentiv.js';
@@ -33,10 +34,26 @@ parentPort!.on('message', ({ id, job, forget }: { id: number; job: ExtentJob; fo
     const iv = ivs.subarray(0, 16 * job.count);
     extentIvsInto(job.root, job.first, job.count, iv);
     const data = new Uint8Array(job.buf, job.byteOffset, job.count * job.extentSize);
-    if (job.op === 'encrypt') c.cbcEncryptExtents(data, data, job.extentSize, iv);
-    else c.cbcDecryptExtents(data, data, job.extentSize, iv);
-    parentPort!.postMessage({ id });
+    if (job.op === 'encrypt') {
+      c.cbcEncryptExtents(data, data, job.extentSize, iv);
+      if (job.io) for (let o = 0; o < data.length; ) o += writeSync(job.io.fd, data, o, data.length - o, job.io.position + o);
+      parentPort!.postMessage({ id });
+      return;
+    }
+    let read: number | undefined;
+    if (job.io) {
+      read = 0;
+      for (let n; read < data.length && (n = readSync(job.io.fd, data, read, data.length - read, job.io.position + read)) > 0; ) read += n;
+      // A short read (the lower file ends early) is the caller's to report: nothing to decrypt.
+      if (read < data.length) {
+        parentPort!.postMessage({ id, read });
+        return;
+      }
+    }
+    c.cbcDecryptExtents(data, data, job.extentSize, iv);
+    parentPort!.postMessage({ id, read });
   } catch (e) {
-    parentPort!.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+    const code = (e as { code?: unknown }).code;
+    parentPort!.postMessage({ id, error: e instanceof Error ? e.message : String(e), code: typeof code === 'string' ? code : undefined });
   }
 });

@@ -21,9 +21,18 @@ export interface ExtentJob {
   /** The extents, in place: buf[byteOffset, byteOffset + count * extentSize). */
   buf: SharedArrayBuffer;
   byteOffset: number;
+  /**
+   * The job's share of the lower file too, on a descriptor every thread may use: a decrypt
+   * first reads its extents at `position`, an encrypt writes them there afterwards. The lower
+   * I/O then runs on the worker beside the caller's, not after it on the calling thread.
+   */
+  io?: { fd: number; position: number };
 }
 
-interface Pending { resolve(): void; reject(e: Error): void }
+/** What a job did: the lower bytes it read (a decrypt with io; fewer at the lower file's end). */
+export interface JobResult { read?: number }
+
+interface Pending { resolve(r: JobResult): void; reject(e: Error): void }
 
 /** Default number of worker threads: one per core beyond the first, at most 3. */
 function defaultWorkers(): number {
@@ -44,12 +53,13 @@ class CryptoPool {
   private worker(): Worker {
     if (this.workers.length < this.size) {
       const w = new Worker(new URL('./pool-worker.js', import.meta.url));
-      w.on('message', (m: { id: number; error?: string }) => {
+      w.on('message', (m: { id: number; error?: string; code?: string; read?: number }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         this.done();
-        if (m.error === undefined) p?.resolve();
-        else p?.reject(new Error(`crypto worker: ${m.error}`));
+        if (m.error === undefined) p?.resolve({ read: m.read });
+        // The errno code goes along (ENOSPC, EIO from the job's lower I/O), as callers map it.
+        else p?.reject(Object.assign(new Error(`crypto worker: ${m.error}`), m.code ? { code: m.code } : {}));
       });
       w.on('error', (e) => this.fail(w, e));
       w.on('exit', (code) => this.fail(w, new Error(`crypto worker exited (code ${code})`)));
@@ -71,8 +81,8 @@ class CryptoPool {
     if (--this.active === 0) for (const w of this.workers) w.unref();
   }
 
-  /** Run one job on a worker; resolves when its extents in `job.buf` are done. */
-  run(job: ExtentJob): Promise<void> {
+  /** Run one job on a worker; resolves when its extents in `job.buf` (and its lower I/O) are done. */
+  run(job: ExtentJob): Promise<JobResult> {
     const w = this.worker();
     const id = this.jobId++;
     this.active++;

@@ -11,6 +11,12 @@ import { mknodAt, O_PATH } from './mknod.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 
 export interface LowerFile {
+  /**
+   * The descriptor, offered for positioned reads and writes on the crypto pool's threads while a
+   * transfer on this file is in progress (the library's node:fs files). Absent where I/O must stay
+   * on the calling thread (the mount's files, whose I/O runs under the caller's credentials).
+   */
+  readonly poolFd?: number;
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   truncate(length: number): Promise<void>;
@@ -99,6 +105,9 @@ export interface NodeLowerFsOptions {
 
 class NodeLowerFile implements LowerFile {
   constructor(private readonly fd: number, private readonly syncIoMax: number) {}
+  get poolFd(): number {
+    return this.fd;
+  }
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return readAt(this.fd, buf, offset, length, position, this.syncIoMax);
   }

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
-import { cryptoPool, sharedBuffer } from '../crypto/pool.js';
+import { cryptoPool, isShared, sharedBuffer } from '../crypto/pool.js';
 import { FileCrypto } from './filecrypto.js';
 import {
   buildHeaderBytes,
@@ -364,12 +364,22 @@ export class EcryptfsFile {
   }
 
   /**
-   * Read and decrypt whole extents [first, first+count) into dst, on this thread: decryption is
-   * one OpenSSL call per run (several GB/s), less than a hand-off to a crypto thread costs.
+   * Read and decrypt whole extents [first, first+count) into dst. A large run on a descriptor the
+   * pool's threads may use is shared with them (see FileCrypto.readAndDecrypt); the rest stays on
+   * this thread (decryption is one OpenSSL call per run, less than a hand-off costs).
    */
   private async readExtents(dst: Buffer, first: number, count: number): Promise<void> {
+    const c = this.content!, es = this.extentSize;
+    const fd = this.fh.poolFd;
+    if (fd !== undefined && c.spreads(count)) {
+      // A large run: the pool's threads read and decrypt their shares beside this thread's.
+      const at = this.dataOffset + first * es;
+      const n = await c.readAndDecrypt(dst, first, count, { fd, position: at }, (d, k) => this.fh.read(d, 0, k * es, at));
+      if (n < count * es) throw this.shortLower(first, n);
+      return;
+    }
     await this.readLower(dst, first, count);
-    this.content!.decrypt(dst, dst, first, count);
+    c.decrypt(dst, dst, first, count);
   }
 
   /** Read the encrypted extents [first, first+count) into dst, which must be whole. */
@@ -556,11 +566,19 @@ export class EcryptfsFile {
     // A large run is encrypted by this thread and the crypto pool together: store the extents this
     // thread has done while the pool finishes the rest (still all before the size field).
     let stored = 0;
-    await this.content!.encryptInPlace(plain, first, count, async (done) => {
-      await this.fh.write(plain, 0, done * es, this.dataOffset + first * es);
+    const at = this.dataOffset + first * es;
+    const storeOwn = async (done: number) => {
+      await this.fh.write(plain, 0, done * es, at);
       stored = done * es;
-    });
-    await this.fh.write(plain, stored, plain.length - stored, this.dataOffset + first * es + stored);
+    };
+    const fd = this.fh.poolFd;
+    // Where the lower descriptor may be used from the pool's threads, they write their share too.
+    if (fd !== undefined && isShared(plain)) {
+      if (await this.content!.encryptAndStore(plain, first, count, { fd, position: at }, storeOwn)) stored = plain.length;
+    } else {
+      await this.content!.encryptInPlace(plain, first, count, storeOwn);
+    }
+    if (stored < plain.length) await this.fh.write(plain, stored, plain.length - stored, at + stored);
     if (end > this.size) await this.writeSizeField(end);
   }
 

@@ -3,7 +3,7 @@
  * the format layer's ContentCipher does the work on the calling thread; this spreads a batch
  * over the workers, which share the file key and derive their IVs themselves.
  */
-import { cryptoPool, isShared, sharedBuffer } from '../crypto/pool.js';
+import { cryptoPool, isShared, sharedBuffer, type JobResult } from '../crypto/pool.js';
 import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { ContentCipher } from '../format/contentenc.js';
 
@@ -67,12 +67,23 @@ export class FileCrypto {
    * still at the rest (a writer stores those n extents in that time); it is not called otherwise.
    */
   encryptInPlace(buf: Uint8Array, first: number, count: number, meanwhile?: (done: number) => Promise<void>): Promise<void> {
-    return this.spread('encrypt', buf, buf, first, count, meanwhile);
+    return this.spread('encrypt', buf, buf, first, count, meanwhile).then(() => undefined);
+  }
+
+  /**
+   * Encrypt in place and store in the lower file: `meanwhile(n)` stores the first n extents
+   * (this thread's share) while the pool's threads encrypt the rest and write it themselves on
+   * `io.fd` (extent `first` at lower offset `io.position`), beside this thread's write. Resolves
+   * to whether everything was stored; false: the batch was too small to spread and only the
+   * encryption was done (the caller stores it all).
+   */
+  encryptAndStore(buf: Uint8Array, first: number, count: number, io: { fd: number; position: number }, meanwhile: (done: number) => Promise<void>): Promise<boolean> {
+    return this.spread('encrypt', buf, buf, first, count, meanwhile, io);
   }
 
   /** decryptInPlace is encryptInPlace's inverse, with the same use of the pool. */
   decryptInPlace(buf: Uint8Array, first: number, count: number): Promise<void> {
-    return this.spread('decrypt', buf, buf, first, count);
+    return this.spread('decrypt', buf, buf, first, count).then(() => undefined);
   }
 
   /**
@@ -81,40 +92,108 @@ export class FileCrypto {
    * and it is copied to dst: give src a scratch buffer the lower file was just read into.
    */
   decryptFrom(src: Uint8Array, dst: Uint8Array, first: number, count: number): Promise<void> {
-    return this.spread('decrypt', src, dst, first, count);
+    return this.spread('decrypt', src, dst, first, count).then(() => undefined);
   }
 
+  /** Whether a batch of `count` extents goes to the pool. */
+  spreads(count: number): boolean {
+    return count >= PARALLEL_MIN_EXTENTS && cryptoPool().size > 0;
+  }
+
+  /**
+   * Read `count` extents of the lower file (extent `first` at offset `io.position` on `io.fd`) and
+   * decrypt them into dst, this thread and the pool's together: each worker reads and decrypts its
+   * share into shared memory while this thread reads its own with `readLocal(dst, n)` (the first n
+   * extents, returning the bytes read) and decrypts it; then the workers' shares are copied to dst.
+   * Resolves to the lower bytes present (count * extentSize unless the lower file ends early, and
+   * then dst holds no usable data). Only for batches that spreads().
+   */
+  async readAndDecrypt(
+    dst: Uint8Array, first: number, count: number, io: { fd: number; position: number },
+    readLocal: (dst: Uint8Array, count: number) => Promise<number>,
+  ): Promise<number> {
+    const pool = cryptoPool();
+    const c = this.content;
+    const es = this.extentSize;
+    const { parts, per } = this.split(count);
+    const restBytes = (count - per) * es;
+    const borrowed = this.borrow(restBytes);
+    const jobs: Promise<JobResult>[] = [];
+    this.pooled = true;
+    for (let e = per; e < count; e += per) {
+      const n = Math.min(per, count - e);
+      jobs.push(pool.run({
+        op: 'decrypt', cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: n,
+        buf: borrowed.buffer as SharedArrayBuffer, byteOffset: borrowed.byteOffset + (e - per) * es,
+        io: { fd: io.fd, position: io.position + e * es },
+      }));
+    }
+    let failure: unknown;
+    let present = 0;
+    try {
+      present = await readLocal(dst, per);
+      if (present === per * es) c.decrypt(dst, dst, first, per);
+    } catch (e) {
+      failure = e;
+    }
+    // Every job must be done before returning: the workers write into memory this object owns.
+    const results = await Promise.allSettled(jobs);
+    for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
+    if (failure !== undefined) throw failure;
+    for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) {
+      present += (results[j] as PromiseFulfilledResult<JobResult>).value.read ?? 0;
+    }
+    if (present >= count * es) copyBytes(borrowed.subarray(0, restBytes), dst.subarray(per * es, count * es));
+    this.spare = borrowed;
+    return Math.min(present, count * es);
+  }
+
+  /** How a batch is cut: this thread takes the first `per` extents, each worker the next `per`. */
+  private split(count: number): { parts: number; per: number } {
+    const parts = Math.min(cryptoPool().size + 1, Math.floor(count / (PARALLEL_MIN_EXTENTS >> 1)) || 1);
+    const per = Math.ceil(count / parts);
+    return { parts: Math.ceil(count / per), per };
+  }
+
+  /** Shared scratch of at least `bytes` (the spare one when large enough), the caller's until it gives it back. */
+  private borrow(bytes: number): Buffer {
+    const b = this.spare && this.spare.length >= bytes ? this.spare : sharedBuffer(bytes);
+    this.spare = undefined;
+    return b;
+  }
+
+  /** Resolves to whether the workers stored their shares (only with `io`, when the batch was spread). */
   private async spread(
     op: 'encrypt' | 'decrypt', src: Uint8Array, dst: Uint8Array, first: number, count: number,
-    meanwhile?: (done: number) => Promise<void>,
-  ): Promise<void> {
+    meanwhile?: (done: number) => Promise<void>, io?: { fd: number; position: number },
+  ): Promise<boolean> {
     const pool = cryptoPool();
     const c = this.content;
     const local = op === 'encrypt' ? c.encrypt.bind(c) : c.decrypt.bind(c);
-    if (count < PARALLEL_MIN_EXTENTS || pool.size === 0) {
+    if (!this.spreads(count)) {
       local(src, dst, first, count);
-      return;
+      return false;
     }
     const es = this.extentSize;
-    const parts = Math.min(pool.size + 1, Math.floor(count / (PARALLEL_MIN_EXTENTS >> 1)) || 1);
-    const per = Math.ceil(count / parts);
-    const restBytes = (count - per) * es;
+    const { per } = this.split(count);
     const rest = src.subarray(per * es, count * es);
     let shared: Uint8Array = rest;
     let borrowed: Buffer | undefined;
+    // Workers write the lower file from the shared copy only when it is the caller's buffer.
+    const store = io && isShared(rest) && dst === src ? io : undefined;
     if (!isShared(rest)) {
-      borrowed = this.spare && this.spare.length >= restBytes ? this.spare : sharedBuffer(restBytes);
-      this.spare = undefined;
-      shared = borrowed.subarray(0, restBytes);
+      borrowed = this.borrow(rest.length);
+      shared = borrowed.subarray(0, rest.length);
       copyBytes(rest, shared);
     }
-    const jobs: Promise<void>[] = [];
+    const jobs: Promise<JobResult>[] = [];
     this.pooled = true;
     for (let e = per; e < count; e += per) {
       const n = Math.min(per, count - e);
       jobs.push(pool.run({
         op, cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: n,
         buf: shared.buffer as SharedArrayBuffer, byteOffset: shared.byteOffset + (e - per) * es,
+        io: store && { fd: store.fd, position: store.position + e * es },
       }));
     }
     let failure: unknown;
@@ -130,5 +209,6 @@ export class FileCrypto {
     const out = dst.subarray(per * es, count * es);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     if (borrowed) this.spare = borrowed;
+    return store !== undefined;
   }
 }

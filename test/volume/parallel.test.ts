@@ -1,10 +1,14 @@
 /**
  * Large reads and writes go through the crypto pool (shared scratch memory, several threads);
- * what one thread count writes, every other reads back, at aligned and unaligned offsets.
+ * what one thread count writes, every other reads back, at aligned and unaligned offsets; the
+ * lower bytes do not depend on the thread count, and a lower file cut short is reported on every one.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
+import { isEcryptfsError } from '../../src/errors.js';
 import { setCryptoWorkers } from '../../src/crypto/pool.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
@@ -53,6 +57,52 @@ test('writes and reads with 0, 1 and 2 crypto threads agree, aligned and not', a
         }
       },
     ), { numRuns: 12 });
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('the lower bytes are the same whichever threads wrote them; a lower file cut short reads as ECORRUPT on every thread count', async () => {
+  const dir = tempDir();
+  try {
+    // Its own keys: closing a volume wipes its ring.
+    const ring2 = new KeyRing();
+    const [key2] = ring2.addPassphraseSync('parallel-pass-2');
+    const vol = await Volume.open(dir.path, ring2, { cipher: 'aes', keyBytes: 16, sigs: [key2.sig], fnekSig: null });
+    const data = bytes(7, (3 << 20) + 1000);
+    setCryptoWorkers(0);
+    await vol.writeFile('f', data);
+    const [name] = readdirSync(dir.path);
+    const lowerPath = join(dir.path, name);
+    const alone = readFileSync(lowerPath);
+    for (const writers of [1, 2]) {
+      setCryptoWorkers(writers);
+      // Rewritten in place: the same file key, so the same lower bytes.
+      await vol.writeFile('f', data);
+      assert.ok(readFileSync(lowerPath).equals(alone), `${writers} crypto threads wrote other lower bytes`);
+    }
+    // Cut (after the 8 KiB header) inside the calling thread's share of a 1 MiB chunk (its first
+    // 1/2 or 1/3) and inside a worker's, at and off an extent edge.
+    for (const [chunk, extent] of [[0, 50], [0, 200], [2, 240]]) {
+      const cut = 8192 + (chunk * 256 + extent) * 4096 + (extent === 200 ? 100 : 0);
+      writeFileSync(lowerPath, alone.subarray(0, cut));
+      for (const readers of [0, 1, 2]) {
+        setCryptoWorkers(readers);
+        // Just the 1 MiB chunk with the cut (one batch: later small batches would notice on their own).
+        const f = await vol.openFile('f');
+        try {
+          await assert.rejects(f.read(chunk << 20, 1 << 20), (e: unknown) => isEcryptfsError(e, 'ECORRUPT'), `cut at ${cut}, ${readers} threads`);
+        } finally {
+          await f.close();
+        }
+      }
+    }
+    writeFileSync(lowerPath, alone);
+    for (const readers of [0, 1, 2]) {
+      setCryptoWorkers(readers);
+      assert.ok((await vol.readFile('f')).equals(data));
+    }
     vol.close();
   } finally {
     dir.cleanup();
