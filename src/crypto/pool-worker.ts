@@ -1,5 +1,5 @@
 /** Worker side of the crypto pool: CBC-encrypts or -decrypts a run of extents in shared memory, in place. */
-import { readSync, writeSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { createBlockCipher } from './blockcipher.js';
 import { extentIvsInto } from './extentiv.js';
@@ -36,7 +36,6 @@ parentPort!.on('message', ({ id, job, forget }: { id: number; job: ExtentJob; fo
     const data = new Uint8Array(job.buf, job.byteOffset, job.count * job.extentSize);
     if (job.op === 'encrypt') {
       c.cbcEncryptExtents(data, data, job.extentSize, iv);
-      if (job.io) for (let o = 0; o < data.length; ) o += writeSync(job.io.fd, data, o, data.length - o, job.io.position + o);
       parentPort!.postMessage({ id });
       return;
     }

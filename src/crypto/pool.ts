@@ -22,9 +22,9 @@ export interface ExtentJob {
   buf: SharedArrayBuffer;
   byteOffset: number;
   /**
-   * The job's share of the lower file too, on a descriptor every thread may use: a decrypt
-   * first reads its extents at `position`, an encrypt writes them there afterwards. The lower
-   * I/O then runs on the worker beside the caller's, not after it on the calling thread.
+   * A decrypt's share of the lower file, read by the worker first (at `position`, on a descriptor
+   * every thread may use): the lower read then runs beside the caller's, not before it.
+   * (Writes stay on the caller: a worker writing its share beside it measured no faster.)
    */
   io?: { fd: number; position: number };
 }
@@ -49,6 +49,35 @@ class CryptoPool {
   private active = 0;
   /** Number of worker threads (extra cores) jobs are spread over; 0: everything on the caller. */
   size = defaultWorkers();
+  /** Batches still to keep on the calling thread after spreading lost (see outcome()). */
+  private skip = 0;
+  private backoff = 0;
+
+  /**
+   * Whether to spread the next batch. The pool pays only when another core is free: on a busy
+   * machine a worker waits for a time slice and the caller waits for it, and doing the whole
+   * batch alone is faster. So after a spread that lost, the next 2, 4, ... 64 batches stay on
+   * the calling thread, and the one after tries again.
+   */
+  pays(): boolean {
+    if (this.size === 0) return false;
+    if (this.skip === 0) return true;
+    this.skip--;
+    return false;
+  }
+
+  /**
+   * How a spread batch went: the caller spent `own` ms on its share and then waited `wait` ms for
+   * the workers' `parts - 1` shares. It lost when that took longer than all shares on the caller.
+   */
+  outcome(own: number, wait: number, parts: number): void {
+    if (wait > own * (parts - 1)) {
+      this.backoff = Math.min(this.backoff + 1, 6);
+      this.skip = 1 << this.backoff;
+    } else {
+      this.backoff = 0;
+    }
+  }
 
   private worker(): Worker {
     if (this.workers.length < this.size) {
@@ -98,9 +127,11 @@ class CryptoPool {
     for (const w of this.workers) w.postMessage({ forget: true });
   }
 
-  /** Change the number of workers (bench, tests); extra threads are stopped. */
+  /** Change the number of workers (bench, tests); extra threads are stopped; pays() starts afresh. */
   resize(n: number): void {
     this.size = n;
+    // A new start: the next batch is spread (tests rely on it after choosing a thread count).
+    this.skip = this.backoff = 0;
     while (this.workers.length > n) {
       const w = this.workers.pop()!;
       w.removeAllListeners('exit');
@@ -123,6 +154,8 @@ export function cryptoPool(): CryptoPool {
 export function setCryptoWorkers(n: number | undefined): void {
   cryptoPool().resize(n ?? defaultWorkers());
 }
+
+
 
 /** Whether `b` lies in shared memory that pool jobs can work on in place. */
 export function isShared(b: Uint8Array): b is Uint8Array & { buffer: SharedArrayBuffer } {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
-import { cryptoPool, isShared, sharedBuffer } from '../crypto/pool.js';
+import { cryptoPool, sharedBuffer } from '../crypto/pool.js';
 import { FileCrypto } from './filecrypto.js';
 import {
   buildHeaderBytes,
@@ -571,13 +571,7 @@ export class EcryptfsFile {
       await this.fh.write(plain, 0, done * es, at);
       stored = done * es;
     };
-    const fd = this.fh.poolFd;
-    // Where the lower descriptor may be used from the pool's threads, they write their share too.
-    if (fd !== undefined && isShared(plain)) {
-      if (await this.content!.encryptAndStore(plain, first, count, { fd, position: at }, storeOwn)) stored = plain.length;
-    } else {
-      await this.content!.encryptInPlace(plain, first, count, storeOwn);
-    }
+    await this.content!.encryptInPlace(plain, first, count, storeOwn);
     if (stored < plain.length) await this.fh.write(plain, stored, plain.length - stored, at + stored);
     if (end > this.size) await this.writeSizeField(end);
   }

@@ -67,23 +67,12 @@ export class FileCrypto {
    * still at the rest (a writer stores those n extents in that time); it is not called otherwise.
    */
   encryptInPlace(buf: Uint8Array, first: number, count: number, meanwhile?: (done: number) => Promise<void>): Promise<void> {
-    return this.spread('encrypt', buf, buf, first, count, meanwhile).then(() => undefined);
-  }
-
-  /**
-   * Encrypt in place and store in the lower file: `meanwhile(n)` stores the first n extents
-   * (this thread's share) while the pool's threads encrypt the rest and write it themselves on
-   * `io.fd` (extent `first` at lower offset `io.position`), beside this thread's write. Resolves
-   * to whether everything was stored; false: the batch was too small to spread and only the
-   * encryption was done (the caller stores it all).
-   */
-  encryptAndStore(buf: Uint8Array, first: number, count: number, io: { fd: number; position: number }, meanwhile: (done: number) => Promise<void>): Promise<boolean> {
-    return this.spread('encrypt', buf, buf, first, count, meanwhile, io);
+    return this.spread('encrypt', buf, buf, first, count, meanwhile);
   }
 
   /** decryptInPlace is encryptInPlace's inverse, with the same use of the pool. */
   decryptInPlace(buf: Uint8Array, first: number, count: number): Promise<void> {
-    return this.spread('decrypt', buf, buf, first, count).then(() => undefined);
+    return this.spread('decrypt', buf, buf, first, count);
   }
 
   /**
@@ -92,12 +81,12 @@ export class FileCrypto {
    * and it is copied to dst: give src a scratch buffer the lower file was just read into.
    */
   decryptFrom(src: Uint8Array, dst: Uint8Array, first: number, count: number): Promise<void> {
-    return this.spread('decrypt', src, dst, first, count).then(() => undefined);
+    return this.spread('decrypt', src, dst, first, count);
   }
 
-  /** Whether a batch of `count` extents goes to the pool. */
+  /** Whether a batch of `count` extents goes to the pool: decided once per batch (see CryptoPool.pays). */
   spreads(count: number): boolean {
-    return count >= PARALLEL_MIN_EXTENTS && cryptoPool().size > 0;
+    return count >= PARALLEL_MIN_EXTENTS && cryptoPool().pays();
   }
 
   /**
@@ -130,14 +119,17 @@ export class FileCrypto {
     }
     let failure: unknown;
     let present = 0;
+    const t0 = performance.now();
     try {
       present = await readLocal(dst, per);
       if (present === per * es) c.decrypt(dst, dst, first, per);
     } catch (e) {
       failure = e;
     }
+    const t1 = performance.now();
     // Every job must be done before returning: the workers write into memory this object owns.
     const results = await Promise.allSettled(jobs);
+    pool.outcome(t1 - t0, performance.now() - t1, parts);
     for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
     if (failure !== undefined) throw failure;
     for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) {
@@ -162,25 +154,22 @@ export class FileCrypto {
     return b;
   }
 
-  /** Resolves to whether the workers stored their shares (only with `io`, when the batch was spread). */
   private async spread(
     op: 'encrypt' | 'decrypt', src: Uint8Array, dst: Uint8Array, first: number, count: number,
-    meanwhile?: (done: number) => Promise<void>, io?: { fd: number; position: number },
-  ): Promise<boolean> {
+    meanwhile?: (done: number) => Promise<void>,
+  ): Promise<void> {
     const pool = cryptoPool();
     const c = this.content;
     const local = op === 'encrypt' ? c.encrypt.bind(c) : c.decrypt.bind(c);
     if (!this.spreads(count)) {
       local(src, dst, first, count);
-      return false;
+      return;
     }
     const es = this.extentSize;
-    const { per } = this.split(count);
+    const { parts, per } = this.split(count);
     const rest = src.subarray(per * es, count * es);
     let shared: Uint8Array = rest;
     let borrowed: Buffer | undefined;
-    // Workers write the lower file from the shared copy only when it is the caller's buffer.
-    const store = io && isShared(rest) && dst === src ? io : undefined;
     if (!isShared(rest)) {
       borrowed = this.borrow(rest.length);
       shared = borrowed.subarray(0, rest.length);
@@ -193,22 +182,24 @@ export class FileCrypto {
       jobs.push(pool.run({
         op, cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: n,
         buf: shared.buffer as SharedArrayBuffer, byteOffset: shared.byteOffset + (e - per) * es,
-        io: store && { fd: store.fd, position: store.position + e * es },
       }));
     }
     let failure: unknown;
+    const t0 = performance.now();
     try {
       local(src, dst, first, per);
       if (meanwhile && dst === src) await meanwhile(per);
     } catch (e) {
       failure = e;
     }
+    const t1 = performance.now();
     // Wait for every job before returning: the workers write into memory the caller owns.
-    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failure ??= r.reason;
+    const results = await Promise.allSettled(jobs);
+    pool.outcome(t1 - t0, performance.now() - t1, parts);
+    for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
     if (failure !== undefined) throw failure;
     const out = dst.subarray(per * es, count * es);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     if (borrowed) this.spare = borrowed;
-    return store !== undefined;
   }
 }
