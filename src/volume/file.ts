@@ -566,13 +566,11 @@ export class EcryptfsFile {
     // A large run is encrypted by this thread and the crypto pool together: store the extents this
     // thread has done while the pool finishes the rest (still all before the size field).
     let stored = 0;
-    const at = this.dataOffset + first * es;
-    const storeOwn = async (done: number) => {
-      await this.fh.write(plain, 0, done * es, at);
+    await this.content!.encryptInPlace(plain, first, count, async (done) => {
+      await this.fh.write(plain, 0, done * es, this.dataOffset + first * es);
       stored = done * es;
-    };
-    await this.content!.encryptInPlace(plain, first, count, storeOwn);
-    if (stored < plain.length) await this.fh.write(plain, stored, plain.length - stored, at + stored);
+    });
+    await this.fh.write(plain, stored, plain.length - stored, this.dataOffset + first * es + stored);
     if (end > this.size) await this.writeSizeField(end);
   }
 
