@@ -11,7 +11,7 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EcryptfsError } from '../errors.js';
-import { DEFAULT_SALT } from '../format/kdf.js';
+import { DEFAULT_SALT, deriveKeyAsync, FNEK_SALT } from '../format/kdf.js';
 import { addKey, keyringAvailable, unlinkKey } from '../sys/keyring.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
@@ -150,21 +150,34 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
     checkKeyBytes(o);
     if (!o.passphrase && o.passphraseFile) o.passphrase = await readPassphraseOptionFile(o.passphraseFile);
     else if (!o.passphrase && o.passphraseFd !== undefined) o.passphrase = readPassphraseFd(o.passphraseFd);
+    // Each derivation is 65,536 SHA-512 rounds, most of the command's CPU: the file key is derived
+    // once per passphrase (the dialogue asks for the sig of the one given here again), and the
+    // FNEK-salt key (ecryptfs-add-passphrase --fnek) only when a sig the mount needs is missing.
+    let fileKeyOf: { pass: Buffer; sig: string } | undefined;
+    const fileSigOf = async (p: Buffer): Promise<string> => {
+      if (fileKeyOf?.pass === p) return fileKeyOf.sig;
+      const k = ring.add({ ...(await deriveKeyAsync(p, o.salt ?? DEFAULT_SALT)), origin: 'passphrase' });
+      fileKeyOf = { pass: p, sig: k.sig };
+      return k.sig;
+    };
+    let fnekTried = false;
+    const fromKernel = async (p: Buffer | undefined, sigs: string[]): Promise<void> => {
+      if (p && !fnekTried && sigs.some((s) => !ring.has(s))) {
+        fnekTried = true;
+        ring.add({ ...(await deriveKeyAsync(p, FNEK_SALT)), origin: 'fnek' });
+      }
+      await keysFromKernel(ring, sigs);
+    };
     if (o.passphrase) {
       if (o.passphrase.length === 0) throw new EcryptfsError('EINVAL', 'empty passphrase');
       if (o.passphrase.length > 64) throw new EcryptfsError('EINVAL', 'passphrase is longer than 64 bytes');
-      await ring.addPassphrase(o.passphrase, o.salt ?? DEFAULT_SALT);
+      await fileSigOf(o.passphrase);
     }
-    if (o.passphrase || o.sigs.length > 0) await keysFromKernel(ring, [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])]);
-    const r = await runDialogue(
-      o,
-      io,
-      async (p) => (await ring.addPassphrase(p, o.salt ?? DEFAULT_SALT))[0].sig,
-      readPassphraseOptionFile,
-    );
+    if (o.passphrase || o.sigs.length > 0) await fromKernel(o.passphrase, [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])]);
+    const r = await runDialogue(o, io, fileSigOf, readPassphraseOptionFile);
     passphrase = r.passphrase;
     const needed = [...o.sigs, ...(o.fnekSig ? [o.fnekSig] : [])];
-    await keysFromKernel(ring, needed);
+    await fromKernel(passphrase, needed);
     // Put the key where the kernel tools look for it (as mount.ecryptfs does), when there is a keyring.
     if (passphrase && (await keyringAvailable())) {
       const k = ring.get(o.sigs[0])!;
