@@ -5,8 +5,7 @@
  */
 import type { Command } from 'commander';
 import { EcryptfsError } from '../errors.js';
-import { readSecretFile, resolveKeys, type ResolvedKeys } from '../volume/keysource.js';
-import { askSecret } from './prompt.js';
+import type { ResolvedKeys } from '../volume/keysource.js';
 
 export interface KeyOptions {
   passphraseFile?: string;
@@ -24,6 +23,8 @@ export function addKeyOptions(cmd: Command): Command {
 }
 
 export async function keysFromOptions(o: KeyOptions): Promise<ResolvedKeys> {
+  // Loaded here, not with the options: `ecryptfs mount` defines these options but never runs this.
+  const [{ readSecretFile, resolveKeys }, { askSecret }] = await Promise.all([import('../volume/keysource.js'), import('./prompt.js')]);
   const fnek = o.fnekPassphraseFile ? await readSecretFile(o.fnekPassphraseFile) : undefined;
   try {
     if (o.wrappedPassphrase) {

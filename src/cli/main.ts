@@ -1,24 +1,16 @@
 #!/usr/bin/env node
 /** The `ecryptfs` command: offline decrypt/encrypt, ls, stat, fsck (and mount, umount). */
 import { Command, Option } from 'commander';
-import { promises as fsp } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
 import { CIPHER_NAMES, type CipherName } from '../crypto/types.js';
-import { CIPHERS } from '../format/ciphers.js';
-import { fsck, fsckFailed } from '../volume/fsck.js';
-import { splitBytes, Volume, type EntryType } from '../volume/volume.js';
-import { escapeName, unescapeName } from '../volume/names.js';
-import { devMajorMinor } from '../lower/mknod.js';
-import { decryptTree, encryptTree, type TreeResult } from '../volume/tree.js';
+import type { Volume, EntryType } from '../volume/volume.js';
+import type { TreeResult } from '../volume/tree.js';
 import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
-import { treeProgress } from './progress.js';
-import { rawArg } from './argv.js';
 import { errorMessage, runMain } from './run.js';
-import { statText } from './statcmd.js';
-import { mountCommand, umountCommand } from './mount.js';
-import { listMountStates } from '../mount/state.js';
 import { packageVersion } from './version.js';
+import { preforkFits, preforkRootDaemon } from '../mount/daemon-fork.js';
 
+// Each subcommand loads what it needs when it runs (dynamic imports): a command that loads every
+// subcommand's modules spends most of a mount's start-up compiling code it never runs.
 function reportProblems(cmd: string, r: TreeResult): number {
   for (const p of r.problems) process.stderr.write(`ecryptfs ${cmd}: ${errorMessage(p.error)}\n`);
   for (const n of r.notes) process.stderr.write(`ecryptfs ${cmd}: note: ${n}\n`);
@@ -26,6 +18,7 @@ function reportProblems(cmd: string, r: TreeResult): number {
 }
 
 async function openVolumeAt(dir: string, o: KeyOptions & { passthrough?: boolean }): Promise<Volume> {
+  const { Volume } = await import('../volume/volume.js');
   const keys = await keysFromOptions(o);
   return Volume.open(dir, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, passthrough: o.passthrough, readOnly: true });
 }
@@ -57,6 +50,9 @@ export function buildProgram(): Command {
       .requiredOption('-o, --output <dest>', 'destination directory')
       .option('--passthrough', 'copy lower files that are not eCryptfs as they are (as the kernel passthrough mode reads them)'),
   ).action(act(async (srcs: string[], o: KeyOptions & { output: string; passthrough?: boolean }) => {
+    const [{ promises: fsp }, { basename, dirname }, { Volume }, { decryptTree }, { treeProgress }, { rawArg }] = await Promise.all([
+      import('node:fs'), import('node:path'), import('../volume/volume.js'), import('../volume/tree.js'), import('./progress.js'), import('./argv.js'),
+    ]);
     const keys = await keysFromOptions(o);
     const bar = treeProgress('decrypt');
     let rc = 0;
@@ -92,6 +88,9 @@ export function buildProgram(): Command {
       )
       .option('--xattr-metadata', 'keep headers in the user.ecryptfs xattr (ecryptfs_xattr_metadata)'),
   ).action(act(async (srcs: string[], o: KeyOptions & { output: string; cipher: CipherName; keyBytes?: number; filenameCrypto?: boolean; fnekFrom: string; xattrMetadata?: boolean }) => {
+    const [{ promises: fsp }, { resolve }, { Volume }, { encryptTree }, { CIPHERS }, { treeProgress }, { rawArg }] = await Promise.all([
+      import('node:fs'), import('node:path'), import('../volume/volume.js'), import('../volume/tree.js'), import('../format/ciphers.js'), import('./progress.js'), import('./argv.js'),
+    ]);
     const keys = await keysFromOptions(o);
     const cipher = o.cipher;
     const keyBytes = o.keyBytes ?? CIPHERS[cipher].keySizes[0];
@@ -123,6 +122,9 @@ export function buildProgram(): Command {
       .option('-l, --long', 'show type, mode, size (major, minor for devices), mtime and the symlink target')
       .option('--json', 'one JSON object per line, names both escaped and as base64 of their exact bytes'),
   ).action(act(async (dir: string, path: string, o: KeyOptions & { recursive?: boolean; long?: boolean; json?: boolean }) => {
+    const [{ splitBytes }, { escapeName, unescapeName }, { devMajorMinor }] = await Promise.all([
+      import('../volume/volume.js'), import('../volume/names.js'), import('../lower/mknod.js'),
+    ]);
     const vol = await openVolumeAt(dir, o);
     let rc = 0;
     try {
@@ -177,6 +179,7 @@ export function buildProgram(): Command {
     .description('show the eCryptfs header of a lower file (as ecryptfs-stat does)')
     .argument('<lowerfile>')
     .action(async (file: string) => {
+      const { statText } = await import('./statcmd.js');
       process.stdout.write(await statText(file));
     });
 
@@ -187,6 +190,7 @@ export function buildProgram(): Command {
       .argument('<lowerdir>')
       .option('-q, --quiet', 'print only problems and the summary'),
   ).action(act(async (dir: string, o: KeyOptions & { quiet?: boolean }) => {
+    const { fsck, fsckFailed } = await import('../volume/fsck.js');
     const vol = await openVolumeAt(dir, o);
     try {
       const r = await fsck(vol, (e) => {
@@ -208,22 +212,31 @@ export function buildProgram(): Command {
     .argument('<upper>')
     .option('-o, --options <opts>', 'mount.ecryptfs options (key=passphrase:passphrase_passwd_file=F, ecryptfs_sig=, ecryptfs_cipher=, ...)', '')
     .option('-f, --foreground', 'stay in the foreground until unmounted')
-    .action(act(async (lower: string, upper: string, o: { options: string; foreground?: boolean }) => mountCommand({ lower, upper, options: o.options, foreground: !!o.foreground, ecryptfsrc: true })));
+    .action(act(async (lower: string, upper: string, o: { options: string; foreground?: boolean }) => (await import('./mount.js')).mountCommand({ lower, upper, options: o.options, foreground: !!o.foreground, ecryptfsrc: true })));
 
   program
     .command('umount')
     .description('unmount an ecryptfs-ts mount (unlinks its keys from the keyring with ecryptfs_unlink_sigs)')
     .argument('<upper>')
-    .action(act(async (upper: string) => umountCommand(upper)));
+    .action(act(async (upper: string) => (await import('./mount.js')).umountCommand(upper)));
 
   program
     .command('mounts')
     .description('list ecryptfs-ts mounts with their eCryptfs options')
     .action(act(async () => {
+      const { listMountStates } = await import('../mount/state.js');
       for (const s of await listMountStates()) process.stdout.write(`${s.lower} on ${s.upper} type ecryptfs (${s.options}) [pid ${s.pid}]\n`);
     }));
 
   return program;
+}
+
+/** The command's entry (bin/ecryptfs.js and this file run as a script). */
+export function startMain(): void {
+  // A root mount forks its daemon first, so the daemon's start overlaps all of ours.
+  const args = process.argv.slice(2);
+  if (args[0] === 'mount' && preforkFits(args.slice(1))) preforkRootDaemon(false);
+  runMain('ecryptfs', () => main());
 }
 
 /** Parse argv and run; resolves to the exit code (commander's usage errors included). */
@@ -242,5 +255,5 @@ export async function main(argv = process.argv): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'))) {
-  runMain('ecryptfs', () => main());
+  startMain();
 }

@@ -4,11 +4,14 @@
  * umount.ecryptfs UPPER (umount(8) adds [-nlfvr] [-t TYPE]).
  */
 import { EcryptfsError } from '../errors.js';
+import { preforkFits, preforkRootDaemon } from '../mount/daemon-fork.js';
 import { MOUNT_USAGE, UMOUNT_USAGE } from './help.js';
-import { mountCommand, umountCommand } from './mount.js';
 import { runMain } from './run.js';
 
+// The mount's modules are loaded when needed (dynamic imports): as root the daemon is forked
+// first, so that its start overlaps ours (see daemon-fork.ts).
 export function mountHelperMain(): void {
+  if (preforkFits(process.argv.slice(2))) preforkRootDaemon(false);
   runMain('mount.ecryptfs', async () => {
     const args = process.argv.slice(2);
     const pos: string[] = [];
@@ -30,6 +33,7 @@ export function mountHelperMain(): void {
       process.stderr.write(MOUNT_USAGE);
       return 1;
     }
+    const { mountCommand } = await import('./mount.js');
     return mountCommand({ lower: pos[0], upper: pos[1], options, foreground, ecryptfsrc: true });
   });
 }
@@ -49,6 +53,7 @@ export function umountHelperMain(): void {
       process.stderr.write(UMOUNT_USAGE);
       return 1;
     }
+    const { umountCommand } = await import('./mount.js');
     return umountCommand(pos[0], { lazy });
   });
 }

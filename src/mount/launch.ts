@@ -4,12 +4,11 @@
  * IPC channel, never argv or the environment. Resolves once the mount is up; in the foreground
  * it stays until unmount. The commands (cli/mount.ts) and the ~/Private tools (home/) use it.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { checkMountSetup, unprivilegedLaunch } from '../fuse/mount.js';
 import { closeSync, promises as fsp, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EcryptfsError } from '../errors.js';
 import { DEFAULT_SALT, deriveKeyAsync, FNEK_SALT } from '../format/kdf.js';
 import { addKey, keyringAvailable, unlinkKey } from '../sys/keyring.js';
@@ -17,6 +16,7 @@ import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
 import { keysFromKernel } from './keys.js';
 import { checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
+import { DAEMON_SCRIPT, daemonEnv, forkRootDaemon, takePreforkedDaemon } from './daemon-fork.js';
 import type { DaemonRequest } from './request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
 import { daemonAlive, listMountStates, type MountState, readMountState, removeMountState, stateDir } from './state.js';
@@ -141,9 +141,10 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
   if (a.quiet) io.out = () => undefined;
   const ring = new KeyRing();
   let passphrase: Buffer | undefined;
-  // As root the daemon is forked now, so its start (Node and module loading) overlaps the key
-  // derivation and the dialogue; it waits for its request and is killed if we do not mount.
-  let early: ChildProcess | undefined = forkRootDaemon(a.foreground);
+  // As root the daemon is forked now (or was, as the command's first step), so its start (Node and
+  // module loading) overlaps the key derivation and the dialogue; it waits for its request and is
+  // killed if we do not mount.
+  let early: ChildProcess | undefined = takePreforkedDaemon(a.foreground) ?? forkRootDaemon(a.foreground);
   try {
     // Every option is checked before the first question: nobody answers a dialogue to be refused.
     if (o.checkDevRuid) await checkDevRuid(lower);
@@ -213,21 +214,6 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
     o.passphrase?.fill(0);
     ring.destroy();
   }
-}
-
-const DAEMON_SCRIPT = () => fileURLToPath(new URL('./daemon.js', import.meta.url));
-// Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start.
-const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
-
-/** The root daemon (mount(8) needs no helper): forked as early as possible; undefined for other users. */
-function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
-  if ((process.getuid?.() ?? 0) !== 0) return undefined;
-  const out = foreground ? 'inherit' : 'ignore';
-  // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
-  const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: ['--openssl-legacy-provider', ...extra] });
-  child.on('error', () => undefined);
-  return child;
 }
 
 /** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */

@@ -1,0 +1,73 @@
+/**
+ * Forking the mount daemon (daemon.ts). Kept apart from launch.ts and light (node: modules only)
+ * so that a mount command can fork the daemon as its very first step, before it loads its own
+ * modules: Node's start and module loading in the daemon (the longest part of a mount) then
+ * overlap the command's (measured: `ecryptfs mount` as root, see README Performance).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const DAEMON_SCRIPT = (): string => fileURLToPath(new URL('./daemon.js', import.meta.url));
+
+/** Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start. */
+export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
+
+/** The root daemon (mount(2) needs no helper); undefined for other users. It waits for its request. */
+export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
+  if ((process.getuid?.() ?? 0) !== 0) return undefined;
+  const out = foreground ? 'inherit' : 'ignore';
+  // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
+  const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: ['--openssl-legacy-provider', ...extra] });
+  child.on('error', () => undefined);
+  return child;
+}
+
+let preforked: { child: ChildProcess; foreground: boolean } | undefined;
+
+/**
+ * Fork the root daemon now, for a mount this process is about to do (a command's first step).
+ * It holds neither this process's event loop nor anything else: a command that ends without
+ * mounting (a usage error, --help, a refused option) kills it at exit, and a daemon whose
+ * parent is gone ends on its own (its IPC channel closes).
+ */
+export function preforkRootDaemon(foreground: boolean): void {
+  if (preforked) return;
+  const child = forkRootDaemon(foreground);
+  if (!child) return;
+  child.unref();
+  child.channel?.unref();
+  preforked = { child, foreground };
+  process.once('exit', () => preforked?.child.kill());
+}
+
+/** The preforked daemon if it was forked for the same foreground mode (else it is killed); at most once. */
+export function takePreforkedDaemon(foreground: boolean): ChildProcess | undefined {
+  const p = preforked;
+  preforked = undefined;
+  if (!p) return undefined;
+  if (p.foreground === foreground && p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.ref();
+    p.child.channel?.ref();
+    return p.child;
+  }
+  p.child.kill();
+  return undefined;
+}
+
+/**
+ * Whether the arguments of a mount (after the command or subcommand name) ask for a mount the
+ * daemon can be forked for at once: not --help, not -f/--foreground (a foreground daemon shares
+ * our terminal; forked later, as before). A wrong guess costs only time: takePreforkedDaemon
+ * kills a daemon forked for the other mode.
+ */
+export function preforkFits(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-o' || a === '--options') i++;
+    else if (a.startsWith('-o') || a.startsWith('--options=')) continue;
+    else if (a === '--help' || a === '--foreground' || a === '--version' || a === '--') return false;
+    else if (/^-[a-zA-Z]*[fhV]/.test(a)) return false;
+  }
+  return true;
+}
