@@ -14,14 +14,15 @@ import * as sys from '../../lower/sys.js';
 import { XATTR_NAME } from '../../volume/file.js';
 import type { Volume } from '../../volume/volume.js';
 import { ErrnoError, toErrno } from './errno.js';
-import { ownCopy, remember, setName } from './names.js';
+import { remember, setName } from './names.js';
+import { ClearSizes } from './sizes.js';
 import { fdLimit, lowerMaxBytes } from './limits.js';
-import { ROOT, type Attr, type Caller, type Entry, type FsOptions, type Node, type OpenState } from './types.js';
+import { Node, ROOT, type Attr, type Caller, type Entry, type FsOptions, type OpenState } from './types.js';
 
 const E = OSC.errno;
 
 /** Lower inodes whose clear size is remembered (about 100 bytes each). */
-export const CLEAR_SIZE_CACHE = 100_000;
+const CLEAR_SIZE_CACHE = 100_000;
 
 export class FsCore {
   protected readonly nodes = new Map<number, Node>();
@@ -35,9 +36,13 @@ export class FsCore {
   protected readonly decoded = new Map<string, string>();
 
   /** Clear sizes by lower inode (see peekSize). */
-  protected readonly clearSizes = new Map<string, { size: number; ctimeNs: bigint; clear: number }>();
+  protected readonly clearSizes = new ClearSizes(CLEAR_SIZE_CACHE);
 
-  protected readonly byKey = new Map<string, number>();
+  /** Node ids by lower inode (inodeKey): a number key, no string per node. */
+  protected readonly byKey = new Map<number | string, number>();
+
+  /** The lower root's device: inodes on it are keyed by number alone. */
+  protected readonly rootDev: number;
 
   protected readonly open = new Map<number, OpenState>();
 
@@ -86,10 +91,18 @@ export class FsCore {
     // The lower root, walked from / without following any link (the path was resolved by the launcher).
     this.rootFd = openDirPath(vol.lower.root);
     const st = sys.fstat(this.rootFd);
-    this.nodes.set(ROOT, { nodeid: ROOT, parent: ROOT, name: Buffer.alloc(0), nlookup: 1, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT });
+    this.rootDev = st.dev;
+    const root = new Node(ROOT, ROOT, '', st.dev, st.ino, st.mode & S_IFMT);
+    root.nlookup = 1;
+    this.nodes.set(ROOT, root);
     const sfs = nodefs.statfsSync(sys.fdPath(this.rootFd));
     // The clear size whose lower file (8 KiB header + whole extents) still fits.
     this.maxSize = Math.max(0, Math.floor((lowerMaxBytes(sfs) - 8192) / 4096) * 4096);
+  }
+
+  /** The key of a lower inode in byKey and clearSizes: its number on the root's device, else dev:ino. */
+  protected inodeKey(dev: number, ino: number): number | string {
+    return dev === this.rootDev ? ino : `${dev}:${ino}`;
   }
 
   protected node(nodeid: number): Node {
@@ -177,14 +190,11 @@ export class FsCore {
   protected peekSize(n: Node, st: LowerStat, cr: Creds | undefined): number | undefined {
     // Reading needs the caller's rights only where the daemon's could read more than theirs.
     const own = cr && !(st.mode & 0o004) && !(st.uid === cr.uid && st.mode & 0o400) ? cr : undefined;
-    const key = own ? undefined : `${st.dev}:${st.ino}`;
-    const hit = key === undefined ? undefined : this.clearSizes.get(key);
-    if (hit && hit.size === st.size && hit.ctimeNs === st.ctimeNs) return hit.clear;
+    const key = own ? undefined : this.inodeKey(st.dev, st.ino);
+    const hit = key === undefined ? undefined : this.clearSizes.get(key, st.size, st.ctimeNs);
+    if (hit !== undefined) return hit;
     const clear = this.readClearSize(n, own);
-    if (key !== undefined && clear !== undefined) {
-      if (this.clearSizes.size >= CLEAR_SIZE_CACHE) this.clearSizes.clear();
-      this.clearSizes.set(key, { size: st.size, ctimeNs: st.ctimeNs, clear });
-    }
+    if (key !== undefined && clear !== undefined) this.clearSizes.set(key, st.size, st.ctimeNs, clear);
     return clear;
   }
 
@@ -244,12 +254,12 @@ export class FsCore {
 
   /** The node for a lower inode, by (dev, ino); a reused inode number of another type is a new node. */
   protected remember(parent: number, name: Buffer, st: LowerStat): Node {
-    const key = `${st.dev}:${st.ino}`;
+    const key = this.inodeKey(st.dev, st.ino);
     const id = this.byKey.get(key);
     let n = id === undefined ? undefined : this.nodes.get(id);
     if (n && n.type !== (st.mode & S_IFMT)) n = undefined;
     if (!n) {
-      n = { nodeid: this.nextNode++, parent, name: ownCopy(name), nlookup: 0, dev: st.dev, ino: st.ino, type: st.mode & S_IFMT };
+      n = new Node(this.nextNode++, parent, name, st.dev, st.ino, st.mode & S_IFMT);
       this.nodes.set(n.nodeid, n);
       this.byKey.set(key, n.nodeid);
     } else setName(n, parent, name);
@@ -288,9 +298,17 @@ export class FsCore {
     if (node.nlookup <= 0 && !this.open.has(nodeid)) {
       this.nodes.delete(nodeid);
       this.dirs.drop(nodeid);
-      const key = `${node.dev}:${node.ino}`;
+      const key = this.inodeKey(node.dev, node.ino);
       if (this.byKey.get(key) === nodeid) this.byKey.delete(key);
     }
+  }
+
+  /** How many entries each per-node and per-inode table holds (tests, memory reports). */
+  tables(): { nodes: number; inodes: number; dirFds: number; clearSizes: number; encodedNames: number; decodedNames: number; open: number; dirStreams: number } {
+    return {
+      nodes: this.nodes.size, inodes: this.byKey.size, dirFds: this.dirs.size, clearSizes: this.clearSizes.count,
+      encodedNames: this.encoded.size, decodedNames: this.decoded.size, open: this.open.size, dirStreams: this.dirStreams.size,
+    };
   }
 
   /** lstat of a node's own inode: checked to be the node (a swapped name is ESTALE). */

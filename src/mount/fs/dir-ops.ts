@@ -95,7 +95,7 @@ export class FsDirOps extends FsCore {
   /** The known node of a lower inode, if any. */
   protected nodeOf(st: LowerStat | undefined): Node | undefined {
     if (!st) return undefined;
-    const id = this.byKey.get(`${st.dev}:${st.ino}`);
+    const id = this.byKey.get(this.inodeKey(st.dev, st.ino));
     return id === undefined ? undefined : this.nodes.get(id);
   }
 
@@ -109,6 +109,8 @@ export class FsDirOps extends FsCore {
     const n = this.nodeOf(st);
     asCaller(callerCreds(ctx), () => sys.unlinkat(this.dirFd(parent), lowerName, 0));
     if (n) dropName(n, parent, lowerName);
+    // Its inode number may come back for a new file of the same size within one ctime tick.
+    if (st) this.clearSizes.delete(this.inodeKey(st.dev, st.ino));
   }
 
   async rmdir(parent: number, name: string | Buffer, ctx?: Caller): Promise<void> {
@@ -134,8 +136,11 @@ export class FsDirOps extends FsCore {
     const to = dst ? dst.name : this.encode(newName);
     const a = this.nodeOf(src.st);
     // With EXCHANGE the entry at `to` moves to `from`; without, it is replaced (that name is gone).
-    const b = this.nodeOf(dst ? dst.st : sys.fstatatOrNull(this.dirFd(newParent), to));
+    const bSt = dst ? dst.st : sys.fstatatOrNull(this.dirFd(newParent), to);
+    const b = this.nodeOf(bSt);
     asCaller(callerCreds(ctx), () => sys.renameat2(this.dirFd(parent), from, this.dirFd(newParent), to, flags));
+    // A file renamed over loses that name; its inode number may come back (see unlink).
+    if (bSt && !(flags & sys.RENAME_EXCHANGE)) this.clearSizes.delete(this.inodeKey(bSt.dev, bSt.ino));
     if (b && b !== a) {
       if (flags & sys.RENAME_EXCHANGE) moveName(b, newParent, to, parent, from);
       else dropName(b, newParent, to);

@@ -8,7 +8,6 @@ import { asCaller, callerCreds, withUmask, type Creds } from '../../lower/creds.
 import * as sys from '../../lower/sys.js';
 import { EcryptfsFile, XATTR_NAME } from '../../volume/file.js';
 import { ErrnoError } from './errno.js';
-import { CLEAR_SIZE_CACHE } from './core.js';
 import { headerFromXattr } from './encrypted-view.js';
 import { type Attr, type Caller, type Entry, type OpenState } from './types.js';
 
@@ -165,8 +164,7 @@ export class FsFileOps extends FsDirOps {
     } catch {
       return;
     }
-    if (this.clearSizes.size >= CLEAR_SIZE_CACHE) this.clearSizes.clear();
-    this.clearSizes.set(`${st.dev}:${st.ino}`, { size: st.size, ctimeNs: st.ctimeNs, clear: s.file.size });
+    this.clearSizes.set(this.inodeKey(st.dev, st.ino), st.size, st.ctimeNs, s.file.size);
   }
 
   protected async withFile<T>(nodeid: number, write: boolean, cr: Creds | undefined, fn: (f: EcryptfsFile) => Promise<T>): Promise<T> {

@@ -37,24 +37,60 @@ export interface Caller {
   umask?: number;
 }
 
-export interface Node {
-  nodeid: number;
-  parent: number;
-  /** Lower name (bytes) in the parent directory. */
-  name: Buffer;
-  nlookup: number;
-  dev: number;
-  ino: number;
-  /** S_IFMT bits. */
-  type: number;
+/**
+ * One node the kernel holds (a FUSE nodeid): the lower inode and one name of it. The kernel can
+ * hold every file of a huge directory at once, so a node is kept small (~250 bytes with its table
+ * entries): one object, numbers and one string; no Buffer of its own (a Buffer is a heap object,
+ * an ArrayBuffer and a malloc'd store, ~300 bytes for a 100-byte name).
+ */
+export class Node {
+  /** Lower name in the parent directory: its bytes as a latin1 string (exact for any byte). */
+  private lname: string;
+
+  nlookup = 0;
+
   /**
    * security.capability of the lower inode: null when known absent, undefined when not yet read.
    * The kernel asks for it before every write (to drop file capabilities), so it is read once.
    */
-  cap?: Buffer | null;
+  cap?: Buffer | null = undefined;
+
   /** Other names of a hard-linked inode seen so far (at most 8): one takes over when `name` goes. */
-  links?: Array<{ parent: number; name: Buffer }>;
+  links?: Array<{ parent: number; name: string }> = undefined;
+
+  constructor(
+    readonly nodeid: number,
+    public parent: number,
+    name: Uint8Array | string,
+    readonly dev: number,
+    readonly ino: number,
+    /** S_IFMT bits. */
+    readonly type: number,
+  ) {
+    this.lname = typeof name === 'string' ? name : latin1(name);
+  }
+
+  /** Lower name (bytes) in the parent directory: a new Buffer on each read, for one call. */
+  get name(): Buffer {
+    return Buffer.from(this.lname, 'latin1');
+  }
+
+  set name(b: Uint8Array) {
+    this.lname = latin1(b);
+  }
+
+  /** The lower name as kept (latin1): compared and copied without a Buffer. */
+  get key(): string {
+    return this.lname;
+  }
+
+  set key(s: string) {
+    this.lname = s;
+  }
 }
+
+/** Bytes as a latin1 string (one char per byte). */
+export const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 export interface OpenState {
   file: EcryptfsFile;
