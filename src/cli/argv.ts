@@ -4,6 +4,8 @@
  * last arguments there are the script's.
  */
 import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { NodeLowerFs, type LowerFs } from '../lower/lowerfs.js';
 
 let cache: Map<string, Buffer> | undefined;
 
@@ -42,3 +44,21 @@ export function rawArg(s: string): string | Buffer {
 export function rawArgs(): Array<string | Buffer> {
   return process.argv.slice(2).map(rawArg);
 }
+
+/**
+ * path's dirname, basename and resolve on a path that may be bytes: each byte is one Latin-1
+ * character while they work, so '/' is found and no other byte changes.
+ */
+function onBytes(p: string | Buffer, fn: (s: string) => string): string | Buffer {
+  return typeof p === 'string' ? fn(p) : Buffer.from(fn(p.toString('latin1')), 'latin1');
+}
+export const dirnameOf = (p: string | Buffer) => onBytes(p, dirname);
+export const basenameOf = (p: string | Buffer) => onBytes(p, basename);
+export const resolveArg = (p: string | Buffer) =>
+  typeof p === 'string' ? resolve(p) : onBytes(p, (s) => resolve(Buffer.from(process.cwd()).toString('latin1'), s));
+
+/** A lower directory: its path, or a LowerFs on its exact bytes (Volume.open takes either). */
+export const lowerAt = (p: string | Buffer): string | LowerFs => (typeof p === 'string' ? p : new NodeLowerFs(p));
+
+/** A lower directory named on the command line (LOWERDIR of ls and fsck). */
+export const lowerDirArg = (arg: string) => lowerAt(rawArg(arg));

@@ -18,9 +18,9 @@ function reportProblems(cmd: string, r: TreeResult): number {
 }
 
 async function openVolumeAt(dir: string, o: KeyOptions & { passthrough?: boolean }): Promise<Volume> {
-  const { Volume } = await import('../volume/volume.js');
+  const [{ Volume }, { lowerDirArg }] = await Promise.all([import('../volume/volume.js'), import('./argv.js')]);
   const keys = await keysFromOptions(o);
-  return Volume.open(dir, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, passthrough: o.passthrough, readOnly: true });
+  return Volume.open(lowerDirArg(dir), keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, passthrough: o.passthrough, readOnly: true });
 }
 
 let lastCode = 0;
@@ -50,19 +50,19 @@ export function buildProgram(): Command {
       .requiredOption('-o, --output <dest>', 'destination directory')
       .option('--passthrough', 'copy lower files that are not eCryptfs as they are (as the kernel passthrough mode reads them)'),
   ).action(act(async (srcs: string[], o: KeyOptions & { output: string; passthrough?: boolean }) => {
-    const [{ promises: fsp }, { basename, dirname }, { Volume }, { decryptTree }, { treeProgress }, { rawArg }] = await Promise.all([
-      import('node:fs'), import('node:path'), import('../volume/volume.js'), import('../volume/tree.js'), import('./progress.js'), import('./argv.js'),
+    const [{ promises: fsp }, { Volume }, { decryptTree }, { treeProgress }, { basenameOf, dirnameOf, lowerAt, rawArg }] = await Promise.all([
+      import('node:fs'), import('../volume/volume.js'), import('../volume/tree.js'), import('./progress.js'), import('./argv.js'),
     ]);
     const keys = await keysFromOptions(o);
     const bar = treeProgress('decrypt');
     let rc = 0;
     try {
-      for (const src of srcs) {
+      for (const src of srcs.map(rawArg)) {
         const st = await fsp.lstat(src);
         const isDir = st.isDirectory();
-        const root = isDir ? src : dirname(src);
-        const vol = await Volume.open(root, keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, readOnly: true });
-        const r = await decryptTree(vol, [isDir ? '' : basename(src)], rawArg(o.output), { passthrough: o.passthrough, progress: bar.progress });
+        const root = isDir ? src : dirnameOf(src);
+        const vol = await Volume.open(lowerAt(root), keys.ring, { sigs: [keys.fileSig], fnekSig: keys.fnekSig, readOnly: true });
+        const r = await decryptTree(vol, [isDir ? '' : basenameOf(src)], rawArg(o.output), { passthrough: o.passthrough, progress: bar.progress });
         rc |= reportProblems('decrypt', r);
       }
     } finally {
@@ -88,8 +88,8 @@ export function buildProgram(): Command {
       )
       .option('--xattr-metadata', 'keep headers in the user.ecryptfs xattr (ecryptfs_xattr_metadata)'),
   ).action(act(async (srcs: string[], o: KeyOptions & { output: string; cipher: CipherName; keyBytes?: number; filenameCrypto?: boolean; fnekFrom: string; xattrMetadata?: boolean }) => {
-    const [{ promises: fsp }, { resolve }, { Volume }, { encryptTree }, { CIPHERS }, { treeProgress }, { rawArg }] = await Promise.all([
-      import('node:fs'), import('node:path'), import('../volume/volume.js'), import('../volume/tree.js'), import('../format/ciphers.js'), import('./progress.js'), import('./argv.js'),
+    const [{ promises: fsp }, { Volume }, { encryptTree }, { CIPHERS }, { treeProgress }, { lowerAt, rawArg, resolveArg }] = await Promise.all([
+      import('node:fs'), import('../volume/volume.js'), import('../volume/tree.js'), import('../format/ciphers.js'), import('./progress.js'), import('./argv.js'),
     ]);
     const keys = await keysFromOptions(o);
     const cipher = o.cipher;
@@ -100,10 +100,11 @@ export function buildProgram(): Command {
       else if (o.fnekFrom === 'mount-key') fnekSig = keys.fileSig;
       else fnekSig = keys.ring.sigs.find((s) => keys.ring.get(s)!.origin === 'fnek')!;
     }
-    await fsp.mkdir(o.output, { recursive: true, mode: 0o700 });
+    const output = resolveArg(rawArg(o.output));
+    await fsp.mkdir(output, { recursive: true, mode: 0o700 });
     const bar = treeProgress('encrypt');
     try {
-      const vol = await Volume.open(resolve(o.output), keys.ring, { cipher, keyBytes, sigs: [keys.fileSig], fnekSig, xattrMetadata: o.xattrMetadata });
+      const vol = await Volume.open(lowerAt(output), keys.ring, { cipher, keyBytes, sigs: [keys.fileSig], fnekSig, xattrMetadata: o.xattrMetadata });
       const r = await encryptTree(vol, srcs.map(rawArg), '', { progress: bar.progress });
       return reportProblems('encrypt', r);
     } finally {

@@ -130,17 +130,24 @@ class NodeLowerFile implements LowerFile {
 
 export class NodeLowerFs implements LowerFs {
   private readonly syncIoMax: number;
-  constructor(readonly root: string, opts: NodeLowerFsOptions = {}) {
+  /** The root as the bytes it is, when given as bytes that are not UTF-8 (a path from argv). */
+  private readonly rootBytes: Buffer | undefined;
+  /** The root for messages (bytes that are not UTF-8 shown as U+FFFD). */
+  readonly root: string;
+  constructor(root: string | Buffer, opts: NodeLowerFsOptions = {}) {
     this.syncIoMax = opts.syncIoMax ?? SYNC_IO_MAX;
+    this.root = root.toString();
+    if (typeof root !== 'string' && !Buffer.from(this.root).equals(root)) this.rootBytes = Buffer.from(root);
   }
   /** Absolute path for messages (a Buffer path shown as UTF-8). */
   abs(path: LowerPath): string {
     return path.length === 0 ? this.root : join(this.root, path.toString());
   }
-  /** Absolute path for the system calls: a Buffer for a Buffer path, so no byte is changed. */
+  /** Absolute path for the system calls: a Buffer for a Buffer path or root, so no byte is changed. */
   private real(path: LowerPath): string | Buffer {
-    if (typeof path === 'string') return this.abs(path);
-    return path.length === 0 ? this.root : Buffer.concat([Buffer.from(this.root), Buffer.from('/'), path]);
+    if (typeof path === 'string' && !this.rootBytes) return this.abs(path);
+    const root = this.rootBytes ?? Buffer.from(this.root);
+    return path.length === 0 ? root : Buffer.concat([root, Buffer.from('/'), typeof path === 'string' ? Buffer.from(path) : path]);
   }
   open(path: LowerPath, mode: OpenMode, createMode = 0o600): Promise<LowerFile> {
     const flags = mode === 'r' ? fsc.O_RDONLY : mode === 'rw' ? fsc.O_RDWR : fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL;

@@ -130,3 +130,39 @@ test('encrypt and decrypt take Latin-1 SRC and DEST arguments as bytes; ls --jso
     dir.cleanup();
   }
 });
+
+test('decrypt SRC, ls and fsck LOWERDIR and encrypt -o LOWERDIR work in a directory whose name is not UTF-8', async () => {
+  const dir = tempDir('ecryptfs-namescli-');
+  try {
+    const pf = join(dir.path, 'pass');
+    fs.writeFileSync(pf, `${PASS}\n`, { mode: 0o600 });
+    // \xe9 and \xff alone are no UTF-8: Node's argv has U+FFFD for both, so only the raw bytes name them
+    const top = cat(dir.path, '/', B('t\xe9'));
+    fs.mkdirSync(top);
+    fs.mkdirSync(cat(top, '/', B('src\xff')));
+    fs.writeFileSync(cat(top, '/', B('src\xff'), '/', 'f'), 'data');
+    const main = join(BIN, '..', 'dist', 'src', 'cli', 'main.js');
+    const sh = (args: string) => runCmd('sh', ['-c', `cd "${dir.path}" && exec "${process.execPath}" --openssl-legacy-provider "${main}" ${args}`]);
+    const T = `"$(printf 't\\351')"`;
+    const e = await sh(`encrypt ${T}/"$(printf 'src\\377')" -o ${T}/"$(printf 'low\\377')" --filename-crypto --passphrase-file pass`);
+    assert.equal(e.code, 0, e.stderr);
+    const low = cat(top, '/', B('low\xff'));
+    assert.equal(fs.readdirSync(low).length, 1, 'the lower directory was made under its own bytes');
+    const l = await sh(`ls -l ${T}/"$(printf 'low\\377')" --passphrase-file pass`);
+    assert.equal(l.code, 0, l.stderr);
+    assert.match(l.stdout, /^- \d{4} +4 .* f\n$/);
+    const f = await sh(`fsck ${T}/"$(printf 'low\\377')" --passphrase-file pass`);
+    assert.equal(f.code, 0, f.stderr + f.stdout);
+    assert.match(f.stdout, /1 entries: 1 ok/);
+    // a directory SRC, and a file SRC in it (its dirname is the lower directory)
+    const d = await sh(`decrypt ${T}/"$(printf 'low\\377')" -o out1 --passphrase-file pass`);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(fs.readFileSync(join(dir.path, 'out1', 'f'), 'utf8'), 'data');
+    const lowerName = fs.readdirSync(low)[0];
+    const d2 = await sh(`decrypt ${T}/"$(printf 'low\\377')"/${lowerName} -o out2 --passphrase-file pass`);
+    assert.equal(d2.code, 0, d2.stderr);
+    assert.equal(fs.readFileSync(join(dir.path, 'out2', 'f'), 'utf8'), 'data');
+  } finally {
+    dir.cleanup();
+  }
+});
