@@ -17,6 +17,9 @@ import { BIN, ecryptfs, runCmd } from './run.js';
 const B = (s: string) => Buffer.from(s, 'latin1');
 const cat = (...p: Array<string | Buffer>) => Buffer.concat(p.map((x) => Buffer.from(x)));
 const PASS = 'names-cli-pass';
+const MAIN = join(BIN, '..', 'dist', 'src', 'cli', 'main.js');
+/** `ecryptfs ARGS` through sh in `cwd`, so that ARGS may hold bytes argv cannot carry as UTF-8 ($(printf ...)). */
+const cliIn = (cwd: string) => (args: string) => runCmd('sh', ['-c', `cd "${cwd}" && exec "${process.execPath}" --openssl-legacy-provider "${MAIN}" ${args}`]);
 
 test('encrypt, ls, fsck and decrypt keep Latin-1 names as bytes, keep FIFOs and xattrs, and contain hostile names', async () => {
   const dir = tempDir('ecryptfs-namescli-');
@@ -111,8 +114,7 @@ test('encrypt and decrypt take Latin-1 SRC and DEST arguments as bytes; ls --jso
     const src = cat(dir.path, '/', B('s\xe9'));
     fs.mkdirSync(src);
     fs.writeFileSync(cat(src, '/', B('f\xe9')), 'data');
-    const main = join(BIN, '..', 'dist', 'src', 'cli', 'main.js');
-    const sh = (args: string) => runCmd('sh', ['-c', `cd "${dir.path}" && exec "${process.execPath}" --openssl-legacy-provider "${main}" ${args}`]);
+    const sh = cliIn(dir.path);
     const e = await sh(`encrypt "$(printf 's\\351')" -o low --filename-crypto --passphrase-file pass`);
     assert.equal(e.code, 0, e.stderr);
     const d = await sh(`decrypt low -o "$(printf 'd\\351')" --passphrase-file pass`);
@@ -134,15 +136,13 @@ test('encrypt and decrypt take Latin-1 SRC and DEST arguments as bytes; ls --jso
 test('decrypt SRC, ls and fsck LOWERDIR and encrypt -o LOWERDIR work in a directory whose name is not UTF-8', async () => {
   const dir = tempDir('ecryptfs-namescli-');
   try {
-    const pf = join(dir.path, 'pass');
-    fs.writeFileSync(pf, `${PASS}\n`, { mode: 0o600 });
+    fs.writeFileSync(join(dir.path, 'pass'), `${PASS}\n`, { mode: 0o600 });
     // \xe9 and \xff alone are no UTF-8: Node's argv has U+FFFD for both, so only the raw bytes name them
     const top = cat(dir.path, '/', B('t\xe9'));
     fs.mkdirSync(top);
     fs.mkdirSync(cat(top, '/', B('src\xff')));
     fs.writeFileSync(cat(top, '/', B('src\xff'), '/', 'f'), 'data');
-    const main = join(BIN, '..', 'dist', 'src', 'cli', 'main.js');
-    const sh = (args: string) => runCmd('sh', ['-c', `cd "${dir.path}" && exec "${process.execPath}" --openssl-legacy-provider "${main}" ${args}`]);
+    const sh = cliIn(dir.path);
     const T = `"$(printf 't\\351')"`;
     const e = await sh(`encrypt ${T}/"$(printf 'src\\377')" -o ${T}/"$(printf 'low\\377')" --filename-crypto --passphrase-file pass`);
     assert.equal(e.code, 0, e.stderr);
