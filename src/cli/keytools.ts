@@ -158,7 +158,9 @@ export async function statTool(args: string[]): Promise<number> {
     process.stderr.write(STAT_USAGE);
     return 1;
   }
-  process.stdout.write(await statText(args[0]));
+  // the argument's raw bytes (a name that is not UTF-8); argv.js loads the lower layer, so only here
+  const { rawArg } = await import('./argv.js');
+  process.stdout.write(await statText(rawArg(args[0])));
   return 0;
 }
 

@@ -180,8 +180,8 @@ export function buildProgram(): Command {
     .description('show the eCryptfs header of a lower file (as ecryptfs-stat does)')
     .argument('<lowerfile>')
     .action(async (file: string) => {
-      const { statText } = await import('./statcmd.js');
-      process.stdout.write(await statText(file));
+      const [{ statText }, { rawArg }] = await Promise.all([import('./statcmd.js'), import('./argv.js')]);
+      process.stdout.write(await statText(rawArg(file)));
     });
 
   addKeyOptions(

@@ -5,7 +5,8 @@ import { FLAG_ENCRYPTED, FLAG_HMAC, hasMarker, HEADER_PARSE_BYTES, parseHeader }
 import { getXattrIfAny } from '../lower/xattr.js';
 import { XATTR_NAME } from '../volume/file.js';
 
-export async function statText(path: string): Promise<string> {
+/** `path` may be the raw bytes of an argument (a name that is not UTF-8). */
+export async function statText(path: string | Buffer): Promise<string> {
   const fh = await fsp.open(path, 'r');
   const head = Buffer.alloc(HEADER_PARSE_BYTES);
   let n: number;
@@ -18,7 +19,7 @@ export async function statText(path: string): Promise<string> {
   let bytes: Buffer = head.subarray(0, n);
   if (!hasMarker(bytes)) {
     const x = await getXattrIfAny(path, XATTR_NAME).catch(() => undefined);
-    if (!x || !hasMarker(x)) throw new EcryptfsError('EBADHEADER', 'Magic eCryptfs marker not found in header or user.ecryptfs xattr: not an eCryptfs file', path);
+    if (!x || !hasMarker(x)) throw new EcryptfsError('EBADHEADER', 'Magic eCryptfs marker not found in header or user.ecryptfs xattr: not an eCryptfs file', path.toString());
     bytes = x;
     inXattr = true;
   }

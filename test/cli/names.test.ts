@@ -162,6 +162,11 @@ test('decrypt SRC, ls and fsck LOWERDIR and encrypt -o LOWERDIR work in a direct
     const d2 = await sh(`decrypt ${T}/"$(printf 'low\\377')"/${lowerName} -o out2 --passphrase-file pass`);
     assert.equal(d2.code, 0, d2.stderr);
     assert.equal(fs.readFileSync(join(dir.path, 'out2', 'f'), 'utf8'), 'data');
+    const st = await sh(`stat ${T}/"$(printf 'low\\377')"/${lowerName}`);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /Decrypted file size: \[4\]/);
+    const est = await runCmd('sh', ['-c', `cd "${dir.path}" && exec "${process.execPath}" "${BIN}ecryptfs-stat.js" ${T}/"$(printf 'low\\377')"/${lowerName}`]);
+    assert.equal(est.stdout, st.stdout, est.stderr);
   } finally {
     dir.cleanup();
   }
