@@ -7,7 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as C, promises as fsp } from 'node:fs';
+import { constants as OSC } from 'node:os';
 import { join } from 'node:path';
+import * as sys from '../../src/lower/sys.js';
 import { EcryptfsFs, ROOT } from '../../src/mount/fs.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
@@ -47,6 +49,86 @@ test('a file rewritten in the lower directory behind the mount shows its new siz
     await fsp.rm(join(dir.path, 'tmp'));
     assert.equal(fs.lookupSync(ROOT, 'a.txt').attr.size, 7000);
     assert.deepEqual((await fs.readdir(ROOT)).map((e) => e.name), ['a.txt']);
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+});
+
+/** A POSIX ACL in the kernel's xattr form: owner rw, user 4321 r, group r, mask r, others r. */
+function aclValue(): Buffer {
+  const entries: Array<[number, number, number]> = [[1, 6, 0xffffffff], [2, 4, 4321], [4, 4, 0xffffffff], [0x10, 4, 0xffffffff], [0x20, 4, 0xffffffff]];
+  const b = Buffer.alloc(4 + entries.length * 8);
+  b.writeUInt32LE(2, 0);
+  entries.forEach(([tag, perm, id], i) => {
+    b.writeUInt16LE(tag, 4 + i * 8);
+    b.writeUInt16LE(perm, 6 + i * 8);
+    b.writeUInt32LE(id, 8 + i * 8);
+  });
+  return b;
+}
+
+test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode changes, behind the mount or through it', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('cache-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const fs = new EcryptfsFs(vol);
+    const { entry, fh } = await fs.create(ROOT, 'acl.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.release(fh);
+    const lower = join(dir.path, (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!);
+    const noData = (e: unknown) => (e as { errno?: number }).errno === OSC.errno.ENODATA;
+    for (const nodeid of [entry.nodeid, ROOT]) {
+      const name = nodeid === ROOT ? 'system.posix_acl_default' : 'system.posix_acl_access';
+      const path = nodeid === ROOT ? dir.path : lower;
+      assert.throws(() => fs.getxattrSync(nodeid, 'security.selinux'), noData);
+      assert.throws(() => fs.getxattrSync(nodeid, name), noData, 'absent (now remembered)');
+      assert.throws(() => fs.getxattrSync(nodeid, name), noData);
+      // Behind the mount: the ACL appears on the lower inode (its ctime moves).
+      try {
+        sys.setxattr(path, name, aclValue());
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // no ACLs on this /tmp
+        throw e;
+      }
+      assert.deepEqual(fs.getxattrSync(nodeid, name), sys.getxattr(path, name), 'seen at once');
+      // Through the mount: removed, absent again; set again, seen again.
+      await fs.removexattr(nodeid, name);
+      assert.throws(() => fs.getxattrSync(nodeid, name), noData);
+      await fs.setxattr(nodeid, name, aclValue(), 0);
+      assert.deepEqual(fs.getxattrSync(nodeid, name), sys.getxattr(path, name));
+      await fs.removexattr(nodeid, name);
+    }
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('the clear size remembered when a file is closed is the one it was closed with', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('cache-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const fs = new EcryptfsFs(vol);
+    const { entry, fh } = await fs.create(ROOT, 'c.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.write(fh, 0, Buffer.alloc(5000, 1));
+    await fs.setattr(entry.nodeid, { size: 4097 });
+    await fs.release(fh);
+    assert.equal(fs.getattrSync(entry.nodeid).size, 4097);
+    assert.equal(fs.lookupSync(ROOT, 'c.txt').attr.size, 4097);
+    // Opened again, grown within the same last extent (same lower size), closed: the new size.
+    const fh2 = await fs.openFile(entry.nodeid, C.O_RDWR);
+    await fs.write(fh2, 4097, Buffer.alloc(100, 2));
+    await fs.release(fh2);
+    assert.equal(fs.getattrSync(entry.nodeid).size, 4197);
+    // Behind the mount, in place (same lower size): the header is read again.
+    const other = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    await other.writeFile('c.txt', Buffer.alloc(4100, 3));
+    assert.equal(fs.getattrSync(entry.nodeid).size, 4100);
+    other.close();
     vol.close();
   } finally {
     dir.cleanup();

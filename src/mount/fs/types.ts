@@ -55,6 +55,15 @@ export class Node {
    */
   cap?: Buffer | null = undefined;
 
+  /**
+   * Well-known xattrs (ABSENT_BITS in xattr-ops.ts) the lower inode was seen without, while its
+   * ctime (ns, as a double: a later change is microseconds later, past its rounding) was
+   * `absentCtime` (every xattr change moves ctime): `ls -l` asks for two of them per entry.
+   */
+  absent = 0;
+
+  absentCtime = 0;
+
   /** Other names of a hard-linked inode seen so far (at most 8): one takes over when `name` goes. */
   links?: Array<{ parent: number; name: string }> = undefined;
 

@@ -12,6 +12,14 @@ import { FsFileOps } from './file-ops.js';
 const E = OSC.errno;
 const CAP_XATTR = 'security.capability';
 
+/**
+ * Names `ls -l` asks for on every entry (its SELinux label, then the ACL test; the kernel asks for
+ * the ACLs again whenever it revalidates an inode). Their absence is kept per node while the lower
+ * ctime stays the same: one fstatat instead of an O_PATH open, a checked fstat, a getxattr through
+ * /proc/self/fd and a close. security.* and system.* reads have no permission check in the VFS.
+ */
+const ABSENT_BITS = new Map([['security.selinux', 1], ['system.posix_acl_access', 2], ['system.posix_acl_default', 4]]);
+
 export class FsXattrOps extends FsFileOps {
   /**
    * Run an xattr call on the node's own lower inode, as the caller, through a /proc/self/fd link
@@ -38,6 +46,8 @@ export class FsXattrOps extends FsFileOps {
     if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.ENODATA);
     const n = this.node(nodeid);
     const get = () => this.xattrOn(n, callerCreds(ctx), (p) => sys.getxattr(p, name));
+    const bit = ABSENT_BITS.get(name);
+    if (bit !== undefined) return this.unlessAbsent(n, bit, callerCreds(ctx), get);
     if (name !== CAP_XATTR) return get();
     // Asked before every write: answered from the node once known (set/remove through the mount
     // keep it current; a change made in the lower directory behind the mount is not seen).
@@ -53,6 +63,35 @@ export class FsXattrOps extends FsFileOps {
     return n.cap;
   }
 
+  /**
+   * `get()`, or ENODATA when the node's lower inode is known to lack this name at its current
+   * ctime. Not known yet: one listxattr tells for every name in ABSENT_BITS (`ls -l` asks for the
+   * next one right after).
+   */
+  private unlessAbsent(n: Node, bit: number, cr: Creds | undefined, get: () => Buffer): Buffer {
+    let ctime: number;
+    try {
+      ctime = Number(this.statNode(n).ctimeNs);
+    } catch {
+      return get();
+    }
+    let known = n.absentCtime === ctime ? n.absent : 0;
+    if (!(known & bit)) {
+      let names: string[];
+      try {
+        names = this.xattrOn(n, cr, (p) => sys.listxattr(p));
+      } catch {
+        return get();
+      }
+      // Stat first, then list: a change in between moved ctime past the one remembered here.
+      for (const [x, b] of ABSENT_BITS) if (!names.includes(x)) known |= b;
+      n.absent = known;
+      n.absentCtime = ctime;
+    }
+    if (known & bit) throw new ErrnoError(E.ENODATA);
+    return get();
+  }
+
   async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
     this.writable();
     if (name === XATTR_NAME) throw new ErrnoError(E.EPERM);
@@ -61,6 +100,7 @@ export class FsXattrOps extends FsFileOps {
     if (name === CAP_XATTR && (ctx?.uid ?? 0) !== 0) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
     n.cap = undefined;
+    n.absent = 0;
     this.xattrOn(n, callerCreds(ctx), (p) => sys.setxattr(p, name, value, flags));
   }
 
@@ -80,6 +120,7 @@ export class FsXattrOps extends FsFileOps {
     if (FsXattrOps.hiddenName(name, ctx)) throw new ErrnoError(E.EPERM);
     const n = this.node(nodeid);
     n.cap = undefined;
+    n.absent = 0;
     this.xattrOn(n, callerCreds(ctx), (p) => sys.removexattr(p, name));
   }
 }
