@@ -55,6 +55,7 @@ interface Calls {
   removexattr(path: Buffer, name: Buffer): number;
   fstatat(dir: number, name: Buffer, buf: Buffer, flags: number): number;
   lseek(fd: number, off: bigint, whence: number): bigint;
+  posix_fadvise(fd: number, off: bigint, len: bigint, advice: number): number;
   syscall(nr: number, ...a: unknown[]): number;
 }
 
@@ -92,6 +93,7 @@ function lib(): Calls {
     removexattr: c.func(`int removexattr(${s}, ${s})`),
     fstatat: c.func(`int fstatat(int, ${s}, _Out_ uint8_t *, int)`),
     lseek: c.func('int64_t lseek(int, int64_t, int)'),
+    posix_fadvise: c.func('int posix_fadvise(int, int64_t, int64_t, int)'),
     syscall: c.func('long syscall(long, ...)'),
   } as unknown as Calls;
   return calls;
@@ -341,6 +343,12 @@ export function lseek(fd: number, off: bigint, whence = 0): bigint {
   const r = lib().lseek(fd, off, whence);
   if (r < 0n) throw sysError('lseek', koffi!.errno());
   return r;
+}
+
+/** posix_fadvise(POSIX_FADV_WILLNEED): start reading the range into the page cache, without waiting. */
+export function fadviseWillNeed(fd: number, off: number, len: number): void {
+  const r = lib().posix_fadvise(fd, BigInt(off), BigInt(len), 3);
+  if (r !== 0) throw sysError('posix_fadvise', r);
 }
 
 export interface RawDirent {

@@ -17,6 +17,7 @@ import { ErrnoError, toErrno } from './errno.js';
 import { remember, setName } from './names.js';
 import { ClearSizes } from './sizes.js';
 import { fdLimit, lowerMaxBytes } from './limits.js';
+import { HeaderPrefetch } from './prefetch.js';
 import { Node, ROOT, type Attr, type Caller, type Entry, type FsOptions, type OpenState } from './types.js';
 
 const E = OSC.errno;
@@ -77,6 +78,9 @@ export class FsCore {
 
   protected readonly perUserFds: number;
 
+  /** Starts the header reads of listed files in the background (cold `ls -l`). */
+  protected readonly prefetch: HeaderPrefetch;
+
   /** Set when the daemon is stopping: long operations end at their next chunk. */
   stopping = false;
 
@@ -84,6 +88,7 @@ export class FsCore {
     this.encryptedView = !!opts.encryptedView;
     this.readOnly = !!opts.readOnly || this.encryptedView;
     this.log = opts.log ?? (() => undefined);
+    this.prefetch = new HeaderPrefetch(this.log);
     this.syncIoMax = opts.syncIoMax ?? 4 << 20;
     const limit = fdLimit();
     this.perUserFds = opts.perUserFds ?? Math.max(64, Math.floor(limit / 4));

@@ -11,6 +11,9 @@ import { type Caller, type Entry, type Node } from './types.js';
 import { FsCore } from './core.js';
 
 const E = OSC.errno;
+const DT_REG = 8;
+/** Fewest uncached regular files in one READDIR batch worth prefetching. */
+const PREFETCH_MIN = 4;
 
 export class FsDirOps extends FsCore {
   async mkdir(parent: number, name: string | Buffer, mode: number, ctx?: Caller): Promise<Entry> {
@@ -174,6 +177,7 @@ export class FsDirOps extends FsCore {
     while (out.length === 0) {
       const got = d.stream.read(at, max);
       if (got.length === 0) break;
+      this.prefetchHeaders(d.nodeid, got);
       for (const { d: ent, next } of got) {
         at = next;
         const dot = ent.name.length <= 2 && (ent.name.equals(Buffer.from('.')) || ent.name.equals(Buffer.from('..')));
@@ -183,6 +187,19 @@ export class FsDirOps extends FsCore {
       }
     }
     return out;
+  }
+
+  /**
+   * Regular files just listed whose clear size is not cached: `ls -l` looks each up next, so
+   * their header reads start now, side by side, on the prefetch worker (see prefetch.ts). A few
+   * names are not worth the hand-off: the lookups read them as soon.
+   */
+  private prefetchHeaders(nodeid: number, got: Array<{ d: { name: Buffer; ino: number; type: number } }>): void {
+    if (this.encryptedView || got.length < PREFETCH_MIN) return;
+    const dev = this.node(nodeid).dev;
+    const names: Buffer[] = [];
+    for (const { d: ent } of got) if (ent.type === DT_REG && !this.clearSizes.has(this.inodeKey(dev, ent.ino))) names.push(ent.name);
+    if (names.length >= PREFETCH_MIN) this.prefetch.hint(this.dirFd(nodeid), names);
   }
 
   releasedir(fh: number): void {

@@ -340,5 +340,6 @@ export class FsFileOps extends FsDirOps {
     this.dirStreams.clear();
     this.fdsByUid.clear();
     this.dirs.clear();
+    this.prefetch.close();
   }
 }

@@ -39,6 +39,11 @@ export class ClearSizes {
     this.clear[i] = clear;
   }
 
+  /** Whether `key` has an entry (current or not). */
+  has(key: number | string): boolean {
+    return this.slot.has(key);
+  }
+
   /** Forget `key` (its inode is gone). */
   delete(key: number | string): void {
     const i = this.slot.get(key);

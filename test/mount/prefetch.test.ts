@@ -1,0 +1,80 @@
+/**
+ * The header prefetch worker (src/mount/fs/prefetch.ts): it only warms the page cache, so what a
+ * test can hold it to is safety: every batch ends, every descriptor it was given or opened is
+ * closed, and names that are not regular files (a FIFO, a symlink, a directory, a name gone) are
+ * passed over without blocking or following.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HeaderPrefetch } from '../../src/mount/fs/prefetch.js';
+import { AT_FDCWD, O_PATH, openat } from '../../src/lower/sys.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+async function drained(p: HeaderPrefetch): Promise<void> {
+  for (let i = 0; i < 500 && p.pending() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+test('prefetch batches end, close every descriptor and pass over what is not a regular file', async () => {
+  const dir = tempDir();
+  const outside = tempDir();
+  const p = new HeaderPrefetch();
+  try {
+    const names: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      writeFileSync(join(dir.path, `f${i}`), Buffer.alloc(9000, i));
+      names.push(Buffer.from(`f${i}`));
+    }
+    writeFileSync(join(outside.path, 'secret'), 'x');
+    symlinkSync(join(outside.path, 'secret'), join(dir.path, 'link'));
+    mkdirSync(join(dir.path, 'sub'));
+    writeFileSync(join(dir.path, 'empty'), '');
+    const fifo = spawnSync('mkfifo', [join(dir.path, 'fifo')]).status === 0;
+    names.push(Buffer.from('link'), Buffer.from('sub'), Buffer.from('empty'), Buffer.from('gone'), ...(fifo ? [Buffer.from('fifo')] : []));
+    const d = openat(AT_FDCWD, dir.path, O_PATH | 0o200000);
+    try {
+      // The worker starts with the first batch (its thread has descriptors of its own).
+      p.hint(d, names.slice(0, 1));
+      await drained(p);
+      const before = openFds();
+      p.hint(d, names);
+      p.hint(d, names.slice(0, 3));
+      assert.ok(p.pending() > 0 && p.pending() <= 2);
+      await drained(p);
+      assert.equal(p.pending(), 0, 'both batches done (the FIFO did not block the worker)');
+      // The directory handles it was given and the files it opened are all closed.
+      assert.equal(openFds(), before);
+    } finally {
+      closeSync(d);
+    }
+  } finally {
+    p.close();
+    dir.cleanup();
+    outside.cleanup();
+  }
+});
+
+test('prefetch refuses work past its bounds instead of queueing it', async () => {
+  const dir = tempDir();
+  const p = new HeaderPrefetch();
+  try {
+    const d = openat(AT_FDCWD, dir.path, O_PATH | 0o200000);
+    try {
+      const many = Array.from({ length: 9000 }, (_, i) => Buffer.from(`n${i}`));
+      p.hint(d, many);
+      assert.equal(p.pending(), 0, 'more names than the queue holds: not sent');
+      for (let i = 0; i < 100; i++) p.hint(d, [Buffer.from('a'), Buffer.from('b')]);
+      assert.ok(p.pending() <= 64, `at most 64 batches queued, ${p.pending()} were`);
+      await drained(p);
+    } finally {
+      closeSync(d);
+    }
+  } finally {
+    p.close();
+    dir.cleanup();
+  }
+});
