@@ -13,7 +13,7 @@ export async function keysFromKernel(ring: KeyRing, sigs: string[]): Promise<voi
     if (ring.has(sig)) continue;
     const payload = await readKey(sig).catch(() => undefined);
     if (!payload) {
-      // No keyring at all (a container's seccomp profile, no keyctl) is a set-up problem of its own.
+      // No keyring at all (a container's seccomp profile) is a set-up problem of its own.
       const unavailable = await keyringUnavailableReason();
       if (unavailable) throw new EcryptfsError('ENOKEY', `the key with sig ${sig} cannot be read: ${unavailable}`);
       throw new EcryptfsError('ENOKEY', `no key with sig ${sig} in the user keyring: add it with ecryptfs-add-passphrase${sigs.length > 1 ? ' [--fnek]' : ''} or give key=passphrase`);
@@ -43,7 +43,7 @@ export async function kernelKeyFor(sig: string): Promise<Buffer | undefined> {
 /** Name keys looked up outside the mount's own, for 2 s (a listing asks once, not per name). */
 const nameKeys = new Map<string, { key?: Buffer; until: number }>();
 
-/** kernelKeyFor for file names, which are decoded synchronously (keyctl run synchronously). */
+/** kernelKeyFor for file names, which are decoded synchronously (the keyring calls are synchronous). */
 export function kernelKeyForSync(sig: string): Buffer | undefined {
   const now = Date.now();
   const cached = nameKeys.get(sig);
