@@ -34,6 +34,13 @@ export interface JobResult { read?: number }
 
 interface Pending { resolve(r: JobResult): void; reject(e: Error): void }
 
+/** Batches whose costs are kept apart: encryption, decryption, and a lower read with decryption. */
+export type BatchKind = 'encrypt' | 'decrypt' | 'read';
+/** One batch in EXPLORE goes the way that cost more, to measure it again. */
+const EXPLORE = 32;
+/** Weight of the newest batch in the running cost (the rest is the history's). */
+const WEIGHT = 0.25;
+
 /** Default number of worker threads: one per core beyond the first, at most 3. */
 function defaultWorkers(): number {
   const env = process.env.ECRYPTFS_CRYPTO_WORKERS;
@@ -49,34 +56,38 @@ class CryptoPool {
   private active = 0;
   /** Number of worker threads (extra cores) jobs are spread over; 0: everything on the caller. */
   size = defaultWorkers();
-  /** Batches still to keep on the calling thread after spreading lost (see outcome()). */
-  private skip = 0;
-  private backoff = 0;
+  /** What each kind of batch has cost, on the calling thread alone and spread (see pays()). */
+  private costs = new Map<BatchKind, { local: number; spread: number; batches: number }>();
 
   /**
-   * Whether to spread the next batch. The pool pays only when another core is free: on a busy
-   * machine a worker waits for a time slice and the caller waits for it, and doing the whole
-   * batch alone is faster. So after a spread that lost, the next 2, 4, ... 64 batches stay on
-   * the calling thread, and the one after tries again.
+   * Whether to spread the next large batch of this kind over the workers. It pays only when
+   * another core is free: on a busy machine the worker waits for a time slice, the caller for the
+   * worker, and the batch takes as long as on the caller alone for more CPU. So the pool keeps
+   * the running cost per extent of both ways (took()) and takes the cheaper one, and every
+   * EXPLORE-th batch the other one, so that its cost follows the machine's load.
    */
-  pays(): boolean {
+  pays(kind: BatchKind): boolean {
     if (this.size === 0) return false;
-    if (this.skip === 0) return true;
-    this.skip--;
-    return false;
+    const c = this.cost(kind);
+    c.batches++;
+    if (Number.isNaN(c.spread)) return true;
+    if (Number.isNaN(c.local)) return false;
+    const better = c.spread < c.local;
+    return c.batches % EXPLORE === 0 ? !better : better;
   }
 
-  /**
-   * How a spread batch went: the caller spent `own` ms on its share and then waited `wait` ms for
-   * the workers' `parts - 1` shares. It lost when that took longer than all shares on the caller.
-   */
-  outcome(own: number, wait: number, parts: number): void {
-    if (wait > own * (parts - 1)) {
-      this.backoff = Math.min(this.backoff + 1, 6);
-      this.skip = 1 << this.backoff;
-    } else {
-      this.backoff = 0;
-    }
+  /** A large batch of this kind took `ms` (on the caller's clock) for `extents`, spread or not. */
+  took(kind: BatchKind, spread: boolean, ms: number, extents: number): void {
+    const c = this.cost(kind);
+    const x = ms / extents;
+    if (spread) c.spread = Number.isNaN(c.spread) ? x : c.spread + (x - c.spread) * WEIGHT;
+    else c.local = Number.isNaN(c.local) ? x : c.local + (x - c.local) * WEIGHT;
+  }
+
+  private cost(kind: BatchKind): { local: number; spread: number; batches: number } {
+    let c = this.costs.get(kind);
+    if (!c) this.costs.set(kind, (c = { local: NaN, spread: NaN, batches: 0 }));
+    return c;
   }
 
   private worker(): Worker {
@@ -131,7 +142,7 @@ class CryptoPool {
   resize(n: number): void {
     this.size = n;
     // A new start: the next batch is spread (tests rely on it after choosing a thread count).
-    this.skip = this.backoff = 0;
+    this.costs.clear();
     while (this.workers.length > n) {
       const w = this.workers.pop()!;
       w.removeAllListeners('exit');

@@ -371,8 +371,8 @@ export class EcryptfsFile {
   private async readExtents(dst: Buffer, first: number, count: number): Promise<void> {
     const c = this.content!, es = this.extentSize;
     const fd = this.fh.poolFd;
-    if (fd !== undefined && c.spreads(count)) {
-      // A large run: the pool's threads read and decrypt their shares beside this thread's.
+    if (fd !== undefined && c.large(count)) {
+      // A large run: the pool's threads may read and decrypt their shares beside this thread's.
       const at = this.dataOffset + first * es;
       const n = await c.readAndDecrypt(dst, first, count, { fd, position: at }, (d, k) => this.fh.read(d, 0, k * es, at));
       if (n < count * es) throw this.shortLower(first, n);

@@ -84,18 +84,18 @@ export class FileCrypto {
     return this.spread('decrypt', src, dst, first, count);
   }
 
-  /** Whether a batch of `count` extents goes to the pool: decided once per batch (see CryptoPool.pays). */
-  spreads(count: number): boolean {
-    return count >= PARALLEL_MIN_EXTENTS && cryptoPool().pays();
+  /** Whether a batch of `count` extents is large enough for the pool (it then decides: CryptoPool.pays). */
+  large(count: number): boolean {
+    return count >= PARALLEL_MIN_EXTENTS && cryptoPool().size > 0;
   }
 
   /**
    * Read `count` extents of the lower file (extent `first` at offset `io.position` on `io.fd`) and
-   * decrypt them into dst, this thread and the pool's together: each worker reads and decrypts its
-   * share into shared memory while this thread reads its own with `readLocal(dst, n)` (the first n
-   * extents, returning the bytes read) and decrypts it; then the workers' shares are copied to dst.
-   * Resolves to the lower bytes present (count * extentSize unless the lower file ends early, and
-   * then dst holds no usable data). Only for batches that spreads().
+   * decrypt them into dst, this thread and the pool's together where that pays: each worker reads
+   * and decrypts its share into shared memory while this thread reads its own with
+   * `readLocal(dst, n)` (the first n extents, returning the bytes read) and decrypts it; then the
+   * workers' shares are copied to dst. Resolves to the lower bytes present (count * extentSize
+   * unless the lower file ends early, and then dst holds no usable data). For large() batches.
    */
   async readAndDecrypt(
     dst: Uint8Array, first: number, count: number, io: { fd: number; position: number },
@@ -104,6 +104,13 @@ export class FileCrypto {
     const pool = cryptoPool();
     const c = this.content;
     const es = this.extentSize;
+    const t0 = performance.now();
+    if (!pool.pays('read')) {
+      const n = await readLocal(dst, count);
+      if (n === count * es) c.decrypt(dst, dst, first, count);
+      pool.took('read', false, performance.now() - t0, count);
+      return n;
+    }
     const { parts, per } = this.split(count);
     const restBytes = (count - per) * es;
     const borrowed = this.borrow(restBytes);
@@ -119,17 +126,14 @@ export class FileCrypto {
     }
     let failure: unknown;
     let present = 0;
-    const t0 = performance.now();
     try {
       present = await readLocal(dst, per);
       if (present === per * es) c.decrypt(dst, dst, first, per);
     } catch (e) {
       failure = e;
     }
-    const t1 = performance.now();
     // Every job must be done before returning: the workers write into memory this object owns.
     const results = await Promise.allSettled(jobs);
-    pool.outcome(t1 - t0, performance.now() - t1, parts);
     for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
     if (failure !== undefined) throw failure;
     for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) {
@@ -137,6 +141,7 @@ export class FileCrypto {
     }
     if (present >= count * es) copyBytes(borrowed.subarray(0, restBytes), dst.subarray(per * es, count * es));
     this.spare = borrowed;
+    pool.took('read', true, performance.now() - t0, count);
     return Math.min(present, count * es);
   }
 
@@ -161,12 +166,14 @@ export class FileCrypto {
     const pool = cryptoPool();
     const c = this.content;
     const local = op === 'encrypt' ? c.encrypt.bind(c) : c.decrypt.bind(c);
-    if (!this.spreads(count)) {
+    const t0 = performance.now();
+    if (!this.large(count) || !pool.pays(op)) {
       local(src, dst, first, count);
+      if (this.large(count)) pool.took(op, false, performance.now() - t0, count);
       return;
     }
     const es = this.extentSize;
-    const { parts, per } = this.split(count);
+    const { per } = this.split(count);
     const rest = src.subarray(per * es, count * es);
     let shared: Uint8Array = rest;
     let borrowed: Buffer | undefined;
@@ -185,21 +192,24 @@ export class FileCrypto {
       }));
     }
     let failure: unknown;
-    const t0 = performance.now();
+    // The caller's store of its share is not the batch's cost: alone it would store all later.
+    let storing = 0;
     try {
       local(src, dst, first, per);
-      if (meanwhile && dst === src) await meanwhile(per);
+      if (meanwhile && dst === src) {
+        const m0 = performance.now();
+        await meanwhile(per);
+        storing = performance.now() - m0;
+      }
     } catch (e) {
       failure = e;
     }
-    const t1 = performance.now();
     // Wait for every job before returning: the workers write into memory the caller owns.
-    const results = await Promise.allSettled(jobs);
-    pool.outcome(t1 - t0, performance.now() - t1, parts);
-    for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failure ??= r.reason;
     if (failure !== undefined) throw failure;
     const out = dst.subarray(per * es, count * es);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     if (borrowed) this.spare = borrowed;
+    pool.took(op, true, performance.now() - t0 - storing, count);
   }
 }

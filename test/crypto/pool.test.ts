@@ -1,33 +1,32 @@
-/** The crypto pool spreads batches only while doing so pays (a free core), and tries again later. */
+/**
+ * The crypto pool spreads a large batch only while that has cost less than the calling thread
+ * alone, and every 32nd batch tries the other way again.
+ */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cryptoPool, setCryptoWorkers } from '../../src/crypto/pool.js';
 
 after(() => setCryptoWorkers(undefined));
 
-test('after a spread that lost, 2, 4, ... 64 batches stay on the calling thread; a win or a new thread count resets that', () => {
+test('the cheaper way wins, the dearer one is tried every 32nd batch, each kind of batch on its own costs', () => {
   setCryptoWorkers(1);
   const pool = cryptoPool();
-  assert.equal(pool.pays(), true);
-  const kept = () => {
-    let n = 0;
-    while (!pool.pays()) n++;
-    return n;
-  };
-  // Lost: the caller waited longer for the worker's share than doing it itself would have taken.
-  for (const want of [2, 4, 8, 16, 32, 64, 64]) {
-    pool.outcome(1, 1.5, 2);
-    assert.equal(kept(), want);
-  }
-  pool.outcome(1, 0.2, 2);
-  pool.outcome(1, 1.5, 2);
-  assert.equal(kept(), 2, 'a win starts the backoff over');
-  // With two workers the caller's share is a third: waiting up to twice its time still pays.
-  pool.outcome(1, 1.9, 3);
-  assert.equal(pool.pays(), true);
-  pool.outcome(1, 1.5, 2);
+  // Nothing measured yet: spread, then (spread measured) the calling thread alone.
+  assert.equal(pool.pays('read'), true);
+  pool.took('read', true, 3, 100);
+  assert.equal(pool.pays('read'), false);
+  pool.took('read', false, 2, 100);
+  // Alone costs less: of the next 32 batches one goes to the pool, to measure it again.
+  const ways = () => Array.from({ length: 32 }, () => pool.pays('read'));
+  assert.equal(ways().filter(Boolean).length, 1);
+  // The load went away: spread batches got cheap, and the running cost follows within a few batches.
+  for (let i = 0; i < 6; i++) pool.took('read', true, 1, 100);
+  assert.equal(ways().filter(Boolean).length, 31);
+  // Encryption keeps its own costs (none yet: try the pool first).
+  assert.equal(pool.pays('encrypt'), true);
   setCryptoWorkers(1);
-  assert.equal(pool.pays(), true, 'setCryptoWorkers starts afresh');
+  pool.took('read', false, 1, 100);
+  assert.equal(pool.pays('read'), true, 'setCryptoWorkers forgets the costs: spread first');
   setCryptoWorkers(0);
-  assert.equal(pool.pays(), false, 'no workers: nothing to spread');
+  assert.equal(pool.pays('read'), false, 'no workers: nothing to spread');
 });
