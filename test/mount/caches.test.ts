@@ -134,3 +134,28 @@ test('the clear size remembered when a file is closed is the one it was closed w
     dir.cleanup();
   }
 });
+
+test('a lookup that reads a header does not count as an access (the lower atime stays)', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('cache-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const fs = new EcryptfsFs(vol);
+    const { fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.write(fh, 0, Buffer.alloc(100, 1));
+    await fs.release(fh);
+    const lower = join(dir.path, (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!);
+    // An atime older than the mtime: under relatime (the default) the next read would update it.
+    const st = await fsp.stat(lower);
+    await fsp.utimes(lower, new Date(st.mtimeMs - 60_000), st.mtime);
+    const before = (await fsp.stat(lower)).atimeMs;
+    // A daemon that has not seen the file reads its header for the size.
+    const fresh = new EcryptfsFs(vol);
+    assert.equal(fresh.lookupSync(ROOT, 'a.txt').attr.size, 100);
+    assert.equal((await fsp.stat(lower)).atimeMs, before);
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+});

@@ -206,7 +206,16 @@ export class FsCore {
   protected readClearSize(n: Node, own: Creds | undefined): number | undefined {
     let fd: number;
     try {
-      fd = asCaller(own, () => openFileAt(this.dirFd(n.parent), n.name, C.O_RDONLY, 0, n).fd);
+      // O_NOATIME: a stat must not count as an access (relatime would update the lower atime
+      // of a file written since it was last read, and on disk dirty its inode). Only the owner
+      // (or CAP_FOWNER) may ask for it: anyone else reads as before.
+      const open = (flags: number) => asCaller(own, () => openFileAt(this.dirFd(n.parent), n.name, flags, 0, n).fd);
+      try {
+        fd = open(C.O_RDONLY | C.O_NOATIME);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+        fd = open(C.O_RDONLY);
+      }
     } catch {
       return undefined;
     }
