@@ -12,13 +12,24 @@ export const DAEMON_SCRIPT = (): string => fileURLToPath(new URL('./daemon.js', 
 /** Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start. */
 export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
 
+/**
+ * Node flags of the daemon, a process that lives as long as its mount. V8's default 16 MiB
+ * semi-space (32 MiB of new space) suits short programs; here most allocations die within a
+ * request, and a small new space is scavenged sooner, which also frees the native memory of
+ * short-lived objects (node:crypto ciphers) sooner. Measured, 20,000 files created, listed cold
+ * and deleted on tmpfs: peak RSS 128-147 MiB by default, 107-114 MiB with 2 MiB, same daemon CPU.
+ * Not kept: --heap-growing-percent=25 (93-94 MiB, but ~10% more daemon CPU); no heap cap (a daemon
+ * that runs out of heap loses writes).
+ */
+export const DAEMON_NODE_FLAGS = ['--openssl-legacy-provider', '--max-semi-space-size=2'];
+
 /** The root daemon (mount(2) needs no helper); undefined for other users. It waits for its request. */
 export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
   if ((process.getuid?.() ?? 0) !== 0) return undefined;
   const out = foreground ? 'inherit' : 'ignore';
   // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
   const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: ['--openssl-legacy-provider', ...extra] });
+  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: [...DAEMON_NODE_FLAGS, ...extra] });
   child.on('error', () => undefined);
   return child;
 }
