@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMountState } from '../src/mount/state.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+// The installed `ecryptfs` command (bin/): as root it forks the mount daemon before loading its own modules.
+const CLI = fileURLToPath(new URL('../../bin/ecryptfs.js', import.meta.url));
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 
 export interface FsUnderTest {

@@ -7,7 +7,7 @@ import type { TreeResult } from '../volume/tree.js';
 import { addKeyOptions, keysFromOptions, type KeyOptions } from './keyinput.js';
 import { errorMessage, runMain } from './run.js';
 import { packageVersion } from './version.js';
-import { preforkFits, preforkRootDaemon } from '../mount/daemon-fork.js';
+import { preforkForCommand } from '../mount/daemon-fork.js';
 
 // Each subcommand loads what it needs when it runs (dynamic imports): a command that loads every
 // subcommand's modules spends most of a mount's start-up compiling code it never runs.
@@ -235,8 +235,7 @@ export function buildProgram(): Command {
 /** The command's entry (bin/ecryptfs.js and this file run as a script). */
 export function startMain(): void {
   // A root mount forks its daemon first, so the daemon's start overlaps all of ours.
-  const args = process.argv.slice(2);
-  if (args[0] === 'mount' && preforkFits(args.slice(1))) preforkRootDaemon(false);
+  preforkForCommand(process.argv.slice(2));
   runMain('ecryptfs', () => main());
 }
 

@@ -82,3 +82,8 @@ export function preforkFits(args: string[]): boolean {
   }
   return true;
 }
+
+/** For `ecryptfs ARGS`: fork the daemon now when ARGS are a root mount's (`mount LOWER UPPER ...`). */
+export function preforkForCommand(args: string[]): void {
+  if (args[0] === 'mount' && preforkFits(args.slice(1))) preforkRootDaemon(false);
+}
