@@ -43,8 +43,10 @@ export interface LibraryBenchResult {
   plainRead: Speed;
   /** Crypto threads the Volume's large reads and writes used besides the calling thread. */
   workers: number;
+  /** Share of the large batches the pool spread over its threads (CryptoPool.pays), with the default threads. */
+  spread: number;
   /** Extent crypto of 1 MiB transfers (what a large mount read/write does), by cores used. */
-  parallel: { cores: number; encrypt: Speed; decrypt: Speed }[];
+  parallel: { cores: number; encrypt: Speed; decrypt: Speed; spread: number }[];
   sizeMiB: number;
   rounds: number;
   lowerDir: string;
@@ -117,7 +119,7 @@ async function plainRound(dir: string, size: number, chunk: Buffer): Promise<{ w
  * encrypt in place in shared memory, decrypt from shared memory into a plain buffer, with
  * `workers` extra threads (cores = workers + 1).
  */
-async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt: Speed; decrypt: Speed }> {
+async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt: Speed; decrypt: Speed; spread: Tally }> {
   setCryptoWorkers(workers);
   try {
     const cc = new FileCrypto('aes', randomBytes(16));
@@ -127,6 +129,7 @@ async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt
     const out = Buffer.alloc(MiB);
     await cc.encryptInPlace(shared, 0, count); // warm up: threads started, code compiled
     await cc.decryptFrom(shared, out, 0, count);
+    const t0 = { ...cryptoPool().tally };
     const encrypt = await measure(totalMiB * MiB, async () => {
       for (let r = 0; r < totalMiB; r++) await cc.encryptInPlace(shared, r * count, count);
     });
@@ -134,7 +137,7 @@ async function extentRound(workers: number, totalMiB: number): Promise<{ encrypt
       for (let r = 0; r < totalMiB; r++) await cc.decryptFrom(shared, out, r * count, count);
     });
     cc.destroy();
-    return { encrypt, decrypt };
+    return { encrypt, decrypt, spread: since(t0) };
   } finally {
     setCryptoWorkers(undefined);
   }
@@ -145,6 +148,19 @@ async function warmPool(): Promise<void> {
   const fc = new FileCrypto('aes', randomBytes(16));
   await fc.encryptInPlace(sharedBuffer(256 * fc.extentSize), 0, 256);
   fc.destroy();
+}
+
+type Tally = { spread: number; local: number };
+
+/** Large batches the pool spread and kept since `t0` (a snapshot of cryptoPool().tally). */
+function since(t0: Tally): Tally {
+  const t = cryptoPool().tally;
+  return { spread: t.spread - t0.spread, local: t.local - t0.local };
+}
+
+function share(ts: Tally[]): number {
+  const s = ts.reduce((a, t) => a + t.spread, 0), l = ts.reduce((a, t) => a + t.local, 0);
+  return s + l === 0 ? 0 : s / (s + l);
 }
 
 function median(xs: number[]): number {
@@ -165,7 +181,8 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
   const ossl = { enc: new Map<number, Speed[]>(), dec: new Map<number, Speed[]>() };
   const lib = { enc: [] as Speed[], dec: [] as Speed[], enc1: [] as Speed[], dec1: [] as Speed[] };
   const plain = { w: [] as Speed[], r: [] as Speed[] };
-  const par = new Map<number, { encrypt: Speed[]; decrypt: Speed[] }>();
+  const par = new Map<number, { encrypt: Speed[]; decrypt: Speed[]; spread: Tally[] }>();
+  const spread: Tally[] = [];
   const dir = mkdtempSync(join(base, 'ecryptfs-libbench-'));
   try {
     const ring = new KeyRing();
@@ -186,7 +203,9 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
         lib.dec1.push(v1.dec);
         setCryptoWorkers(undefined);
         await warmPool();
+        const t0 = { ...cryptoPool().tally };
         const v = await volumeRound(vol, sizeMiB * MiB, chunk);
+        spread.push(since(t0));
         lib.enc.push(v.enc);
         lib.dec.push(v.dec);
         const p = await plainRound(dir, sizeMiB * MiB, chunk);
@@ -194,9 +213,10 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
         plain.r.push(p.r);
         for (const workers of [0, 1]) {
           const x = await extentRound(workers, Math.min(sizeMiB, 128));
-          const p = par.get(workers) ?? { encrypt: [], decrypt: [] };
+          const p = par.get(workers) ?? { encrypt: [], decrypt: [], spread: [] };
           p.encrypt.push(x.encrypt);
           p.decrypt.push(x.decrypt);
+          p.spread.push(x.spread);
           par.set(workers, p);
         }
       }
@@ -217,7 +237,8 @@ export async function libraryBench(opts: { sizeMiB?: number; rounds?: number; lo
     plainWrite: medianSpeed(plain.w),
     plainRead: medianSpeed(plain.r),
     workers: cryptoPool().size,
-    parallel: [...par].map(([w, p]) => ({ cores: w + 1, encrypt: medianSpeed(p.encrypt), decrypt: medianSpeed(p.decrypt) })),
+    spread: share(spread),
+    parallel: [...par].map(([w, p]) => ({ cores: w + 1, encrypt: medianSpeed(p.encrypt), decrypt: medianSpeed(p.decrypt), spread: share(p.spread) })),
     sizeMiB,
     rounds,
     lowerDir: base,
@@ -235,7 +256,8 @@ export function formatLibraryBench(r: LibraryBenchResult): string {
     row(`openssl speed aes-128-cbc decrypt, ${b} B blocks, 1 core`, r.opensslDecrypt[b], od);
   }
   // Large reads and writes spread over the crypto pool (while that pays: see CryptoPool.pays).
-  const cores = `${r.workers + 1} core${r.workers ? 's' : ''}`;
+  const pct = (x: number) => `${(100 * x).toFixed(0)}% spread`;
+  const cores = `${r.workers + 1} core${r.workers ? `s, ${pct(r.spread)}` : ''}`;
   row(`library encrypt (write) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryEncrypt, oe, '>= 0.80');
   row(`library decrypt (read) ${r.sizeMiB} MiB, aes-128, ${cores}`, r.libraryDecrypt, od, '>= 0.50');
   row(`library encrypt (write) ${r.sizeMiB} MiB, aes-128, 1 core`, r.libraryEncrypt1, oe);
@@ -243,7 +265,7 @@ export function formatLibraryBench(r: LibraryBenchResult): string {
   row(`plain write of the same file, no crypto (I/O ceiling)`, r.plainWrite, oe);
   row(`plain read of the same file, no crypto (I/O ceiling)`, r.plainRead, od);
   for (const p of r.parallel) {
-    const c = `${p.cores} core${p.cores > 1 ? 's' : ''}`;
+    const c = `${p.cores} core${p.cores > 1 ? `s, ${pct(p.spread)}` : ''}`;
     row(`extent crypto, 1 MiB transfers, ${c}: encrypt`, p.encrypt, oe);
     row(`extent crypto, 1 MiB transfers, ${c}: decrypt`, p.decrypt, od);
   }

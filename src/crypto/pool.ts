@@ -70,19 +70,32 @@ class CryptoPool {
     if (this.size === 0) return false;
     const c = this.cost(kind);
     c.batches++;
-    if (Number.isNaN(c.spread)) return true;
-    if (Number.isNaN(c.local)) return false;
-    const better = c.spread < c.local;
-    return c.batches % EXPLORE === 0 ? !better : better;
+    const better = Number.isNaN(c.spread) || (!Number.isNaN(c.local) && c.spread < c.local);
+    const spread = Number.isNaN(c.spread) || Number.isNaN(c.local) ? better : c.batches % EXPLORE === 0 ? !better : better;
+    if (spread) this.tally.spread++;
+    else this.tally.local++;
+    return spread;
   }
+
+  /** How many large batches pays() sent to the workers and kept on the caller (for the bench). */
+  readonly tally = { spread: 0, local: 0 };
 
   /** A large batch of this kind took `ms` (on the caller's clock) for `extents`, spread or not. */
   took(kind: BatchKind, spread: boolean, ms: number, extents: number): void {
+    // A batch that started a worker thread measured the start (tens of ms), not the batch.
+    if (spread && this.starting) {
+      this.starting = false;
+      return;
+    }
     const c = this.cost(kind);
     const x = ms / extents;
-    if (spread) c.spread = Number.isNaN(c.spread) ? x : c.spread + (x - c.spread) * WEIGHT;
-    else c.local = Number.isNaN(c.local) ? x : c.local + (x - c.local) * WEIGHT;
+    // One batch stalled by the scheduler moves the running cost at most a quarter up.
+    if (spread) c.spread = Number.isNaN(c.spread) ? x : c.spread + (Math.min(x, 2 * c.spread) - c.spread) * WEIGHT;
+    else c.local = Number.isNaN(c.local) ? x : c.local + (Math.min(x, 2 * c.local) - c.local) * WEIGHT;
   }
+
+  /** Whether a worker thread was started since the last spread batch was measured. */
+  private starting = false;
 
   private cost(kind: BatchKind): { local: number; spread: number; batches: number } {
     let c = this.costs.get(kind);
@@ -93,6 +106,7 @@ class CryptoPool {
   private worker(): Worker {
     if (this.workers.length < this.size) {
       const w = new Worker(new URL('./pool-worker.js', import.meta.url));
+      this.starting = true;
       w.on('message', (m: { id: number; error?: string; code?: string; read?: number }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);

@@ -22,6 +22,9 @@ test('the cheaper way wins, the dearer one is tried every 32nd batch, each kind 
   // The load went away: spread batches got cheap, and the running cost follows within a few batches.
   for (let i = 0; i < 6; i++) pool.took('read', true, 1, 100);
   assert.equal(ways().filter(Boolean).length, 31);
+  // One stalled batch moves the running cost at most a quarter up: the pool stays the cheaper way.
+  pool.took('read', true, 100, 100);
+  assert.equal(ways().filter(Boolean).length, 31);
   // Encryption keeps its own costs (none yet: try the pool first).
   assert.equal(pool.pays('encrypt'), true);
   setCryptoWorkers(1);
