@@ -159,3 +159,31 @@ test('a lookup that reads a header does not count as an access (the lower atime 
     dir.cleanup();
   }
 });
+
+test('a symlink\'s clear length is remembered per lower inode; a new link under the same name shows its own', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('cache-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const fs = new EcryptfsFs(vol);
+    const s = await fs.symlink(ROOT, 'ln', 'a/short');
+    assert.equal(fs.getattrSync(s.nodeid).size, 7);
+    assert.equal(fs.getattrSync(s.nodeid).size, 7, 'from the cache');
+    // Behind the mount: the link is replaced by another one (a new lower inode) under the same name.
+    const lower = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!;
+    // Its own ring: closing a volume wipes its ring's keys.
+    const ring2 = new KeyRing();
+    await ring2.addPassphrase('cache-pass');
+    const other = await Volume.open(dir.path, ring2, { sigs: [k.sig], fnekSig: f.sig });
+    await other.symlink('a/much/longer/target', 'ln2');
+    other.close();
+    const lower2 = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.') && n !== lower)!;
+    await fsp.rename(join(dir.path, lower2), join(dir.path, lower));
+    assert.equal(fs.lookupSync(ROOT, 'ln').attr.size, 20);
+    assert.equal((await fs.readlink(fs.lookupSync(ROOT, 'ln').nodeid)).toString(), 'a/much/longer/target');
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+});

@@ -238,27 +238,48 @@ export class FsCore {
     }
   }
 
+  /**
+   * A size worked out from the lower inode alone (a symlink's clear target length, encrypted
+   * view's size with the header a user.ecryptfs xattr becomes), kept with the clear sizes and, like
+   * them, only while the lower size and ctime stay the same (an xattr change moves ctime; a
+   * symlink's target never changes). On failure: the lower size, not remembered.
+   */
+  private derivedSize(st: LowerStat, work: () => number): number {
+    const key = this.inodeKey(st.dev, st.ino);
+    const hit = this.clearSizes.get(key, st.size, st.ctimeNs);
+    if (hit !== undefined) return hit;
+    let size: number;
+    try {
+      size = work();
+    } catch {
+      return st.size;
+    }
+    this.clearSizes.set(key, st.size, st.ctimeNs, size);
+    return size;
+  }
+
+  /** Encrypted view: the lower size, plus the header the kernel builds from a user.ecryptfs xattr. */
+  private viewSize(n: Node, st: LowerStat): number {
+    try {
+      sys.lgetxattr(sys.fdPath(this.dirFd(n.parent), n.name), XATTR_NAME);
+      return st.size + 8192;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENODATA' || code === 'EOPNOTSUPP') return st.size;
+      throw e;
+    }
+  }
+
   /** Clear size and attributes of a node from its lower stat. */
   protected attrOf(n: Node, st: LowerStat, cr: Creds | undefined): Attr {
     let size = st.size;
     if (isReg(st.mode) && n.nodeid !== ROOT) {
       const state = this.open.get(n.nodeid);
-      if (this.encryptedView) {
-        let x: Buffer | undefined;
-        try {
-          x = sys.lgetxattr(sys.fdPath(this.dirFd(n.parent), n.name), XATTR_NAME);
-        } catch {
-          x = undefined;
-        }
-        size = st.size + (x ? 8192 : 0);
-      } else if (state) size = state.file.size;
+      if (this.encryptedView) size = this.derivedSize(st, () => this.viewSize(n, st));
+      else if (state) size = state.file.size;
       else size = this.peekSize(n, st, cr) ?? st.size;
     } else if (isLnk(st.mode) && !this.encryptedView) {
-      try {
-        size = this.vol.decodeLinkTargetBytes(sys.readlinkat(this.dirFd(n.parent), n.name)).length;
-      } catch {
-        // keep the lower size
-      }
+      size = this.derivedSize(st, () => this.vol.decodeLinkTargetBytes(sys.readlinkat(this.dirFd(n.parent), n.name)).length);
     }
     return {
       ino: st.ino, size, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
