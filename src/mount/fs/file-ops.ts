@@ -16,11 +16,17 @@ import { FsDirOps } from './dir-ops.js';
 const E = OSC.errno;
 
 /**
- * READ and WRITE requests up to this size are served on the main thread without a promise
+ * READ and WRITE requests up to these sizes are served on the main thread without a promise
  * (EcryptfsFile.readNow/writeNow), so the FUSE server stays in its blocking-read loop: each
- * thread-pool or event-loop hop costs far more than a 4 KiB read and decrypt.
+ * thread-pool or event-loop hop costs far more than a 4 KiB read and decrypt. Larger READs
+ * (the kernel's readahead, several in flight) go to the asynchronous path, where the lower
+ * reads of the next ones run on pool threads while this one is decrypted: sequential reads of
+ * 128 MiB, 10 interleaved rounds at load ~10, medians 351 -> 417 MB/s on disk and 467 -> 623
+ * on tmpfs against all on this thread. A WRITE waits for its reply (one in flight per writer), so
+ * there is nothing to overlap: on this thread it costs ~30% less CPU.
  */
-const SYNC_DATA_MAX = Number(process.env.ECRYPTFS_SYNC_DATA_MAX ?? 1 << 20);
+const SYNC_READ_MAX = Number(process.env.ECRYPTFS_SYNC_READ_MAX ?? 64 * 1024);
+const SYNC_WRITE_MAX = Number(process.env.ECRYPTFS_SYNC_WRITE_MAX ?? 1 << 20);
 /**
  * ...except while several processes do I/O at once (data requests of different callers within
  * CONCURRENT_MS): served one by one on the main thread their disk waits and crypto would queue
@@ -277,12 +283,12 @@ export class FsFileOps extends FsDirOps {
     return new ErrnoError(E.EIO);
   }
 
-  /** The clear bytes; synchronously when the file can answer at once (see SYNC_DATA_MAX). */
+  /** The clear bytes; synchronously when the file can answer at once (see SYNC_READ_MAX). */
   read(fh: number, offset: number, size: number, ctx?: Caller): Buffer | Promise<Buffer> {
     try {
       const { state } = this.handle(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
-      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_DATA_MAX) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
+      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
       return Promise.reject(this.fileError(e));
     }
@@ -303,7 +309,7 @@ export class FsFileOps extends FsDirOps {
     return out;
   }
 
-  /** Bytes written; synchronously when the file can take them at once (see SYNC_DATA_MAX). */
+  /** Bytes written; synchronously when the file can take them at once (see SYNC_WRITE_MAX). */
   write(fh: number, offset: number, data: Buffer, ctx?: Caller): number | Promise<number> {
     try {
       this.writable();
@@ -311,7 +317,7 @@ export class FsFileOps extends FsDirOps {
       if (!state.writable) throw new ErrnoError(E.EBADF);
       const pos = append ? state.file.size : offset;
       if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
-      return (this.inline(ctx) ? state.file.writeNow(pos, data, SYNC_DATA_MAX) : undefined)
+      return (this.inline(ctx) ? state.file.writeNow(pos, data, SYNC_WRITE_MAX) : undefined)
         ?? state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx)).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
       return Promise.reject(this.fileError(e));
