@@ -7,9 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as C, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EcryptfsFs, ROOT } from '../../src/mount/fs.js';
 import { HeaderPrefetch } from '../../src/mount/fs/prefetch.js';
+import { KeyRing } from '../../src/volume/keyring.js';
+import { Volume } from '../../src/volume/volume.js';
 import { AT_FDCWD, O_PATH, openat } from '../../src/lower/sys.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -75,6 +78,33 @@ test('prefetch refuses work past its bounds instead of queueing it', async () =>
     }
   } finally {
     p.close();
+    dir.cleanup();
+  }
+});
+
+test('a listing of files whose sizes this daemon has not seen hands them to the prefetch; seen ones are not', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('prefetch-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const writer = new EcryptfsFs(vol);
+    for (let i = 0; i < 10; i++) {
+      const { fh } = await writer.create(ROOT, `f${i}`, 0o100644, C.O_RDWR | C.O_CREAT);
+      await writer.write(fh, 0, Buffer.alloc(100 + i, 1));
+      await writer.release(fh);
+    }
+    const sent = (fs: EcryptfsFs) => (fs as unknown as { prefetch: { sentNames: number } }).prefetch.sentNames;
+    assert.equal((await writer.readdir(ROOT)).length, 10);
+    assert.equal(sent(writer), 0, 'sizes known from the writes: nothing to prefetch');
+    const fresh = new EcryptfsFs(vol);
+    assert.equal((await fresh.readdir(ROOT)).length, 10);
+    assert.equal(sent(fresh), 10);
+    for (let i = 0; i < 10; i++) assert.equal(fresh.lookupSync(ROOT, `f${i}`).attr.size, 100 + i);
+    await fresh.closeAll();
+    await writer.closeAll();
+    vol.close();
+  } finally {
     dir.cleanup();
   }
 });

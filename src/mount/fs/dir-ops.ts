@@ -196,10 +196,16 @@ export class FsDirOps extends FsCore {
    */
   private prefetchHeaders(nodeid: number, got: Array<{ d: { name: Buffer; ino: number; type: number } }>): void {
     if (this.encryptedView || got.length < PREFETCH_MIN) return;
-    const dev = this.node(nodeid).dev;
+    const n = this.nodes.get(nodeid);
+    if (!n) return;
     const names: Buffer[] = [];
-    for (const { d: ent } of got) if (ent.type === DT_REG && !this.clearSizes.has(this.inodeKey(dev, ent.ino))) names.push(ent.name);
-    if (names.length >= PREFETCH_MIN) this.prefetch.hint(this.dirFd(nodeid), names);
+    for (const { d: ent } of got) if (ent.type === DT_REG && !this.clearSizes.has(this.inodeKey(n.dev, ent.ino))) names.push(ent.name);
+    if (names.length < PREFETCH_MIN) return;
+    try {
+      this.prefetch.hint(this.dirFd(nodeid), names);
+    } catch {
+      // only a hint: the listing goes on without it
+    }
   }
 
   releasedir(fh: number): void {
