@@ -283,7 +283,11 @@ export class EcryptfsFile {
 
   /** A fresh random FEK, wrapped by every key of `p`, and the header bytes to store (not yet stored). */
   private newKey(keys: KeyRing, p: NewFileParams): { fek: Buffer; header: FileHeader; cipher: CipherName; bytes: Buffer; inXattr: boolean } {
-    const fek = randomBytes(p.keyBytes);
+    // The FEK and the header's marker from one call: a randomBytes call costs ~4.5 us here.
+    const rnd = randomBytes(p.keyBytes + 4);
+    const fek = Buffer.from(rnd.subarray(0, p.keyBytes));
+    const marker = Buffer.from(rnd.subarray(p.keyBytes));
+    rnd.fill(0);
     try {
       const wrapped = p.sigs.map((sig) => {
         const k = keys.get(sig);
@@ -293,7 +297,7 @@ export class EcryptfsFile {
       const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
       const fields = { size: 0, flags, keys: wrapped };
       const header: FileHeader = { size: 0, version: 3, flags, extentSize: EXTENT_SIZE, headerExtents: 2, metadataSize: 8192, keys: wrapped, publicKeySigs: [] };
-      return { fek, header, cipher: p.cipher, bytes: p.xattrMetadata ? buildHeaderBytes(fields) : buildHeaderRegion(fields), inXattr: p.xattrMetadata };
+      return { fek, header, cipher: p.cipher, bytes: p.xattrMetadata ? buildHeaderBytes(fields, marker) : buildHeaderRegion(fields, marker), inXattr: p.xattrMetadata };
     } catch (e) {
       fek.fill(0);
       throw e;
