@@ -70,7 +70,10 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     create: (parent, name, mode, flags, ctx) => afterTurn(() => map(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } }))),
     read: (_ino, fh, offset, size, ctx) => fs.read(fh, offset, size, ctx),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
-    flush: () => undefined,
+    // No FLUSH: writes reach the lower file before WRITE is answered (no writeback cache) and
+    // locks are the kernel's, so a flush has nothing to do. Left out, the kernel gets ENOSYS once
+    // and stops sending one per close(2): one round trip less per file created or read (measured,
+    // quiet VM: create 0.45-0.48 -> 0.51 of gocryptfs on disk, cat 0.54-0.61 -> 0.59-0.62).
     release: (_ino, fh) => afterTurn(() => fs.release(fh)),
     fsync: (_ino, fh) => fs.fsync(fh),
     // Listings stream from the lower directory (getdents64 on a descriptor per open directory):
