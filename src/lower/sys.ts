@@ -107,10 +107,17 @@ export interface SysError extends Error {
   syscall: string;
 }
 
-/** A Node-style system error (errno is negative, as node:fs has it). */
+/**
+ * A Node-style system error (errno is negative, as node:fs has it). Without a stack trace: a failed
+ * lower call is mostly an answer (ENOENT of a probe, ENODATA of an absent xattr), and capturing the
+ * stack cost more than the syscall.
+ */
 export function sysError(syscall: string, errno: number, what?: Name): SysError {
   const code = CODES[errno] ?? `E${errno}`;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const e = new Error(`${code}: ${syscall} failed${what === undefined ? '' : ` on '${Buffer.from(what).toString('utf8')}'`}`) as SysError;
+  Error.stackTraceLimit = limit;
   e.code = code;
   e.errno = -errno;
   e.syscall = syscall;

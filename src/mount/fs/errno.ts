@@ -2,9 +2,20 @@
 import { constants as OSC } from 'node:os';
 import { isEcryptfsError } from '../../errors.js';
 
+/**
+ * An errno answer (ENODATA for an absent xattr, ENOENT, EPERM...): an expected reply, not a fault,
+ * so it is built without a stack trace (capturing one cost ~2.5 us of the ~3 us an ENODATA took;
+ * `ls -l` asks three absent xattrs per entry).
+ */
 export class ErrnoError extends Error {
   constructor(readonly errno: number, message?: string) {
-    super(message ?? `errno ${errno}`);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message ?? `errno ${errno}`);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 }
 
