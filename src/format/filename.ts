@@ -170,8 +170,7 @@ export class FilenameEncryptor {
       );
     }
     const r = prefixLength(name.length, this.ecb.blockSize);
-    let prefix = this.prefixes.get(r);
-    if (!prefix) this.prefixes.set(r, (prefix = namePrefix(this.fnek.key, r - 1)));
+    const prefix = this.prefix(r - 1);
     const block = Buffer.alloc(r + name.length);
     prefix.copy(block); // block[r-1] stays 0x00: the separator
     block.set(name, r);
@@ -187,6 +186,26 @@ export class FilenameEncryptor {
     packet[p++] = cipherCode(cipher, this.ecb.keyBytes);
     ct.copy(packet, p);
     return FNEK_PREFIX + encode64(packet);
+  }
+
+  /** namePrefix of n bytes, derived once per length. */
+  private prefix(n: number): Buffer {
+    let p = this.prefixes.get(n);
+    if (!p) this.prefixes.set(n, (p = namePrefix(this.fnek.key, n)));
+    return p;
+  }
+
+  /**
+   * decryptFilename of a Tag 70 ciphertext with this FNEK, cipher and key size, the prefix
+   * verified: the cipher and prefixes set up once (per name they cost more than the decryption,
+   * and a listing decrypts every name).
+   */
+  decrypt(ct: Uint8Array): Buffer {
+    const bs = this.ecb.blockSize;
+    if (ct.length === 0 || ct.length % bs !== 0) {
+      throw new EcryptfsError('EBADNAME', `encrypted name is ${ct.length} bytes, not a whole number of ${bs}-byte ${this.cipher} blocks`);
+    }
+    return nameOfBlock(this.ecb.ecbDecrypt(ct), bs, (z) => this.prefix(z));
   }
 
   /** Forget the key (the prefixes are derived from it too). */
@@ -263,14 +282,18 @@ export function decryptFilename(
     throw new EcryptfsError('EBADNAME', `encrypted name is ${ct.length} bytes, not a whole number of ${bs}-byte ${cipher} blocks`);
   }
   const pt = createBlockCipher(cipher, fnek.subarray(0, keyBytes)).ecbDecrypt(ct);
+  return nameOfBlock(pt, bs, options.verifyPrefix === false ? undefined : (z) => namePrefix(fnek, z));
+}
+
+/** The clear name in a decrypted Tag 70 block (wiped), its prefix checked against `prefix(z)` unless undefined. */
+function nameOfBlock(pt: Buffer, bs: number, prefix: ((z: number) => Buffer) | undefined): Buffer {
   const z = pt.indexOf(0);
   if (z < 0 || z + 1 >= pt.length) {
     pt.fill(0);
     throw new EcryptfsError('EBADNAME', 'encrypted name does not decrypt with this key (no separator / empty name): wrong FNEK or cipher key size?');
   }
-  if (options.verifyPrefix !== false) {
-    const want = namePrefix(fnek, z);
-    if (z < MIN_PREFIX - 1 || z >= MIN_PREFIX - 1 + bs || !want.equals(pt.subarray(0, z))) {
+  if (prefix) {
+    if (z < MIN_PREFIX - 1 || z >= MIN_PREFIX - 1 + bs || !prefix(z).equals(pt.subarray(0, z))) {
       pt.fill(0);
       throw new EcryptfsError('EBADNAME', 'encrypted name does not decrypt with this key (prefix mismatch): wrong FNEK or cipher key size?');
     }

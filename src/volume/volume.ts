@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { Stats } from 'node:fs';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
-import { checkKeyBytes, cipherFromCode, CIPHERS } from '../format/ciphers.js';
+import { checkKeyBytes, cipherCode, cipherFromCode, CIPHERS } from '../format/ciphers.js';
 import { decryptFilename, encryptFilename, FilenameEncryptor, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
 import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { escapeName } from './names.js';
@@ -179,6 +179,10 @@ export class Volume {
   /** The FNEK's name cipher, set up on first use (every new name, lookups of missing names). */
   private nameEncryptor: FilenameEncryptor | undefined;
 
+  private nameCodec(): FilenameEncryptor {
+    return (this.nameEncryptor ??= new FilenameEncryptor(this.fnek(), this.fnCipher, this.fnKeyBytes));
+  }
+
   private fnek() {
     return this.keys.get(this.fnekSig!)!;
   }
@@ -199,8 +203,7 @@ export class Volume {
     if (b.length > this.nameMax) {
       throw new EcryptfsError('ENAMETOOLONG', `name of ${b.length} bytes is longer than the ${this.nameMax} bytes an encrypted name can hold (the kernel's limit too): use a shorter name`, escapeName(b));
     }
-    this.nameEncryptor ??= new FilenameEncryptor(this.fnek(), this.fnCipher, this.fnKeyBytes);
-    return Buffer.from(this.nameEncryptor.encrypt(b), 'latin1');
+    return Buffer.from(this.nameCodec().encrypt(b), 'latin1');
   }
 
   /**
@@ -209,12 +212,27 @@ export class Volume {
    * by someone holding the key can carry any bytes in an encrypted name).
    */
   decodeNameBytes(lower: Uint8Array): Buffer {
+    return this.decodeNameExact(lower).clear;
+  }
+
+  /**
+   * decodeNameBytes, and whether encodeNameBytes(clear) gives back exactly `lower`, so a caller
+   * may keep the translation both ways without encrypting the name again. True only for a name
+   * this volume's encoder makes: FNEK prefix, this FNEK's sig, its cipher and key size, the text
+   * strictly canonical (parseEncryptedFilename) and the name prefix verified (decryptFilename).
+   * Then the packet length field (minimal form only), the prefix length (fixed by the name's
+   * length) and the one-to-one ECB block are all the encoder's.
+   */
+  decodeNameExact(lower: Uint8Array): { clear: Buffer; exact: boolean } {
     const b = Buffer.from(lower.buffer, lower.byteOffset, lower.byteLength);
-    if (isDotName(b)) return Buffer.from(b);
+    if (isDotName(b)) return { clear: Buffer.from(b), exact: false };
     const text = b.toString('latin1');
-    const clear = text.startsWith(FNEK_PREFIX) ? this.decodeBytes(text) : Buffer.from(b);
+    let clear: Buffer;
+    let exact = false;
+    if (text.startsWith(FNEK_PREFIX)) ({ name: clear, exact } = this.decodeBytesExact(text));
+    else clear = Buffer.from(b);
     checkClearName(clear, text);
-    return clear;
+    return { clear, exact: exact && clear.length <= this.nameMax && b.length <= 255 };
   }
 
   /**
@@ -228,6 +246,11 @@ export class Volume {
   private decodeBytes(lowerText: string): Buffer {
     // lowerText is the lower bytes read as Latin-1: back to those very bytes.
     if (!lowerText.startsWith(FNEK_PREFIX)) return Buffer.from(lowerText, 'latin1');
+    return this.decodeBytesExact(lowerText).name;
+  }
+
+  /** decodeBytes of an FNEK-prefixed name, and whether it is exactly what encodeNameBytes makes (see decodeNameExact). */
+  private decodeBytesExact(lowerText: string): { name: Buffer; exact: boolean } {
     const parsed = parseEncryptedFilename(lowerText);
     const k = this.keys.get(parsed.sig) ?? this.keys.outsideSync?.(parsed.sig);
     if (!k) throw new EcryptfsError('ENOKEY', `name encrypted with another key (sig ${parsed.sig})`, lowerText);
@@ -237,9 +260,12 @@ export class Volume {
     let lastErr: unknown;
     for (const size of new Set(sizes)) {
       try {
-        const name = decryptFilename(parsed, k, info.name, size);
+        // The volume's own FNEK, cipher and size: its codec, set up once (see FilenameEncryptor.decrypt).
+        const own = parsed.sig === this.fnekSig && info.name === this.fnCipher && size === this.fnKeyBytes && k === this.keys.get(parsed.sig);
+        const name = own ? this.nameCodec().decrypt(parsed.ciphertext) : decryptFilename(parsed, k, info.name, size);
         this.nameKeyBytes.set(cacheKey, size);
-        return name;
+        const exact = parsed.sig === this.fnekSig && info.name === this.fnCipher && size === this.fnKeyBytes && parsed.cipherCode === cipherCode(this.fnCipher, this.fnKeyBytes);
+        return { name, exact };
       } catch (e) {
         lastErr = e;
       }

@@ -78,6 +78,7 @@ for (const c of fnekCases) {
         assert.equal(parsed.sig, fnek.sig);
         assert.equal(parsed.cipherCode, cipherCode(cipher, kb));
         assert.equal(decryptFilename(parsed, fnek.key, cipher, kb).toString('utf8'), name);
+        assert.equal(shared.decrypt(parsed.ciphertext).toString('utf8'), name, `${c}: ${f.path} [${i}] (shared decrypt)`);
         names++;
       });
       if (f.type === 'symlink' && f.symlink_target && f.lower_symlink_target) {
@@ -167,6 +168,11 @@ test('wrong key or key size is EBADNAME (prefix check), kernel-style decryption 
   assert.throws(() => decryptFilename(parsed, fnek.key.subarray(0, 32), 'aes', 32), isCode('EINVAL'));
   assert.equal(decryptFilename(parsed, fnek, 'aes', 32, { verifyPrefix: false }).toString(), 'hello.txt');
   assert.throws(() => decryptFilename({ ciphertext: Buffer.alloc(15) }, fnek.key, 'aes', 32), isCode('EBADNAME'));
+  // The shared codec checks the same way.
+  assert.equal(new FilenameEncryptor(fnek, 'aes', 32).decrypt(parsed.ciphertext).toString(), 'hello.txt');
+  assert.throws(() => new FilenameEncryptor(fnek, 'aes', 16).decrypt(parsed.ciphertext), isCode('EBADNAME'));
+  assert.throws(() => new FilenameEncryptor(randomFnek(), 'aes', 32).decrypt(parsed.ciphertext), isCode('EBADNAME'));
+  assert.throws(() => new FilenameEncryptor(fnek, 'aes', 32).decrypt(Buffer.alloc(15)), isCode('EBADNAME'));
 });
 
 test('the parser: strict by default, kernel-lenient on request', () => {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { CipherName } from '../../src/crypto/types.js';
-import { encryptFilename } from '../../src/format/filename.js';
+import { encryptFilename, FNEK_PREFIX } from '../../src/format/filename.js';
 import { fsck } from '../../src/volume/fsck.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { escapeName, isUtf8, unescapeName } from '../../src/volume/names.js';
@@ -19,6 +19,7 @@ import { manifest, tempDir, unpackLower } from '../helpers/fixtures.js';
 const ring = new KeyRing();
 const [fileKey, fnekKey] = ring.addPassphraseSync('names-pass');
 const B = (s: string) => Buffer.from(s, 'latin1');
+const FNEK_PREFIX_LEN = FNEK_PREFIX.length;
 const cat = (...p: Array<string | Buffer>) => Buffer.concat(p.map((x) => Buffer.from(x)));
 
 /** Every path (as bytes, relative) under a directory, without following symlinks. */
@@ -285,5 +286,46 @@ test('kernel-made 143-byte and non-ASCII names (aes256-fnek corpus) decrypt to t
   } finally {
     lower.cleanup();
     out.cleanup();
+  }
+});
+
+test('decodeNameExact: exact only where encodeNameBytes gives the very lower name back (property)', async () => {
+  const dir = tempDir('ecryptfs-names-exact-');
+  try {
+    const [, otherFnek] = ring.addPassphraseSync('names-exact-other');
+    const vol = await Volume.open(dir.path, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig, fnCipher: 'aes', fnKeyBytes: 16 });
+    const clearName = fc.uint8Array({ minLength: 1, maxLength: 143 }).filter((b) => !b.includes(0) && !b.includes(0x2f) && !(b.length <= 2 && b.every((x) => x === 0x2e)));
+    const ALPHA = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_';
+    fc.assert(
+      fc.property(clearName, fc.nat(), fc.nat(63), (name, at, ch) => {
+        const lower = vol.encodeNameBytes(name);
+        const r = vol.decodeNameExact(lower);
+        assert.equal(r.exact, true);
+        assert.deepEqual(r.clear, Buffer.from(name));
+        // A changed character: if it still decodes and is called exact, it must encode back to itself.
+        const m = Buffer.from(lower);
+        const i = FNEK_PREFIX_LEN + (at % (m.length - FNEK_PREFIX_LEN));
+        m[i] = ALPHA.charCodeAt(ch);
+        let got: { clear: Buffer; exact: boolean } | undefined;
+        try {
+          got = vol.decodeNameExact(m);
+        } catch {
+          got = undefined;
+        }
+        if (got?.exact) assert.deepEqual(vol.encodeNameBytes(got.clear), m);
+        // The same name under another FNEK of the ring, or this FNEK at another AES size: readable, never exact.
+        for (const [fnek, kb] of [[otherFnek, 16], [fnekKey, 32]] as const) {
+          const foreign = Buffer.from(encryptFilename(name, fnek, 'aes', kb), 'latin1');
+          const f = vol.decodeNameExact(foreign);
+          assert.deepEqual(f.clear, Buffer.from(name));
+          assert.equal(f.exact, false);
+        }
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
+    // Plain names are shown as they are, but a lookup of that clear name encrypts it: not exact.
+    assert.equal(vol.decodeNameExact(B('plain.txt')).exact, false);
+  } finally {
+    dir.cleanup();
   }
 });

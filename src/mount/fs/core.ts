@@ -173,8 +173,11 @@ export class FsCore {
     const hit = this.decoded.get(key);
     if (hit !== undefined) return Buffer.from(hit, 'latin1');
     try {
-      const clear = this.vol.decodeNameBytes(lowerName);
+      const { clear, exact } = this.vol.decodeNameExact(lowerName);
       remember(this.decoded, key, clear);
+      // `ls -l` looks up every name it just listed: with the lower name known to be exactly what
+      // encode makes of this one, that lookup encrypts nothing.
+      if (exact) remember(this.encoded, clear.toString('latin1'), lowerName);
       return clear;
     } catch (e) {
       const key = lowerName.toString('latin1');
