@@ -342,6 +342,12 @@ export function fstatatOrNull(dir: number, name: Name, flags = AT_SYMLINK_NOFOLL
   if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return undefined;
   return parseStat(statBuf);
 }
+/** fstatat, or the errno (positive) it failed with: a probe's ENOENT builds no Error. */
+export function fstatatOrErrno(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | number {
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return OSC.errno.ENOSYS;
+  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return koffi!.errno();
+  return parseStat(statBuf);
+}
 export function fstat(fd: number): LowerStat {
   return fstatat(fd, '', AT_EMPTY_PATH);
 }

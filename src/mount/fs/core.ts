@@ -320,13 +320,15 @@ export class FsCore {
     const cr = callerCreds(ctx);
     const clear = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
     const enc = this.encode(clear);
-    try {
-      return this.entryFor(parent, enc, cr);
-    } catch (e) {
-      // Plain names put straight into the lower directory are found too (as in the seed).
-      if (!enc.equals(clear) && (e as NodeJS.ErrnoException).code === 'ENOENT') return this.entryFor(parent, clear, cr);
-      throw e;
-    }
+    const dir = this.dirFd(parent);
+    // Probes that answer with an errno: a missing name (every create asks first) builds no
+    // Error with a stack and a message holding the lower name.
+    let st = sys.fstatatOrErrno(dir, enc);
+    // Plain names put straight into the lower directory are found too (as in the seed).
+    if (st === E.ENOENT && !enc.equals(clear)) st = sys.fstatatOrErrno(dir, clear);
+    else if (typeof st !== 'number') return this.entryFor(parent, enc, cr, st);
+    if (typeof st === 'number') throw new ErrnoError(st);
+    return this.entryFor(parent, clear, cr, st);
   }
 
   forget(nodeid: number, n: number): void {
