@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createBlockCipher } from '../crypto/blockcipher.js';
-import type { CipherName } from '../crypto/types.js';
+import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
 import { cipherCode, cipherFromCode } from './ciphers.js';
 import { decodePacketLength, encodePacketLength } from './packetlen.js';
@@ -205,15 +205,27 @@ export function setHeaderSize(header: Buffer, size: number): void {
   header.writeBigUInt64BE(BigInt(size), 0);
 }
 
-/** Wrap a FEK with a passphrase auth-token key (kernel keystore.c write_tag_3_packet). */
-export function wrapFek(fek: Uint8Array, cipher: CipherName, kek: Uint8Array, sig: string): WrappedKey {
+/**
+ * Wrap a FEK with a passphrase auth-token key (kernel keystore.c write_tag_3_packet). `keyed`:
+ * that cipher already keyed with the first fek.length bytes of `kek` (kept by the caller: setting
+ * one up per new file cost more than the wrapping).
+ */
+export function wrapFek(fek: Uint8Array, cipher: CipherName, kek: Uint8Array, sig: string, keyed?: BlockCipher): WrappedKey {
   const keyBytes = fek.length;
   const code = cipherCode(cipher, keyBytes);
-  const ecb = createBlockCipher(cipher, kek.subarray(0, keyBytes));
+  const ecb = keyed ?? createBlockCipher(cipher, kek.subarray(0, keyBytes));
+  const bs = ecb.blockSize;
   // AES-192: the kernel encrypts 32 bytes (FEK + 8 zero bytes).
-  const plain = Buffer.alloc(Math.ceil(keyBytes / ecb.blockSize) * ecb.blockSize);
+  const plain = Buffer.alloc(Math.ceil(keyBytes / bs) * bs);
   plain.set(fek);
-  return { sig, cipherCode: code, salt: Buffer.from(TAG3_DEFAULT_SALT), encryptedKey: ecb.ecbEncrypt(plain) };
+  let encryptedKey: Buffer;
+  if (keyed) {
+    // ECB as CBC restarted at a zero IV every block: the kept cipher's reusable context, no new one.
+    encryptedKey = Buffer.alloc(plain.length);
+    keyed.cbcEncryptExtents(plain, encryptedKey, bs, new Uint8Array((plain.length / bs) * 16));
+  } else encryptedKey = ecb.ecbEncrypt(plain);
+  plain.fill(0);
+  return { sig, cipherCode: code, salt: Buffer.from(TAG3_DEFAULT_SALT), encryptedKey };
 }
 
 /** Unwrap the FEK of a Tag 3 packet with the auth-token key its Tag 11 sig names. */

@@ -292,7 +292,7 @@ export class EcryptfsFile {
       const wrapped = p.sigs.map((sig) => {
         const k = keys.get(sig);
         if (!k) throw new EcryptfsError('ENOKEY', `no key with sig ${sig} to encrypt new files`);
-        return wrapFek(fek, p.cipher, k.key, sig);
+        return wrapFek(fek, p.cipher, k.key, sig, keys.wrapCipher(sig, p.cipher, p.keyBytes));
       });
       const flags = FLAG_ENCRYPTED | (p.filenameEncryption ? FLAG_ENCRYPT_FILENAMES : 0) | (p.xattrMetadata ? FLAG_METADATA_IN_XATTR : 0);
       const fields = { size: 0, flags, keys: wrapped };

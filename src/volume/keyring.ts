@@ -4,6 +4,8 @@
  * so every candidate derivation of every passphrase the user gives is put here and the right one
  * is picked by sig (ECRYPTFS-FORMAT §5).
  */
+import { createBlockCipher } from '../crypto/blockcipher.js';
+import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { deriveKey, deriveKeyAsync, DEFAULT_SALT, FNEK_SALT } from '../format/kdf.js';
 
 export interface AuthKey {
@@ -28,6 +30,25 @@ export class KeyRing {
    * stays the lookup's own (it may cache it briefly): the volume never keeps or wipes it.
    */
   outsideSync?: (sig: string) => Buffer | undefined;
+
+  /** Ciphers keyed with a key's first bytes, for wrapping new files' keys (see wrapCipher). */
+  private readonly wrappers = new Map<string, BlockCipher>();
+
+  /**
+   * The cipher that wraps file keys of `keyBytes` bytes with key `sig`, made once: every create
+   * wraps its new file key, and a cipher set-up per create cost ~3 us of its ~40.
+   */
+  wrapCipher(sig: string, cipher: CipherName, keyBytes: number): BlockCipher | undefined {
+    const k = this.keys.get(sig);
+    if (!k) return undefined;
+    const id = `${sig}/${cipher}/${keyBytes}`;
+    let c = this.wrappers.get(id);
+    if (!c) {
+      c = createBlockCipher(cipher, k.key.subarray(0, keyBytes));
+      this.wrappers.set(id, c);
+    }
+    return c;
+  }
 
   add(k: AuthKey): AuthKey {
     const have = this.keys.get(k.sig);
@@ -68,5 +89,7 @@ export class KeyRing {
   destroy(): void {
     for (const k of this.keys.values()) k.key.fill(0);
     this.keys.clear();
+    for (const c of this.wrappers.values()) c.destroy?.();
+    this.wrappers.clear();
   }
 }
