@@ -171,3 +171,15 @@ test('a large file streams through a bounded buffer', async () => {
     dir.cleanup();
   }
 });
+
+test('the KeyRing keeps one wrapping cipher per key, cipher and size, and forgets them with its keys', () => {
+  const r = new KeyRing();
+  const [k] = r.addPassphraseSync('wrap-cipher-pass');
+  const a = r.wrapCipher(k.sig, 'aes', 16);
+  assert.ok(a);
+  assert.equal(r.wrapCipher(k.sig, 'aes', 16), a, 'kept, not made again');
+  assert.notEqual(r.wrapCipher(k.sig, 'aes', 32), a, 'another key size is another cipher');
+  assert.equal(r.wrapCipher('0000000000000000', 'aes', 16), undefined, 'no key, no cipher');
+  r.destroy();
+  assert.equal(r.wrapCipher(k.sig, 'aes', 16), undefined);
+});
