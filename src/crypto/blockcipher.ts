@@ -34,6 +34,20 @@ const KEY_OK: Record<CipherName, (n: number) => boolean> = {
   cast6: (n) => n >= 16 && n <= 32 && n % 4 === 0,
 };
 
+/**
+ * ECB encryption with a cipher that is kept and used again (a volume's name or key-wrapping
+ * cipher): CBC restarted at a zero IV every block, which is ECB, through the cipher's reusable
+ * extent context. ecbEncrypt makes a new OpenSSL context per call (~2.3 against ~1.4 us for a
+ * 16-byte key here); a cipher used once should keep using ecbEncrypt (no context left behind).
+ */
+export function ecbEncryptKept(c: BlockCipher, data: Uint8Array): Buffer {
+  const bs = c.blockSize;
+  if (data.length % bs !== 0) throw new RangeError(`data length ${data.length} is not a multiple of the ${bs}-byte cipher block`);
+  const out = Buffer.alloc(data.length);
+  if (data.length > 0) c.cbcEncryptExtents(data, out, bs, new Uint8Array((data.length / bs) * 16));
+  return out;
+}
+
 export function blockSizeOf(name: CipherName): 8 | 16 {
   return BLOCK[name];
 }

@@ -10,7 +10,7 @@
  * unencrypted, as the kernel does; nothing here special-cases them.
  */
 import { createHash } from 'node:crypto';
-import { blockSizeOf, createBlockCipher } from '../crypto/blockcipher.js';
+import { blockSizeOf, createBlockCipher, ecbEncryptKept } from '../crypto/blockcipher.js';
 import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { checkKeyBytes, cipherCode } from './ciphers.js';
@@ -140,7 +140,13 @@ function checkFnekKey(key: Uint8Array, keyBytes: number): void {
  * e.g. 4095, for targets).
  */
 export function encryptFilename(name: Uint8Array, fnek: Fnek, cipher: CipherName, keyBytes: number, lowerNameMax = 255): string {
-  return new FilenameEncryptor(fnek, cipher, keyBytes).encrypt(name, lowerNameMax);
+  // Used once: freed now, not left for a finalizer (its cipher context is native memory).
+  const e = new FilenameEncryptor(fnek, cipher, keyBytes);
+  try {
+    return e.encrypt(name, lowerNameMax);
+  } finally {
+    e.destroy();
+  }
 }
 
 /**
@@ -174,7 +180,7 @@ export class FilenameEncryptor {
     const block = Buffer.alloc(r + name.length);
     prefix.copy(block); // block[r-1] stays 0x00: the separator
     block.set(name, r);
-    const ct = this.ecb.ecbEncrypt(block);
+    const ct = ecbEncryptKept(this.ecb, block);
     block.fill(0);
     const body = 8 + 1 + ct.length;
     const lenField = encodePacketLength(body);

@@ -4,7 +4,7 @@
  * reported but cannot be opened). Pure: buffers in, buffers out.
  */
 import { randomBytes } from 'node:crypto';
-import { createBlockCipher } from '../crypto/blockcipher.js';
+import { createBlockCipher, ecbEncryptKept } from '../crypto/blockcipher.js';
 import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
 import { cipherCode, cipherFromCode } from './ciphers.js';
@@ -218,12 +218,7 @@ export function wrapFek(fek: Uint8Array, cipher: CipherName, kek: Uint8Array, si
   // AES-192: the kernel encrypts 32 bytes (FEK + 8 zero bytes).
   const plain = Buffer.alloc(Math.ceil(keyBytes / bs) * bs);
   plain.set(fek);
-  let encryptedKey: Buffer;
-  if (keyed) {
-    // ECB as CBC restarted at a zero IV every block: the kept cipher's reusable context, no new one.
-    encryptedKey = Buffer.alloc(plain.length);
-    keyed.cbcEncryptExtents(plain, encryptedKey, bs, new Uint8Array((plain.length / bs) * 16));
-  } else encryptedKey = ecb.ecbEncrypt(plain);
+  const encryptedKey = keyed ? ecbEncryptKept(keyed, plain) : ecb.ecbEncrypt(plain);
   plain.fill(0);
   return { sig, cipherCode: code, salt: Buffer.from(TAG3_DEFAULT_SALT), encryptedKey };
 }
