@@ -22,6 +22,10 @@ import { Node, ROOT, type Attr, type Caller, type Entry, type FsOptions, type Op
 
 const E = OSC.errno;
 
+/** statfs f_type of the filesystems whose pages never leave memory. */
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+
 /** Lower inodes whose clear size is remembered (about 100 bytes each). */
 const CLEAR_SIZE_CACHE = 100_000;
 
@@ -81,6 +85,13 @@ export class FsCore {
   /** Starts the header reads of listed files in the background (cold `ls -l`). */
   protected readonly prefetch: HeaderPrefetch;
 
+  /**
+   * The lower root's filesystem keeps every page in memory (tmpfs, ramfs): a header read never
+   * waits on a device, so its directories are not prefetched (the hand-off to the worker and the
+   * worker's five syscalls per file only took CPU from the listing itself).
+   */
+  protected readonly rootInMemory: boolean;
+
   /** Set when the daemon is stopping: long operations end at their next chunk. */
   stopping = false;
 
@@ -101,6 +112,7 @@ export class FsCore {
     root.nlookup = 1;
     this.nodes.set(ROOT, root);
     const sfs = nodefs.statfsSync(sys.fdPath(this.rootFd));
+    this.rootInMemory = sfs.type === TMPFS_MAGIC || sfs.type === RAMFS_MAGIC;
     // The clear size whose lower file (8 KiB header + whole extents) still fits.
     this.maxSize = Math.max(0, Math.floor((lowerMaxBytes(sfs) - 8192) / 4096) * 4096);
   }

@@ -197,7 +197,7 @@ export class FsDirOps extends FsCore {
   private prefetchHeaders(nodeid: number, got: Array<{ d: { name: Buffer; ino: number; type: number } }>): void {
     if (this.encryptedView || got.length < PREFETCH_MIN) return;
     const n = this.nodes.get(nodeid);
-    if (!n) return;
+    if (!n || (this.rootInMemory && n.dev === this.rootDev)) return;
     const names: Buffer[] = [];
     for (const { d: ent } of got) if (ent.type === DT_REG && !this.clearSizes.has(this.inodeKey(n.dev, ent.ino))) names.push(ent.name);
     if (names.length < PREFETCH_MIN) return;
