@@ -158,14 +158,36 @@ function parseTag1(b: Uint8Array, pos: number, end: number) {
   return { sig: Buffer.from(b.subarray(body + 1, body + 9)).toString('hex'), next: body + bodyLen };
 }
 
-function tag3Packet(k: WrappedKey): Buffer {
-  const body = Buffer.concat([Buffer.from([0x04, k.cipherCode, 0x03, 0x01]), k.salt, Buffer.from([0x60]), k.encryptedKey]);
-  return Buffer.concat([Buffer.from([TAG3]), encodePacketLength(body.length), body]);
+const CONSOLE = Buffer.from('_CONSOLE', 'latin1');
+
+/**
+ * The packets of one wrapped key (Tag 3 with its Tag 11), written at out[p..]; returns the end.
+ * Written in place, not concatenated from parts: a header is built on every create.
+ */
+function writeKeyPackets(k: WrappedKey, sig: Buffer, out: Buffer, p: number): number {
+  out[p++] = TAG3;
+  p += encodePacketLength(5 + k.salt.length + k.encryptedKey.length).copy(out, p);
+  out[p++] = 0x04;
+  out[p++] = k.cipherCode;
+  out[p++] = 0x03;
+  out[p++] = 0x01;
+  p += k.salt.copy(out, p);
+  out[p++] = 0x60;
+  p += k.encryptedKey.copy(out, p);
+  out[p++] = TAG11;
+  p += encodePacketLength(14 + sig.length).copy(out, p);
+  out[p++] = 0x62;
+  out[p++] = 0x08;
+  p += CONSOLE.copy(out, p);
+  out.fill(0, p, p + 4);
+  p += 4;
+  return p + sig.copy(out, p);
 }
 
-function tag11Packet(sig: string): Buffer {
-  const body = Buffer.concat([Buffer.from([0x62, 0x08]), Buffer.from('_CONSOLE', 'latin1'), Buffer.alloc(4), Buffer.from(sig, 'hex')]);
-  return Buffer.concat([Buffer.from([TAG11]), encodePacketLength(body.length), body]);
+function keyPacketsLength(k: WrappedKey, sig: Buffer): number {
+  const tag3 = 5 + k.salt.length + k.encryptedKey.length;
+  const tag11 = 14 + sig.length;
+  return 1 + encodePacketLength(tag3).length + tag3 + 1 + encodePacketLength(tag11).length + tag11;
 }
 
 export interface HeaderFields {
@@ -176,27 +198,40 @@ export interface HeaderFields {
   headerExtents?: number;
 }
 
+/** The header (fixed part and packets) written at the start of `out` (zeroed, headerLength() bytes or more). */
+function writeHeader(h: HeaderFields, marker: Buffer, sigs: Buffer[], out: Buffer): void {
+  out.writeBigUInt64BE(BigInt(h.size), 0);
+  const m1 = marker.readUInt32BE(0);
+  out.writeUInt32BE(m1, 8);
+  out.writeUInt32BE((m1 ^ MARKER) >>> 0, 12);
+  out.writeUInt32BE(((FILE_VERSION << 24) | (h.flags & 0xffffff)) >>> 0, 16);
+  out.writeUInt32BE(h.extentSize ?? EXTENT_SIZE, 20);
+  out.writeUInt16BE(h.headerExtents ?? DEFAULT_METADATA_SIZE / EXTENT_SIZE, 24);
+  let p = PACKETS_OFFSET;
+  h.keys.forEach((k, i) => {
+    p = writeKeyPackets(k, sigs[i], out, p);
+  });
+}
+
+function headerLength(h: HeaderFields, sigs: Buffer[]): number {
+  return h.keys.reduce((n, k, i) => n + keyPacketsLength(k, sigs[i]), PACKETS_OFFSET);
+}
+
 /** Header bytes up to the end of the packet set (no terminator): the user.ecryptfs xattr value. */
 export function buildHeaderBytes(h: HeaderFields, marker: Buffer = randomBytes(4)): Buffer {
-  const fixed = Buffer.alloc(PACKETS_OFFSET);
-  fixed.writeBigUInt64BE(BigInt(h.size), 0);
-  const m1 = marker.readUInt32BE(0);
-  fixed.writeUInt32BE(m1, 8);
-  fixed.writeUInt32BE((m1 ^ MARKER) >>> 0, 12);
-  fixed.writeUInt32BE(((FILE_VERSION << 24) | (h.flags & 0xffffff)) >>> 0, 16);
-  fixed.writeUInt32BE(h.extentSize ?? EXTENT_SIZE, 20);
-  fixed.writeUInt16BE(h.headerExtents ?? DEFAULT_METADATA_SIZE / EXTENT_SIZE, 24);
-  const packets = h.keys.flatMap((k) => [tag3Packet(k), tag11Packet(k.sig)]);
-  return Buffer.concat([fixed, ...packets]);
+  const sigs = h.keys.map((k) => Buffer.from(k.sig, 'hex'));
+  const out = Buffer.alloc(headerLength(h, sigs));
+  writeHeader(h, marker, sigs, out);
+  return out;
 }
 
 /** The whole zero-padded header region written at the start of a lower file. */
-export function buildHeaderRegion(h: HeaderFields, marker?: Buffer): Buffer {
+export function buildHeaderRegion(h: HeaderFields, marker: Buffer = randomBytes(4)): Buffer {
   const metadataSize = (h.extentSize ?? EXTENT_SIZE) * (h.headerExtents ?? DEFAULT_METADATA_SIZE / EXTENT_SIZE);
-  const bytes = buildHeaderBytes(h, marker);
-  if (bytes.length + 1 > Math.min(metadataSize, HEADER_PARSE_BYTES)) throw new EcryptfsError('EINVAL', 'too many keys for the header region');
+  const sigs = h.keys.map((k) => Buffer.from(k.sig, 'hex'));
+  if (headerLength(h, sigs) + 1 > Math.min(metadataSize, HEADER_PARSE_BYTES)) throw new EcryptfsError('EINVAL', 'too many keys for the header region');
   const out = Buffer.alloc(metadataSize);
-  bytes.copy(out);
+  writeHeader(h, marker, sigs, out);
   return out;
 }
 
