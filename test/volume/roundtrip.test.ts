@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { CipherName } from '../../src/crypto/types.js';
-import { hasMarker, parseHeader } from '../../src/format/header.js';
+import { hasMarker, parseHeader, unwrapFek } from '../../src/format/header.js';
 import { lowerSizeFor } from '../../src/format/offsets.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
@@ -182,4 +182,25 @@ test('the KeyRing keeps one wrapping cipher per key, cipher and size, and forget
   assert.equal(r.wrapCipher('0000000000000000', 'aes', 16), undefined, 'no key, no cipher');
   r.destroy();
   assert.equal(r.wrapCipher(k.sig, 'aes', 16), undefined);
+});
+
+test('every new file gets its own key and header marker (600 creates, past several refills of the random pool)', async () => {
+  const dir = tempDir();
+  try {
+    const vol = await Volume.open(dir.path, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+    const feks = new Set<string>();
+    const markers = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      await vol.writeFile(`f${i}`, Buffer.from('x'));
+      const head = (await fsp.readFile(join(dir.path, vol.lowerPath(`f${i}`)))).subarray(0, 4096);
+      const { fek } = unwrapFek(parseHeader(head).keys[0], fileKey.key);
+      assert.notDeepEqual(fek, Buffer.alloc(16), 'not a wiped (zero) key');
+      feks.add(fek.toString('hex'));
+      markers.add(head.subarray(8, 12).toString('hex'));
+    }
+    assert.equal(feks.size, 600);
+    assert.ok(markers.size > 590, `markers: ${markers.size} distinct`);
+  } finally {
+    dir.cleanup();
+  }
 });
