@@ -387,10 +387,11 @@ export class FsCore {
   }
 
   /**
-   * Run `fn` on a descriptor of the node's own inode (O_PATH, no-follow, checked), as the caller:
+   * Run `fn` on a descriptor of the node's own inode (O_PATH, no-follow, checked, and for a
+   * non-directory its fstat, taken before `fn`), as the caller:
    * chmod/chown/utimes act on exactly that inode, never on what a name points to now.
    */
-  protected onNode<T>(n: Node, cr: Creds | undefined, fn: (fd: number) => T): T {
+  protected onNode<T>(n: Node, cr: Creds | undefined, fn: (fd: number, st?: LowerStat) => T): T {
     return asCaller(cr, () => {
       if (n.nodeid === ROOT) return fn(this.rootFd);
       if (isDir(n.type)) return fn(this.dirFd(n.nodeid));
@@ -398,7 +399,7 @@ export class FsCore {
       try {
         const st = sys.fstat(fd);
         if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);
-        return fn(fd);
+        return fn(fd, st);
       } finally {
         nodefs.closeSync(fd);
       }

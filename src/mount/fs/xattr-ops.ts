@@ -69,27 +69,43 @@ export class FsXattrOps extends FsFileOps {
    * next one right after).
    */
   private unlessAbsent(n: Node, bit: number, cr: Creds | undefined, get: () => Buffer): Buffer {
-    let ctime: number;
-    try {
-      ctime = Number(this.statNode(n).ctimeNs);
-    } catch {
-      return get();
-    }
-    let known = n.absentCtime === ctime ? n.absent : 0;
-    if (!(known & bit)) {
-      let names: string[];
+    let known = 0;
+    if (n.absentCtime !== 0) {
+      let ctime: number;
       try {
-        names = this.xattrOn(n, cr, (p) => sys.listxattr(p));
+        ctime = Number(this.statNode(n).ctimeNs);
       } catch {
         return get();
       }
-      // Stat first, then list: a change in between moved ctime past the one remembered here.
-      for (const [x, b] of ABSENT_BITS) if (!names.includes(x)) known |= b;
+      if (n.absentCtime === ctime) known = n.absent;
+    }
+    if (!(known & bit)) {
+      let seen: { ctime: number; names: string[] };
+      try {
+        seen = this.listedAt(n, cr);
+      } catch {
+        return get();
+      }
+      known = 0;
+      for (const [x, b] of ABSENT_BITS) if (!seen.names.includes(x)) known |= b;
       n.absent = known;
-      n.absentCtime = ctime;
+      n.absentCtime = seen.ctime;
     }
     if (known & bit) throw new ErrnoError(E.ENODATA);
     return get();
+  }
+
+  /**
+   * The names on the node's lower inode and its ctime, stat first, then list (a change in between
+   * moves ctime past the one remembered). A file's ctime comes from the fstat that checks its
+   * O_PATH descriptor (onNode): no stat of its name before.
+   */
+  private listedAt(n: Node, cr: Creds | undefined): { ctime: number; names: string[] } {
+    if (n.nodeid === ROOT || isDir(n.type)) {
+      const ctime = Number(this.statNode(n).ctimeNs);
+      return { ctime, names: this.xattrOn(n, cr, (p) => sys.listxattr(p)) };
+    }
+    return this.onNode(n, cr, (fd, st) => ({ ctime: Number(st!.ctimeNs), names: sys.listxattr(sys.fdPath(fd)) }));
   }
 
   async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
