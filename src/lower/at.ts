@@ -99,7 +99,15 @@ export function openFileAt(
 /** A lower file by its descriptor, with its extended attributes on the same descriptor. */
 export class FdLowerFile implements LowerFile {
   private closed = false;
-  constructor(readonly fd: number, private readonly syncIoMax: number, readonly label: string) {}
+  /**
+   * `label` names the file in messages; given as a function it is built only when a message needs
+   * it (a lower path of encrypted names is several string conversions, on every create and open).
+   */
+  constructor(readonly fd: number, private readonly syncIoMax: number, private labelOf: string | (() => string)) {}
+  get label(): string {
+    if (typeof this.labelOf !== 'string') this.labelOf = this.labelOf();
+    return this.labelOf;
+  }
   /** A closed descriptor's number may belong to another file by now: never use it. */
   private live(): void {
     if (this.closed) throw sysError('read', OSC.errno.EBADF, this.label);

@@ -115,6 +115,12 @@ function takeRandom(n: number): Buffer {
   return out;
 }
 
+/** A file without a LowerFs named in messages: by its descriptor's label (built only then), else its path. */
+function labelOf(fh: LowerFile, path: LowerPath): string {
+  const label = (fh as Partial<LowerFileWithXattrs>).label;
+  return label !== undefined && path === '' ? label : path.toString();
+}
+
 export class EcryptfsFile {
   private constructor(
     /** The path-based lower, or undefined for a file opened by descriptor (xattrs on `fh`). */
@@ -179,7 +185,7 @@ export class EcryptfsFile {
    * xattrs are read from the descriptor). `label` names the file in messages. Closes `fh` on failure.
    */
   static openHandle(fh: LowerFileWithXattrs, keys: KeyRing, opts: { writable: boolean; passthrough?: boolean; xattrMetadata?: boolean }): Promise<EcryptfsFile> {
-    return EcryptfsFile.openOn(fh, undefined, fh.label, keys, opts);
+    return EcryptfsFile.openOn(fh, undefined, '', keys, opts);
   }
 
   private static async openOn(
@@ -234,7 +240,7 @@ export class EcryptfsFile {
       return new EcryptfsFile(lower, path, fh, opts.writable, 'encrypted', header, content, dataOffset, inXattr, header.size);
     } catch (e) {
       await fh.close();
-      throw e instanceof EcryptfsError ? e.withPath(lower ? lower.abs(path) : path.toString()) : e;
+      throw e instanceof EcryptfsError ? e.withPath(lower ? lower.abs(path) : labelOf(fh, path)) : e;
     }
   }
 
@@ -244,7 +250,7 @@ export class EcryptfsFile {
    */
   static async createHandle(fh: LowerFileWithXattrs, keys: KeyRing, p: NewFileParams): Promise<EcryptfsFile> {
     try {
-      const f = new EcryptfsFile(undefined, fh.label, fh, true, 'empty', undefined, undefined, 0, false, 0);
+      const f = new EcryptfsFile(undefined, '', fh, true, 'empty', undefined, undefined, 0, false, 0);
       await f.initialize(keys, p);
       return f;
     } catch (e) {
@@ -259,7 +265,7 @@ export class EcryptfsFile {
    */
   static createHandleSync(fh: LowerFileSync, keys: KeyRing, p: NewFileParams): EcryptfsFile {
     try {
-      const f = new EcryptfsFile(undefined, fh.label, fh, true, 'empty', undefined, undefined, 0, false, 0);
+      const f = new EcryptfsFile(undefined, '', fh, true, 'empty', undefined, undefined, 0, false, 0);
       const init = f.newKey(keys, p);
       try {
         if (init.inXattr) fh.setxattrSync(XATTR_NAME, init.bytes);
@@ -339,7 +345,7 @@ export class EcryptfsFile {
 
   /** The file's name for messages. */
   private get where(): string {
-    return this.lower ? this.lower.abs(this.path) : this.path.toString();
+    return this.lower ? this.lower.abs(this.path) : labelOf(this.fh, this.path);
   }
 
   private get extentSize(): number {

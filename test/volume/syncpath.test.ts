@@ -153,3 +153,36 @@ test('a lower file shorter than its size field is an error on the fast path too'
     dir.cleanup();
   }
 });
+
+test('a descriptor label given as a function is built only for a message, once, and names the file in it', async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'not-ecryptfs');
+    writeNonEcryptfs(path);
+    let built = 0;
+    const label = () => {
+      built++;
+      return `labelled:${path}`;
+    };
+    const ok = await EcryptfsFile.createHandle(new FdLowerFile(openSync(join(dir.path, 'new'), 'wx+'), 64 * 1024, label), ring, params());
+    await ok.write(0, Buffer.from('hello'), ring, params());
+    await ok.close();
+    assert.equal(built, 0, 'no message, no label');
+    const fh = new FdLowerFile(openSync(path, 'r'), 64 * 1024, label);
+    await assert.rejects(EcryptfsFile.openHandle(fh, ring, { writable: false }), (e: Error) => e.message.includes(`labelled:${path}`));
+    assert.equal(fh.label, `labelled:${path}`);
+    assert.equal(built, 1, 'built once, then kept');
+  } finally {
+    dir.cleanup();
+  }
+});
+
+function writeNonEcryptfs(path: string): void {
+  // Not an eCryptfs file: some bytes and no header, so opening it fails with a message.
+  const fd = openSync(path, 'w');
+  try {
+    ftruncateSync(fd, 100);
+  } finally {
+    closeSync(fd);
+  }
+}

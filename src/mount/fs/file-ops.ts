@@ -128,14 +128,13 @@ export class FsFileOps extends FsDirOps {
 
   protected async openLower(nodeid: number, write: boolean, cr: Creds | undefined): Promise<{ file: EcryptfsFile; fh: FdLowerFile }> {
     const n = this.node(nodeid);
-    const label = this.label(n.parent, n.name);
     const { fd } = asCaller(cr, () => openFileAt(this.dirFd(n.parent), n.name, write ? C.O_RDWR : C.O_RDONLY, 0, n));
-    const fh = new FdLowerFile(fd, this.syncIoMax, label);
+    const fh = new FdLowerFile(fd, this.syncIoMax, this.lazyLabel(n.parent, n.name));
     try {
       return { file: await EcryptfsFile.openHandle(fh, this.vol.keys, { writable: write, passthrough: this.vol.passthrough || this.encryptedView, xattrMetadata: true }), fh };
     } catch (e) {
       if (isEcryptfsError(e)) {
-        this.log(`${label}: ${e.message}`);
+        this.log(`${fh.label}: ${e.message}`);
         throw new ErrnoError(E.EIO, e.message);
       }
       throw e;
@@ -225,7 +224,7 @@ export class FsFileOps extends FsDirOps {
       }
       throw e;
     }
-    const fh = new FdLowerFile(fd, this.syncIoMax, this.label(parent, lowerName));
+    const fh = new FdLowerFile(fd, this.syncIoMax, this.lazyLabel(parent, lowerName));
     let file: EcryptfsFile;
     try {
       this.charge(uid, 1);
@@ -255,6 +254,17 @@ export class FsFileOps extends FsDirOps {
     const h = this.nextHandle++;
     this.handles.set(h, { nodeid: n.nodeid, append: !!(flags & C.O_APPEND) });
     return { entry, fh: h };
+  }
+
+  /** label(), built when first asked for; the name alone if the directory's node is gone by then. */
+  protected lazyLabel(parent: number, name: Buffer): () => string {
+    return () => {
+      try {
+        return this.label(parent, name);
+      } catch {
+        return `${this.vol.lower.root}/…/${name.toString('utf8')}`;
+      }
+    };
   }
 
   /** Undo a create that failed after the lower file was made, if the name is still that file. */
