@@ -33,6 +33,7 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { S_IFMT } from '../lower/mode.js';
+import { readableNow } from '../lower/sys.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import type { DirEntry, Entry, FuseOperations, OpenResult, RequestContext, SetattrChanges } from './operations.js';
 import {
@@ -92,6 +93,8 @@ export interface FuseServerOptions {
   readdirplus?: boolean | 'auto';
   /** Concurrent pooled reads of /dev/fuse while operations are pending; see the module comment. */
   readers?: number;
+  /** Microseconds to poll /dev/fuse before a blocking read (0: block at once). Default 50, FUSE_SPIN_US. */
+  spinUs?: number;
   /** Blocking reads on the main thread while operations answer synchronously (default true; FUSE_SYNC_READS=0 turns it off). */
   syncReads?: boolean;
   /** The mount point, statfs'd by the waker thread; blocking reads need it (mountFuse sets it). */
@@ -221,6 +224,7 @@ export class FuseServer {
       posixAcl: options.posixAcl ?? false,
       readdirplus: options.readdirplus ?? false,
       readers: options.readers ?? defaultReaders(),
+      spinUs: options.spinUs ?? Number(process.env.FUSE_SPIN_US ?? 50),
       syncReads: options.syncReads ?? process.env.FUSE_SYNC_READS !== '0',
       idleMs: options.idleMs ?? 20,
       maxWrite: Math.min(MAX_WRITE, Math.max(4096, options.maxWrite ?? MAX_WRITE)),
@@ -305,6 +309,7 @@ export class FuseServer {
         const buf = this.takeBuffer();
         let n: number;
         try {
+          this.spinForRequest();
           n = fs.readSync(this.fd, buf, 0, buf.length, null);
         } catch (e) {
           this.giveBuffer(buf);
@@ -336,6 +341,20 @@ export class FuseServer {
     } finally {
       if (Atomics.load(st, 0) !== W_STOP) Atomics.store(st, 0, W_LOOP);
     }
+  }
+
+  /**
+   * Poll /dev/fuse for up to spinUs before the blocking read. A caller's next request usually
+   * follows our reply within tens of microseconds; blocking at once puts this thread to sleep and
+   * an idle CPU into a deep idle state, and waking it costs more than the request itself (the Go
+   * runtime's spinning threads give gocryptfs the same effect). Bounded, so an idle mount still
+   * sleeps in read(2).
+   */
+  private spinForRequest(): void {
+    const us = this.opts.spinUs;
+    if (us <= 0) return;
+    const until = process.hrtime.bigint() + BigInt(us) * 1000n;
+    while (!readableNow(this.fd) && process.hrtime.bigint() < until);
   }
 
   private poolRead(): void {
