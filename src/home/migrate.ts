@@ -16,6 +16,7 @@ import { unwrapPassphrase } from '../format/wrapped.js';
 import { writeFileAtomic } from '../lower/atomic.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
+import { splitBytes } from '../volume/volume.js';
 import { type Account, isMounted, isRoot, lookupAccount, privatePaths } from './account.js';
 import { type CopyReport, copyTree, measure, verifyTree } from './copytree.js';
 import { openDir, readHeldFile, removeAt, removeUnder } from './held.js';
@@ -273,13 +274,7 @@ export async function migrateHome(o: MigrateOptions, io: ToolIO, bar?: ProgressB
     const top = Buffer.from(`${a.home}/`);
     for (const d of differing) {
       if (!d.subarray(0, top.length).equals(top)) continue;
-      const rel: Buffer[] = [];
-      for (let i = top.length, j; i < d.length; i = j + 1) {
-        j = d.indexOf(0x2f, i);
-        if (j < 0) j = d.length;
-        rel.push(d.subarray(i, j));
-      }
-      await removeUnder(a.home, rel).catch(() => undefined);
+      await removeUnder(a.home, splitBytes(d.subarray(top.length))).catch(() => undefined);
     }
     fail(`${problems.length} entries differ from ${state.orig}; the clear copy is untouched there. They were removed from the encrypted home: run ecryptfs-migrate-home -u ${a.name} again to copy them again.`);
   }
