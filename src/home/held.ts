@@ -158,10 +158,11 @@ export async function removeUnder(root: string, rel: Name[]): Promise<void> {
 }
 
 /**
- * A regular file `name` in `dir`, owned by one of `owners`, read without following a link or
- * blocking on a FIFO; undefined when there is none. Anything else there is refused, named as `what`.
+ * A regular file `name` in `dir`, owned by one of `owners` (by anyone when not given), read
+ * without following a link or blocking on a FIFO; undefined when there is none. Anything else
+ * there is refused, named as `what`.
  */
-export async function readHeldFile(dir: FileHandle, name: Name, owners: number[], what: string): Promise<Buffer | undefined> {
+export async function readHeldFile(dir: FileHandle, name: Name, owners: number[] | undefined, what: string): Promise<Buffer | undefined> {
   let fh: FileHandle;
   try {
     fh = await fsp.open(at(dir.fd, name), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
@@ -174,7 +175,7 @@ export async function readHeldFile(dir: FileHandle, name: Name, owners: number[]
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new EcryptfsError('EINVAL', `${what} is not a regular file; put the file itself there.`);
-    if (!owners.includes(st.uid)) throw new EcryptfsError('EINVAL', `${what} is owned by uid ${st.uid}, not by ${owners.join(' or ')}; it was not made by the setup, remove it.`);
+    if (owners && !owners.includes(st.uid)) throw new EcryptfsError('EINVAL', `${what} is owned by uid ${st.uid}, not by ${owners.join(' or ')}; it was not made by the setup, remove it.`);
     return await fh.readFile();
   } finally {
     await fh.close();

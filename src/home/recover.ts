@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
 import { isEcryptfsError } from '../errors.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
-import { at, openDir } from './held.js';
+import { openDir, readHeldFile } from './held.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 
 export async function findPrivates(dir: string, depth: number, out: string[]): Promise<void> {
@@ -34,7 +34,6 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
   const shown = join(dirname(priv), '.ecryptfs');
   let parent: FileHandle | undefined;
   let dot: FileHandle | undefined;
-  let fh: FileHandle | undefined;
   const refuse = (what: string) => `${what} is a symbolic link or not what it should be: not followed (run as root, this tool reads nothing a user can point elsewhere). Give the directory it stands for (for an encrypted home, /home/.ecryptfs/USER/.Private), or the MOUNT passphrase.`;
   try {
     parent = await fsp.open(dirname(priv), fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
@@ -45,15 +44,10 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
       const code = (e as NodeJS.ErrnoException).code;
       return code === 'ENOENT' ? undefined : refuse(shown);
     }
-    try {
-      fh = await fsp.open(at(dot.fd, 'wrapped-passphrase'), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : refuse(join(shown, 'wrapped-passphrase'));
-    }
-    if (!(await fh.stat()).isFile()) return refuse(join(shown, 'wrapped-passphrase'));
-    return await fh.readFile();
+    const file = join(shown, 'wrapped-passphrase');
+    return await readHeldFile(dot, 'wrapped-passphrase', undefined, file).catch(() => refuse(file));
   } finally {
-    for (const h of [fh, dot, parent]) await h?.close();
+    for (const h of [dot, parent]) await h?.close();
   }
 }
 
