@@ -15,17 +15,32 @@ import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
 import { tempDir } from '../helpers/fixtures.js';
 
-test('a file rewritten in the lower directory behind the mount shows its new size', async () => {
+/** A fresh lower directory, a volume on it and the mount's file system over it; `openOther` opens a
+ * second volume on the same lower directory, each volume with its own ring (closing a volume
+ * wipes its ring's keys). */
+async function withFs(body: (t: { lowerDir: string; vol: Volume; fs: EcryptfsFs; openOther: () => Promise<Volume> }) => Promise<void>): Promise<void> {
   const dir = tempDir();
   try {
-    // Each volume its own ring: closing a volume wipes its keys.
     const open = async () => {
       const ring = new KeyRing();
       const [k, f] = await ring.addPassphrase('cache-pass');
       return Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
     };
     const vol = await open();
-    const fs = new EcryptfsFs(vol);
+    await body({ lowerDir: dir.path, vol, fs: new EcryptfsFs(vol), openOther: open });
+    vol.close();
+  } finally {
+    dir.cleanup();
+  }
+}
+
+/** The first encrypted name in `lowerDir` other than `except`. */
+async function lowerName(lowerDir: string, except?: string): Promise<string> {
+  return (await fsp.readdir(lowerDir)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.') && n !== except)!;
+}
+
+test('a file rewritten in the lower directory behind the mount shows its new size', async () => {
+  await withFs(async ({ lowerDir, fs, openOther }) => {
     const { entry, fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(100, 1));
     await fs.release(fh);
@@ -33,26 +48,23 @@ test('a file rewritten in the lower directory behind the mount shows its new siz
     assert.equal(fs.getattrSync(entry.nodeid).size, 100, 'answered from the cache');
     // Behind the mount: another writer (a second volume on the same lower dir) changes the file
     // in place: same inode, same lower size (one extent), new clear size.
-    const other = await open();
+    const other = await openOther();
     await other.writeFile('a.txt', Buffer.alloc(50, 2));
     other.close();
     assert.equal(fs.getattrSync(entry.nodeid).size, 50, 'the ctime moved: the header is read again');
     assert.equal(fs.lookupSync(ROOT, 'a.txt').attr.size, 50);
     // Replaced by a new lower file (rename over it): the name now leads to another inode.
-    const lower = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!;
-    await fsp.copyFile(join(dir.path, lower), join(dir.path, 'tmp'));
-    const o2 = await open();
+    const lower = await lowerName(lowerDir);
+    await fsp.copyFile(join(lowerDir, lower), join(lowerDir, 'tmp'));
+    const o2 = await openOther();
     await o2.writeFile('b.txt', Buffer.alloc(7000, 3));
     o2.close();
-    const lowerB = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.') && n !== lower)!;
-    await fsp.rename(join(dir.path, lowerB), join(dir.path, lower));
-    await fsp.rm(join(dir.path, 'tmp'));
+    const lowerB = await lowerName(lowerDir, lower);
+    await fsp.rename(join(lowerDir, lowerB), join(lowerDir, lower));
+    await fsp.rm(join(lowerDir, 'tmp'));
     assert.equal(fs.lookupSync(ROOT, 'a.txt').attr.size, 7000);
     assert.deepEqual((await fs.readdir(ROOT)).map((e) => e.name), ['a.txt']);
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 /** A POSIX ACL in the kernel's xattr form: owner rw, user 4321 r, group r, mask r, others r. */
@@ -69,19 +81,14 @@ function aclValue(): Buffer {
 }
 
 test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode changes, behind the mount or through it', async () => {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('cache-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    const fs = new EcryptfsFs(vol);
+  await withFs(async ({ lowerDir, fs }) => {
     const { entry, fh } = await fs.create(ROOT, 'acl.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.release(fh);
-    const lower = join(dir.path, (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!);
+    const lower = join(lowerDir, await lowerName(lowerDir));
     const noData = (e: unknown) => (e as { errno?: number }).errno === OSC.errno.ENODATA;
     for (const nodeid of [entry.nodeid, ROOT]) {
       const name = nodeid === ROOT ? 'system.posix_acl_default' : 'system.posix_acl_access';
-      const path = nodeid === ROOT ? dir.path : lower;
+      const path = nodeid === ROOT ? lowerDir : lower;
       assert.throws(() => fs.getxattrSync(nodeid, 'security.selinux'), noData);
       assert.throws(() => fs.getxattrSync(nodeid, name), noData, 'absent (now remembered)');
       assert.throws(() => fs.getxattrSync(nodeid, name), noData);
@@ -100,19 +107,11 @@ test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode ch
       assert.deepEqual(fs.getxattrSync(nodeid, name), sys.getxattr(path, name));
       await fs.removexattr(nodeid, name);
     }
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('the clear size remembered when a file is closed is the one it was closed with', async () => {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('cache-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    const fs = new EcryptfsFs(vol);
+  await withFs(async ({ fs, openOther }) => {
     const { entry, fh } = await fs.create(ROOT, 'c.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(5000, 1));
     await fs.setattr(entry.nodeid, { size: 4097 });
@@ -125,27 +124,19 @@ test('the clear size remembered when a file is closed is the one it was closed w
     await fs.release(fh2);
     assert.equal(fs.getattrSync(entry.nodeid).size, 4197);
     // Behind the mount, in place (same lower size): the header is read again.
-    const other = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    const other = await openOther();
     await other.writeFile('c.txt', Buffer.alloc(4100, 3));
     assert.equal(fs.getattrSync(entry.nodeid).size, 4100);
     other.close();
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('a lookup that reads a header does not count as an access (the lower atime stays)', async () => {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('cache-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    const fs = new EcryptfsFs(vol);
+  await withFs(async ({ lowerDir, vol, fs }) => {
     const { fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(100, 1));
     await fs.release(fh);
-    const lower = join(dir.path, (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!);
+    const lower = join(lowerDir, await lowerName(lowerDir));
     // An atime older than the mtime: under relatime (the default) the next read would update it.
     const st = await fsp.stat(lower);
     await fsp.utimes(lower, new Date(st.mtimeMs - 60_000), st.mtime);
@@ -154,36 +145,22 @@ test('a lookup that reads a header does not count as an access (the lower atime 
     const fresh = new EcryptfsFs(vol);
     assert.equal(fresh.lookupSync(ROOT, 'a.txt').attr.size, 100);
     assert.equal((await fsp.stat(lower)).atimeMs, before);
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('a symlink\'s clear length is remembered per lower inode; a new link under the same name shows its own', async () => {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('cache-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    const fs = new EcryptfsFs(vol);
+  await withFs(async ({ lowerDir, fs, openOther }) => {
     const s = await fs.symlink(ROOT, 'ln', 'a/short');
     assert.equal(fs.getattrSync(s.nodeid).size, 7);
     assert.equal(fs.getattrSync(s.nodeid).size, 7, 'from the cache');
     // Behind the mount: the link is replaced by another one (a new lower inode) under the same name.
-    const lower = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))!;
-    // Its own ring: closing a volume wipes its ring's keys.
-    const ring2 = new KeyRing();
-    await ring2.addPassphrase('cache-pass');
-    const other = await Volume.open(dir.path, ring2, { sigs: [k.sig], fnekSig: f.sig });
+    const lower = await lowerName(lowerDir);
+    const other = await openOther();
     await other.symlink('a/much/longer/target', 'ln2');
     other.close();
-    const lower2 = (await fsp.readdir(dir.path)).find((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.') && n !== lower)!;
-    await fsp.rename(join(dir.path, lower2), join(dir.path, lower));
+    const lower2 = await lowerName(lowerDir, lower);
+    await fsp.rename(join(lowerDir, lower2), join(lowerDir, lower));
     assert.equal(fs.lookupSync(ROOT, 'ln').attr.size, 20);
     assert.equal((await fs.readlink(fs.lookupSync(ROOT, 'ln').nodeid)).toString(), 'a/much/longer/target');
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
