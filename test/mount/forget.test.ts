@@ -17,17 +17,25 @@ import { tempDir } from '../helpers/fixtures.js';
 const stale = (e: unknown) => e instanceof ErrnoError && e.errno === OSC.errno.ESTALE;
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-async function freshFs() {
+/** A fresh lower directory, a volume on it and the mount's file system over it, for `body`. */
+async function withFreshFs(body: (t: { vol: Volume; fs: EcryptfsFs }) => Promise<void>): Promise<void> {
   const dir = tempDir();
-  const ring = new KeyRing();
-  const [k, f] = await ring.addPassphrase('forget-pass');
-  const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-  return { dir, vol, fs: new EcryptfsFs(vol) };
+  try {
+    const ring = new KeyRing();
+    const [k, f] = await ring.addPassphrase('forget-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
+    try {
+      await body({ vol, fs: new EcryptfsFs(vol) });
+    } finally {
+      vol.close();
+    }
+  } finally {
+    dir.cleanup();
+  }
 }
 
 test('forget releases a node, its inode key and its directory descriptor; partial forgets keep it', async () => {
-  const { dir, vol, fs } = await freshFs();
-  try {
+  await withFreshFs(async ({ fs }) => {
     const d = await fs.mkdir(ROOT, 'd', 0o755);
     const files: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -76,15 +84,11 @@ test('forget releases a node, its inode key and its directory descriptor; partia
     fs.forget(ROOT, 100);
     assert.equal(fs.getattrSync(ROOT).ino > 0, true);
     assert.equal(fs.tables().nodes, 3);
-  } finally {
-    vol.close();
-    dir.cleanup();
-  }
+  });
 });
 
 test('a node forgotten while open lives until its last release, then goes', async () => {
-  const { dir, vol, fs } = await freshFs();
-  try {
+  await withFreshFs(async ({ fs }) => {
     const { entry, fh } = await fs.create(ROOT, 'open.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.from('still here'));
     fs.forget(entry.nodeid, 1);
@@ -93,15 +97,11 @@ test('a node forgotten while open lives until its last release, then goes', asyn
     await fs.release(fh);
     assert.deepEqual([fs.tables().nodes, fs.tables().inodes, fs.tables().open], [1, 0, 0]);
     assert.throws(() => fs.getattrSync(entry.nodeid), stale);
-  } finally {
-    vol.close();
-    dir.cleanup();
-  }
+  });
 });
 
 test('the clear-size cache outlives forget, is bounded, and drops an unlinked inode', async () => {
-  const { dir, vol, fs } = await freshFs();
-  try {
+  await withFreshFs(async ({ fs }) => {
     const { entry, fh } = await fs.create(ROOT, 'a', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.from('12345'));
     await fs.release(fh);
@@ -112,10 +112,7 @@ test('the clear-size cache outlives forget, is bounded, and drops an unlinked in
     assert.equal(fs.tables().clearSizes, 1, 'kept for the next (cold) lookup');
     await fs.unlink(ROOT, 'a');
     assert.equal(fs.tables().clearSizes, 0, 'gone with its file: the inode number may be reused');
-  } finally {
-    vol.close();
-    dir.cleanup();
-  }
+  });
 });
 
 test('ClearSizes: answers only for the same lower size and ctime, holds at most its capacity', () => {
