@@ -14,7 +14,7 @@
  * node:crypto in charge. ECRYPTFS_FFI_CRYPTO=0 turns it off.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { loadNodeOpenssl } from './openssl.js';
+import { bindNodeOpenssl } from './openssl.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -42,29 +42,22 @@ let verified: boolean | undefined;
 
 function bind(): Evp | null {
   if (evp !== undefined) return evp;
-  evp = null;
-  const lib = loadNodeOpenssl() as { func(sig: string): Fn } | null;
-  if (!lib) return null;
-  try {
-    const u8 = 'const uint8_t *';
-    evp = {
-      ctxNew: lib.func('void *EVP_CIPHER_CTX_new(void)'),
-      ctxFree: lib.func('void EVP_CIPHER_CTX_free(void *)'),
-      setPadding: lib.func('int EVP_CIPHER_CTX_set_padding(void *, int)'),
-      encInit: lib.func(`int EVP_EncryptInit_ex(void *, const void *, void *, ${u8}, ${u8})`),
-      decInit: lib.func(`int EVP_DecryptInit_ex(void *, const void *, void *, ${u8}, ${u8})`),
-      encUpdate: lib.func(`int EVP_EncryptUpdate(void *, uint8_t *, int *, ${u8}, int)`),
-      decUpdate: lib.func(`int EVP_DecryptUpdate(void *, uint8_t *, int *, ${u8}, int)`),
-      ciphers: {
-        'aes-128-cbc': lib.func('const void *EVP_aes_128_cbc(void)'),
-        'aes-192-cbc': lib.func('const void *EVP_aes_192_cbc(void)'),
-        'aes-256-cbc': lib.func('const void *EVP_aes_256_cbc(void)'),
-        'des-ede3-cbc': lib.func('const void *EVP_des_ede3_cbc(void)'),
-      },
-    };
-  } catch {
-    evp = null;
-  }
+  const u8 = 'const uint8_t *';
+  evp = bindNodeOpenssl<Fn, Evp>((func) => ({
+    ctxNew: func('void *EVP_CIPHER_CTX_new(void)'),
+    ctxFree: func('void EVP_CIPHER_CTX_free(void *)'),
+    setPadding: func('int EVP_CIPHER_CTX_set_padding(void *, int)'),
+    encInit: func(`int EVP_EncryptInit_ex(void *, const void *, void *, ${u8}, ${u8})`),
+    decInit: func(`int EVP_DecryptInit_ex(void *, const void *, void *, ${u8}, ${u8})`),
+    encUpdate: func(`int EVP_EncryptUpdate(void *, uint8_t *, int *, ${u8}, int)`),
+    decUpdate: func(`int EVP_DecryptUpdate(void *, uint8_t *, int *, ${u8}, int)`),
+    ciphers: {
+      'aes-128-cbc': func('const void *EVP_aes_128_cbc(void)'),
+      'aes-192-cbc': func('const void *EVP_aes_192_cbc(void)'),
+      'aes-256-cbc': func('const void *EVP_aes_256_cbc(void)'),
+      'des-ede3-cbc': func('const void *EVP_des_ede3_cbc(void)'),
+    },
+  }));
   return evp;
 }
 

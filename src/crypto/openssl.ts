@@ -19,3 +19,17 @@ export function loadNodeOpenssl(): NodeOpenssl | null {
     return null;
   }
 }
+
+/**
+ * `make` run over Node's OpenSSL (`func` binds one C function by its signature): what it returns,
+ * or null when there is no OpenSSL to call or `make` throws (a symbol missing, a failed check).
+ */
+export function bindNodeOpenssl<F, T>(make: (func: (sig: string) => F) => T | null): T | null {
+  const lib = loadNodeOpenssl();
+  if (!lib) return null;
+  try {
+    return make((sig) => lib.func(sig) as F);
+  } catch {
+    return null;
+  }
+}

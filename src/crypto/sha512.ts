@@ -8,7 +8,7 @@
  * symbol, or on a mismatch (or ECRYPTFS_FFI_CRYPTO=0) node:crypto does it.
  */
 import * as crypto from 'node:crypto';
-import { loadNodeOpenssl } from './openssl.js';
+import { bindNodeOpenssl } from './openssl.js';
 
 type Sha512Fn = (d: Uint8Array, n: number, md: Uint8Array) => unknown;
 
@@ -19,18 +19,13 @@ const nodeSha512 = (b: Buffer): Buffer => (oneShot ? oneShot('sha512', b, 'buffe
 
 function bind(): Sha512Fn | null {
   if (ffi !== undefined) return ffi;
-  ffi = null;
-  const lib = loadNodeOpenssl() as { func(sig: string): Sha512Fn } | null;
-  if (!lib) return null;
-  try {
-    const f = lib.func('uint8_t *SHA512(const uint8_t *d, size_t n, uint8_t *md)');
+  ffi = bindNodeOpenssl<Sha512Fn, Sha512Fn>((func) => {
+    const f = func('uint8_t *SHA512(const uint8_t *d, size_t n, uint8_t *md)');
     const probe = crypto.randomBytes(64);
     const out = Buffer.alloc(64);
     f(probe, 64, out);
-    if (out.equals(nodeSha512(probe))) ffi = f;
-  } catch {
-    ffi = null;
-  }
+    return out.equals(nodeSha512(probe)) ? f : null;
+  });
   return ffi;
 }
 
