@@ -140,50 +140,51 @@ test('hostile encrypted names never make decrypt write outside DEST; ls and fsck
   }
 });
 
-test('decrypt refuses a DEST subdirectory that is a symlink and does not write through it', async () => {
+/** `body` over a new filename-encrypted volume in DIR/lower, DIR a temporary directory removed afterwards. */
+async function withFnekVolume(body: (vol: Volume, dir: string, lower: string) => Promise<void>): Promise<void> {
   const dir = tempDir('ecryptfs-names-');
   try {
-    const src = join(dir.path, 'src');
-    fs.mkdirSync(join(src, 'sub'), { recursive: true });
-    fs.writeFileSync(join(src, 'sub', 'f'), 'data');
-    fs.writeFileSync(join(src, 'top'), 'top');
     const lower = join(dir.path, 'lower');
     fs.mkdirSync(lower);
-    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
-    assert.equal((await encryptTree(vol, [src])).problems.length, 0);
-    const dest = join(dir.path, 'dest');
-    fs.mkdirSync(dest);
-    fs.mkdirSync(join(dir.path, 'victim'));
-    fs.symlinkSync(join(dir.path, 'victim'), join(dest, 'sub'));
-    const r = await decryptTree(vol, [''], dest);
-    assert.equal(r.problems.length, 1);
-    assert.match(r.problems[0].error.message, /symlink or not a directory; decrypt does not follow it/);
-    assert.deepEqual(fs.readdirSync(join(dir.path, 'victim')), []);
-    assert.equal(fs.readFileSync(join(dest, 'top'), 'utf8'), 'top');
-    // A file name replaced by a symlink is replaced, not written through.
-    fs.writeFileSync(join(dir.path, 'victim', 'keep'), 'keep');
-    fs.rmSync(join(dest, 'top'));
-    fs.symlinkSync(join(dir.path, 'victim', 'keep'), join(dest, 'top'));
-    fs.rmSync(join(dest, 'sub'));
-    const r2 = await decryptTree(vol, [''], dest);
-    assert.equal(r2.problems.length, 0);
-    assert.equal(fs.readFileSync(join(dir.path, 'victim', 'keep'), 'utf8'), 'keep');
-    assert.ok(fs.lstatSync(join(dest, 'top')).isFile());
-    assert.equal(fs.readFileSync(join(dest, 'sub', 'f'), 'utf8'), 'data');
+    await body(await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig }), dir.path, lower);
   } finally {
     dir.cleanup();
   }
-});
+}
 
-test("decrypt of a lower path ending in '..' or '.' is refused and writes nothing beside DEST", async () => {
-  const dir = tempDir('ecryptfs-names-');
-  try {
-    const lower = join(dir.path, 'lower');
-    fs.mkdirSync(lower);
-    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+test('decrypt refuses a DEST subdirectory that is a symlink and does not write through it', () =>
+  withFnekVolume(async (vol, dir) => {
+    const src = join(dir, 'src');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(join(src, 'sub', 'f'), 'data');
+    fs.writeFileSync(join(src, 'top'), 'top');
+    assert.equal((await encryptTree(vol, [src])).problems.length, 0);
+    const dest = join(dir, 'dest');
+    fs.mkdirSync(dest);
+    fs.mkdirSync(join(dir, 'victim'));
+    fs.symlinkSync(join(dir, 'victim'), join(dest, 'sub'));
+    const r = await decryptTree(vol, [''], dest);
+    assert.equal(r.problems.length, 1);
+    assert.match(r.problems[0].error.message, /symlink or not a directory; decrypt does not follow it/);
+    assert.deepEqual(fs.readdirSync(join(dir, 'victim')), []);
+    assert.equal(fs.readFileSync(join(dest, 'top'), 'utf8'), 'top');
+    // A file name replaced by a symlink is replaced, not written through.
+    fs.writeFileSync(join(dir, 'victim', 'keep'), 'keep');
+    fs.rmSync(join(dest, 'top'));
+    fs.symlinkSync(join(dir, 'victim', 'keep'), join(dest, 'top'));
+    fs.rmSync(join(dest, 'sub'));
+    const r2 = await decryptTree(vol, [''], dest);
+    assert.equal(r2.problems.length, 0);
+    assert.equal(fs.readFileSync(join(dir, 'victim', 'keep'), 'utf8'), 'keep');
+    assert.ok(fs.lstatSync(join(dest, 'top')).isFile());
+    assert.equal(fs.readFileSync(join(dest, 'sub', 'f'), 'utf8'), 'data');
+  }));
+
+test("decrypt of a lower path ending in '..' or '.' is refused and writes nothing beside DEST", () =>
+  withFnekVolume(async (vol, dir) => {
     await vol.mkdir('sub');
     await vol.writeFile('top', Buffer.from('top'));
-    const out = join(dir.path, 'out');
+    const out = join(dir, 'out');
     const dest = join(out, 'dest');
     fs.mkdirSync(dest, { recursive: true });
     const sub = vol.lowerPath('sub');
@@ -192,25 +193,15 @@ test("decrypt of a lower path ending in '..' or '.' is refused and writes nothin
     for (const p of r.problems) assert.match(p.error.message, /not a file name/);
     assert.deepEqual(fs.readdirSync(out), ['dest']);
     assert.deepEqual(fs.readdirSync(dest), []);
-  } finally {
-    dir.cleanup();
-  }
-});
+  }));
 
-test('a plain (not encrypted) symlink target in a filename-encrypted volume reads back as its exact bytes', async () => {
-  const dir = tempDir('ecryptfs-names-');
-  try {
-    const lower = join(dir.path, 'lower');
-    fs.mkdirSync(lower);
-    const vol = await Volume.open(lower, ring, { sigs: [fileKey.sig], fnekSig: fnekKey.sig });
+test('a plain (not encrypted) symlink target in a filename-encrypted volume reads back as its exact bytes', () =>
+  withFnekVolume(async (vol, _dir, lower) => {
     const target = B('caf\xe9/\xff');
     fs.symlinkSync(target, join(lower, 'plainlink'));
     assert.equal(vol.decodeLinkTargetBytes(target).toString('hex'), target.toString('hex'));
     assert.equal((await vol.readlinkLowerBytes(B('plainlink'))).toString('hex'), target.toString('hex'));
-  } finally {
-    dir.cleanup();
-  }
-});
+  }));
 
 const FN_CONFIGS: Array<[CipherName, number]> = [
   ['aes', 16], ['aes', 24], ['aes', 32], ['blowfish', 16], ['blowfish', 56], ['des3_ede', 24],
