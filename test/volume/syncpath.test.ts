@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, openSync, readFileSync, statSync } from 'node:fs';
+import { openSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -25,9 +25,27 @@ function lowerFile(path: string, flags: string): FdLowerFile {
   return new FdLowerFile(openSync(path, flags), 64 * 1024, path);
 }
 
-test('writeNow/readNow match a model and leave the layout write() leaves (property)', async () => {
+/** `body` in a new temporary directory, removed afterwards. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = tempDir();
   try {
+    await body(dir.path);
+  } finally {
+    dir.cleanup();
+  }
+}
+
+/** `body` with the open file `f`, closed afterwards. */
+async function closing(f: EcryptfsFile, body: (f: EcryptfsFile) => unknown): Promise<void> {
+  try {
+    await body(f);
+  } finally {
+    await f.close();
+  }
+}
+
+test('writeNow/readNow match a model and leave the layout write() leaves (property)', () =>
+  inTempDir(async (dir) => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('write' as const), pos: fc.oneof(fc.integer({ min: 0, max: 30000 }), fc.constantFrom(0, 4095, 4096, 4097, 8192)), len: fc.integer({ min: 1, max: 20000 }) }),
       fc.record({ kind: fc.constant('read' as const), pos: fc.integer({ min: 0, max: 30000 }), len: fc.integer({ min: 0, max: 20000 }) }),
@@ -36,10 +54,9 @@ test('writeNow/readNow match a model and leave the layout write() leaves (proper
     let fast = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 14 }), async (ops) => {
-        const path = join(dir.path, `f${run++}`);
-        const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
+        const path = join(dir, `f${run++}`);
         let model = Buffer.alloc(0);
-        try {
+        await closing(await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params()), async (f) => {
           for (const o of ops) {
             if (o.kind === 'read') {
               const got = f.readNow(o.pos, o.len, MAX);
@@ -60,35 +77,25 @@ test('writeNow/readNow match a model and leave the layout write() leaves (proper
             model = next;
             assert.equal(f.size, model.length);
           }
-        } finally {
-          await f.close();
-        }
+        });
         assert.equal(statSync(path).size, lowerSizeFor(model.length), 'no sparse or stale lower tail');
         const head = readFileSync(path).subarray(0, 16);
         assert.ok(hasMarker(head));
         assert.equal(Number(head.readBigUInt64BE(0)), model.length, 'size field');
         // Read back through the asynchronous path on a fresh open.
-        const g = await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false });
-        try {
+        await closing(await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false }), async (g) => {
           assert.deepEqual(await g.read(0, model.length + 10), model);
-        } finally {
-          await g.close();
-        }
+        });
       }),
       { numRuns: 60 },
     );
     assert.ok(fast > 100, `the fast path ran (${fast} times)`);
-  } finally {
-    dir.cleanup();
-  }
-});
+  }));
 
-test('readNow/writeNow step aside while the lock is taken, for big requests, and for the header in the xattr', async () => {
-  const dir = tempDir();
-  try {
-    const path = join(dir.path, 'a');
-    const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
-    try {
+test('readNow/writeNow step aside while the lock is taken, for big requests, and for the header in the xattr', () =>
+  inTempDir(async (dir) => {
+    const path = join(dir, 'a');
+    await closing(await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params()), async (f) => {
       assert.equal(f.writeNow(0, Buffer.alloc(10000, 7), MAX), 10000);
       // A read in progress holds the lock as a reader: reads may go on, writes wait for it.
       const reading = f.read(0, 100);
@@ -104,11 +111,9 @@ test('readNow/writeNow step aside while the lock is taken, for big requests, and
       // Over the limit it asks for the asynchronous path.
       assert.equal(f.readNow(0, 8192, 4096), undefined);
       assert.equal(f.writeNow(0, Buffer.alloc(8192), 4096), undefined);
-    } finally {
-      await f.close();
-    }
+    });
     // The header in the xattr (its size field is an xattr write): only the asynchronous path writes.
-    const xpath = join(dir.path, 'x');
+    const xpath = join(dir, 'x');
     let g: EcryptfsFile;
     try {
       g = await EcryptfsFile.createHandle(lowerFile(xpath, 'wx+'), ring, params(true));
@@ -116,55 +121,37 @@ test('readNow/writeNow step aside while the lock is taken, for big requests, and
       if ((e as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // no user xattrs here
       throw e;
     }
-    try {
+    await closing(g, async (g) => {
       assert.equal(g.writeNow(0, Buffer.from('abc'), MAX), undefined);
       await g.write(0, Buffer.from('abc'), ring, params(true));
       assert.deepEqual(g.readNow(0, 10, MAX), Buffer.from('abc'));
-    } finally {
-      await g.close();
-    }
-  } finally {
-    dir.cleanup();
-  }
-});
+    });
+  }));
 
-test('a lower file shorter than its size field is an error on the fast path too', async () => {
-  const dir = tempDir();
-  try {
-    const path = join(dir.path, 'short');
+test('a lower file shorter than its size field is an error on the fast path too', () =>
+  inTempDir(async (dir) => {
+    const path = join(dir, 'short');
     const f = await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params());
     await f.write(0, Buffer.alloc(10000, 1), ring, params());
     await f.close();
     // Cut the last extent off behind the file's back.
-    const fd = openSync(path, 'r+');
-    try {
-      ftruncateSync(fd, 8192 + 8192);
-    } finally {
-      closeSync(fd);
-    }
-    const g = await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false });
-    try {
+    truncateSync(path, 8192 + 8192);
+    await closing(await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false }), (g) => {
       assert.deepEqual(g.readNow(0, 4096, MAX), Buffer.alloc(4096, 1));
       assert.throws(() => g.readNow(8000, 2000, MAX), { code: 'ECORRUPT' });
-    } finally {
-      await g.close();
-    }
-  } finally {
-    dir.cleanup();
-  }
-});
+    });
+  }));
 
-test('a descriptor label given as a function is built only for a message, once, and names the file in it', async () => {
-  const dir = tempDir();
-  try {
-    const path = join(dir.path, 'not-ecryptfs');
+test('a descriptor label given as a function is built only for a message, once, and names the file in it', () =>
+  inTempDir(async (dir) => {
+    const path = join(dir, 'not-ecryptfs');
     writeNonEcryptfs(path);
     let built = 0;
     const label = () => {
       built++;
       return `labelled:${path}`;
     };
-    const ok = await EcryptfsFile.createHandle(new FdLowerFile(openSync(join(dir.path, 'new'), 'wx+'), 64 * 1024, label), ring, params());
+    const ok = await EcryptfsFile.createHandle(new FdLowerFile(openSync(join(dir, 'new'), 'wx+'), 64 * 1024, label), ring, params());
     await ok.write(0, Buffer.from('hello'), ring, params());
     await ok.close();
     assert.equal(built, 0, 'no message, no label');
@@ -172,17 +159,9 @@ test('a descriptor label given as a function is built only for a message, once, 
     await assert.rejects(EcryptfsFile.openHandle(fh, ring, { writable: false }), (e: Error) => e.message.includes(`labelled:${path}`));
     assert.equal(fh.label, `labelled:${path}`);
     assert.equal(built, 1, 'built once, then kept');
-  } finally {
-    dir.cleanup();
-  }
-});
+  }));
 
 function writeNonEcryptfs(path: string): void {
   // Not an eCryptfs file: some bytes and no header, so opening it fails with a message.
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, 100);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileSync(path, Buffer.alloc(100));
 }
