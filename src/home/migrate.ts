@@ -12,7 +12,6 @@ import { basename, dirname, join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { MAX_NAME_BYTES } from '../format/filename.js';
-import { unwrapPassphrase } from '../format/wrapped.js';
 import { writeFileAtomic } from '../lower/atomic.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { parseSigFile, readSecretFile } from '../volume/keysource.js';
@@ -22,6 +21,7 @@ import { type CopyReport, copyTree, measure, verifyTree } from './copytree.js';
 import { openDir, readHeldFile, removeAt, removeUnder } from './held.js';
 import type { ToolIO } from './io.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
+import { unwrapWithLogin } from './recover.js';
 import { setupPrivate } from './setup-private.js';
 import { run } from '../sys/run.js';
 
@@ -185,10 +185,7 @@ async function remount(io: ToolIO, a: Account, o: MigrateOptions): Promise<void>
     if (!files.wrapped) fail(`${p.wrapped} is missing: give --mountpass-file`);
     const login = await io.secret(`Enter your login passphrase [${a.name}]: `, o.loginPassFile);
     try {
-      pass = unwrapPassphrase(files.wrapped!, login);
-    } catch (e) {
-      if (isEcryptfsError(e, 'EWRONGPASS')) fail('Your login passphrase is incorrect');
-      throw e;
+      pass = unwrapWithLogin(files.wrapped!, login) ?? fail('Your login passphrase is incorrect');
     } finally {
       login.fill(0);
     }
