@@ -19,6 +19,7 @@ import {
   hasMarker,
   HEADER_PARSE_BYTES,
   parseHeader,
+  setHeaderSize,
   unwrapFek,
   wrapFek,
   type FileHeader,
@@ -113,6 +114,13 @@ function takeRandom(n: number): Buffer {
   randomPool.fill(0, randomAt, randomAt + n);
   randomAt += n;
   return out;
+}
+
+/** The 8-byte size field at the head of a header, holding `size`. */
+function sizeField(size: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  setHeaderSize(b, size);
+  return b;
 }
 
 /** A file without a LowerFs named in messages: by its descriptor's label (built only then), else its path. */
@@ -466,12 +474,10 @@ export class EcryptfsFile {
   private async writeSizeField(size: number): Promise<void> {
     if (this.headerInXattr) {
       const x = (await metaOf(this.fh, this.lower, this.path)) ?? Buffer.alloc(8);
-      x.writeBigUInt64BE(BigInt(size), 0);
+      setHeaderSize(x, size);
       await this.setMeta(x);
     } else {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(size), 0);
-      await this.fh.write(b, 0, 8, 0);
+      await this.fh.write(sizeField(size), 0, 8, 0);
     }
     this.sizeIs(size);
   }
@@ -572,9 +578,7 @@ export class EcryptfsFile {
     io.writeSync(st.plain, 0, st.plain.length, this.dataOffset + st.first * es);
     const end = pos + data.length;
     if (end > this.size) {
-      const b = Buffer.allocUnsafe(8);
-      b.writeBigUInt64BE(BigInt(end), 0);
-      io.writeSync(b, 0, 8, 0);
+      io.writeSync(sizeField(end), 0, 8, 0);
       this.sizeIs(end);
     }
     return data.length;
