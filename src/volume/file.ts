@@ -641,7 +641,7 @@ export class EcryptfsFile {
 
   /** Close at once if no read or write is in progress (true), else leave it to close() (false). */
   closeIfIdle(): boolean {
-    if (!this.lock.idle) return false;
+    if (!this.lock.writeFree) return false; // a read or write in progress, or waiting
     this.content?.destroy();
     this.content = undefined;
     this.fh.close().catch(() => undefined);

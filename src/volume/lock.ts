@@ -9,7 +9,7 @@ export class RwLock {
     return !this.writer && this.queue.length === 0;
   }
 
-  /** Whether a write could start now (nobody holds or waits): a synchronous writer may just run. */
+  /** Whether a write could start now (nobody holds or waits: the lock is idle): a synchronous writer may just run. */
   get writeFree(): boolean {
     return !this.writer && this.readers === 0 && this.queue.length === 0;
   }
@@ -30,11 +30,6 @@ export class RwLock {
       this.queue.push({ write, go });
       this.pump();
     });
-  }
-
-  /** Nobody holds or waits for the lock. */
-  get idle(): boolean {
-    return !this.writer && this.readers === 0 && this.queue.length === 0;
   }
 
   async read<T>(fn: () => Promise<T>): Promise<T> {
