@@ -4,8 +4,8 @@
  * last arguments there are the script's.
  */
 import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { NodeLowerFs, type LowerFs } from '../lower/lowerfs.js';
+import { basename, dirname } from 'node:path';
+import { NodeLowerFs, resolveBytes, type LowerFs } from '../lower/lowerfs.js';
 
 let cache: Map<string, Buffer> | undefined;
 
@@ -46,7 +46,7 @@ export function rawArgs(): Array<string | Buffer> {
 }
 
 /**
- * path's dirname, basename and resolve on a path that may be bytes: each byte is one Latin-1
+ * path's dirname and basename on a path that may be bytes: each byte is one Latin-1
  * character while they work, so '/' is found and no other byte changes.
  */
 function onBytes(p: string | Buffer, fn: (s: string) => string): string | Buffer {
@@ -54,8 +54,7 @@ function onBytes(p: string | Buffer, fn: (s: string) => string): string | Buffer
 }
 export const dirnameOf = (p: string | Buffer) => onBytes(p, dirname);
 export const basenameOf = (p: string | Buffer) => onBytes(p, basename);
-export const resolveArg = (p: string | Buffer) =>
-  typeof p === 'string' ? resolve(p) : onBytes(p, (s) => resolve(Buffer.from(process.cwd()).toString('latin1'), s));
+export const resolveArg = resolveBytes;
 
 /** A lower directory: its path, or a LowerFs on its exact bytes (Volume.open takes either). */
 export const lowerAt = (p: string | Buffer): string | LowerFs => (typeof p === 'string' ? p : new NodeLowerFs(p));

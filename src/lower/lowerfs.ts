@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
 import { mknodAt, O_PATH } from './mknod.js';
 import { attempt, readAt, writeAt } from './fdio.js';
@@ -32,6 +32,16 @@ export type OpenMode = 'r' | 'rw' | 'create-exclusive';
  * UTF-8 (Linux names are byte strings; Node's fs takes Buffer paths as they are).
  */
 export type LowerPath = string | Buffer;
+
+/**
+ * A path made absolute against the working directory, bytes kept as bytes: a Buffer is worked on
+ * as Latin-1 (one character a byte, so '/' is found and no other byte changes) against the
+ * working directory's own UTF-8 bytes.
+ */
+export function resolveBytes(p: LowerPath): LowerPath {
+  if (typeof p === 'string') return resolve(p);
+  return Buffer.from(resolve(Buffer.from(process.cwd()).toString('latin1'), p.toString('latin1')), 'latin1');
+}
 
 /**
  * The read side of a lower directory as a small interface free of Node types: what an adapter

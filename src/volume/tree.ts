@@ -14,10 +14,9 @@
  */
 import * as fs from 'node:fs';
 import { constants as fsc, type Stats } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
-import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
+import { NodeLowerFs, resolveBytes, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { mknodAt, O_PATH } from '../lower/mknod.js';
 import { CHUNK, EcryptfsFile, XATTR_NAME } from './file.js';
 import { escapeName } from './names.js';
@@ -362,7 +361,7 @@ export async function encryptTree(vol: Volume, sources: Array<string | Buffer>, 
   const links = new Map<string, Buffer>();
   // Sources are read through a LowerFs at '/', so names stay bytes and xattrs go one way.
   const src = new NodeLowerFs('/');
-  const abs = (s: string | Buffer): Buffer => (typeof s === 'string' ? Buffer.from(resolvePath(s).slice(1)) : Buffer.from(resolvePath(s.toString('latin1')).slice(1), 'latin1'));
+  const abs = (s: string | Buffer): Buffer => Buffer.from(resolveBytes(s)).subarray(1);
   if (opts.progress?.onTotal) {
     const count = countTree(src);
     let files = 0;
