@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError, isEcryptfsError } from '../errors.js';
 import { checkKeyBytes, cipherCode, cipherFromCode, CIPHERS } from '../format/ciphers.js';
-import { decryptFilename, encryptFilename, FilenameEncryptor, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
+import { decryptFilename, FilenameEncryptor, FNEK_PREFIX, parseEncryptedFilename, maxClearNameLength } from '../format/filename.js';
 import { NodeLowerFs, type LowerFs, type LowerPath } from '../lower/lowerfs.js';
 import { escapeName } from './names.js';
 import { CHUNK, EcryptfsFile, peekClearSize, type NewFileParams } from './file.js';
@@ -487,13 +487,13 @@ export class Volume {
   /** Symlink target as stored below: encrypted like a name when filename encryption is on. */
   encodeLinkTarget(target: string): string {
     if (!this.filenameEncryption) return target;
-    return encryptFilename(Buffer.from(target, 'utf8'), this.fnek(), this.fnCipher, this.fnKeyBytes, 4095);
+    return this.nameCodec().encrypt(Buffer.from(target, 'utf8'), 4095);
   }
 
   /** Symlink target bytes → lower target bytes (the lossless form of encodeLinkTarget). */
   encodeLinkTargetBytes(target: Uint8Array): Buffer {
     if (!this.filenameEncryption) return Buffer.from(target);
-    return Buffer.from(encryptFilename(target, this.fnek(), this.fnCipher, this.fnKeyBytes, 4095), 'latin1');
+    return Buffer.from(this.nameCodec().encrypt(target, 4095), 'latin1');
   }
 
   /** Lower target bytes → clear target bytes (a target may hold '/', but never NUL). */
