@@ -261,11 +261,10 @@ export class Volume {
     for (const size of new Set(sizes)) {
       try {
         // The volume's own FNEK, cipher and size: its codec, set up once (see FilenameEncryptor.decrypt).
-        const own = parsed.sig === this.fnekSig && info.name === this.fnCipher && size === this.fnKeyBytes && k === this.keys.get(parsed.sig);
-        const name = own ? this.nameCodec().decrypt(parsed.ciphertext) : decryptFilename(parsed, k, info.name, size);
+        const mine = parsed.sig === this.fnekSig && info.name === this.fnCipher && size === this.fnKeyBytes;
+        const name = mine && k === this.keys.get(parsed.sig) ? this.nameCodec().decrypt(parsed.ciphertext) : decryptFilename(parsed, k, info.name, size);
         this.nameKeyBytes.set(cacheKey, size);
-        const exact = parsed.sig === this.fnekSig && info.name === this.fnCipher && size === this.fnKeyBytes && parsed.cipherCode === cipherCode(this.fnCipher, this.fnKeyBytes);
-        return { name, exact };
+        return { name, exact: mine && parsed.cipherCode === cipherCode(this.fnCipher, this.fnKeyBytes) };
       } catch (e) {
         lastErr = e;
       }
