@@ -111,74 +111,67 @@ test('ecryptfs_check_dev_ruid refuses a lower directory another user owns, befor
   }
 });
 
-test('ecryptfs_mount_auth_tok_only: a file of another key in the keyring opens without it (as the kernel), not with it', { skip }, async () => {
-  const passA = unique('key-a');
-  const passB = unique('key-b');
+/** A mount of `options` on `lower` with `passphrase`, for `body`, unmounted afterwards. */
+async function withMount(options: string, args: { lower: string; passphrase: string }, body: (upper: string) => Promise<void>): Promise<void> {
+  const m = await mountVolume(options, args);
+  try {
+    await body(m.upper);
+  } finally {
+    await m.cleanup();
+  }
+}
+
+/**
+ * Key B writes into a fresh lower directory (`writeB`) and is then left in the user keyring, as
+ * ecryptfs-add-passphrase leaves it; `body` mounts that lower directory with key A. Both keys
+ * leave the keyring afterwards.
+ */
+async function keyBInKeyring(what: string, options: string, writeB: (upper: string) => Promise<void>, body: (t: { lower: string; passA: string; sigB: string }) => Promise<void>): Promise<void> {
+  const passA = unique(`${what}-a`);
+  const passB = unique(`${what}-b`);
   const [sigA, sigB] = [deriveKey(passA, DEFAULT_SALT).sig, deriveKey(passB, DEFAULT_SALT).sig];
-  const t = tempDir('ecryptfs-authtok-');
+  const t = tempDir(`ecryptfs-authtok-${what}-`);
   const lower = join(t.path, 'lower');
   mkdirSync(lower);
   try {
-    const b = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n', { lower, passphrase: passB });
-    await fsp.writeFile(join(b.upper, 'of-b'), 'written under key B');
-    await b.cleanup();
-    // Key B in the user keyring, as ecryptfs-add-passphrase leaves it; the mount gets key A only.
+    await withMount(options, { lower, passphrase: passB }, writeB);
     const add = spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'ecryptfs-add-passphrase.js'), '-'], { input: passB, encoding: 'utf8' });
     assert.equal(add.status, 0, add.stderr);
-    assert.ok(inKeyring(sigB));
-    const a = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n', { lower, passphrase: passA });
-    try {
-      assert.equal(await fsp.readFile(join(a.upper, 'of-b'), 'utf8'), 'written under key B', 'the keyring key opens it');
-    } finally {
-      await a.cleanup();
-    }
-    const only = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n,ecryptfs_mount_auth_tok_only', { lower, passphrase: passA });
-    try {
-      await assert.rejects(fsp.readFile(join(only.upper, 'of-b'), 'utf8'), /EIO/, 'only the mount\'s own key may open files');
-      await fsp.writeFile(join(only.upper, 'of-a'), 'mine');
-      assert.equal(await fsp.readFile(join(only.upper, 'of-a'), 'utf8'), 'mine');
-    } finally {
-      await only.cleanup();
-    }
+    await body({ lower, passA, sigB });
   } finally {
     unlinkSig(sigA);
     unlinkSig(sigB);
     t.cleanup();
   }
+}
+
+test('ecryptfs_mount_auth_tok_only: a file of another key in the keyring opens without it (as the kernel), not with it', { skip }, async () => {
+  const opts = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n';
+  await keyBInKeyring('key', opts, (upper) => fsp.writeFile(join(upper, 'of-b'), 'written under key B'), async ({ lower, passA, sigB }) => {
+    // Key B in the user keyring; the mount gets key A only.
+    assert.ok(inKeyring(sigB));
+    await withMount(opts, { lower, passphrase: passA }, async (upper) => {
+      assert.equal(await fsp.readFile(join(upper, 'of-b'), 'utf8'), 'written under key B', 'the keyring key opens it');
+    });
+    await withMount(`${opts},ecryptfs_mount_auth_tok_only`, { lower, passphrase: passA }, async (upper) => {
+      await assert.rejects(fsp.readFile(join(upper, 'of-b'), 'utf8'), /EIO/, 'only the mount\'s own key may open files');
+      await fsp.writeFile(join(upper, 'of-a'), 'mine');
+      assert.equal(await fsp.readFile(join(upper, 'of-a'), 'utf8'), 'mine');
+    });
+  });
 });
 
 test('ecryptfs_mount_auth_tok_only: names under another FNEK in the keyring are listed without it (as the kernel), hidden with it', { skip }, async () => {
-  const passA = unique('fnek-a');
-  const passB = unique('fnek-b');
-  const [sigA, sigB] = [deriveKey(passA, DEFAULT_SALT).sig, deriveKey(passB, DEFAULT_SALT).sig];
-  const t = tempDir('ecryptfs-authtok-names-');
-  const lower = join(t.path, 'lower');
-  mkdirSync(lower);
   const fn = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y';
-  try {
-    const b = await mountVolume(fn, { lower, passphrase: passB });
-    await fsp.writeFile(join(b.upper, 'named-by-b'), 'b');
-    await b.cleanup();
-    const add = spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'ecryptfs-add-passphrase.js'), '-'], { input: passB, encoding: 'utf8' });
-    assert.equal(add.status, 0, add.stderr);
-    const a = await mountVolume(fn, { lower, passphrase: passA });
-    try {
-      await fsp.writeFile(join(a.upper, 'named-by-a'), 'a');
-      assert.deepEqual((await fsp.readdir(a.upper)).sort(), ['named-by-a', 'named-by-b'], 'the keyring key decodes the name');
-    } finally {
-      await a.cleanup();
-    }
-    const only = await mountVolume(`${fn},ecryptfs_mount_auth_tok_only`, { lower, passphrase: passA });
-    try {
-      assert.deepEqual(await fsp.readdir(only.upper), ['named-by-a'], 'only the mount\'s own FNEK decodes names');
-    } finally {
-      await only.cleanup();
-    }
-  } finally {
-    unlinkSig(sigA);
-    unlinkSig(sigB);
-    t.cleanup();
-  }
+  await keyBInKeyring('fnek', fn, (upper) => fsp.writeFile(join(upper, 'named-by-b'), 'b'), async ({ lower, passA }) => {
+    await withMount(fn, { lower, passphrase: passA }, async (upper) => {
+      await fsp.writeFile(join(upper, 'named-by-a'), 'a');
+      assert.deepEqual((await fsp.readdir(upper)).sort(), ['named-by-a', 'named-by-b'], 'the keyring key decodes the name');
+    });
+    await withMount(`${fn},ecryptfs_mount_auth_tok_only`, { lower, passphrase: passA }, async (upper) => {
+      assert.deepEqual(await fsp.readdir(upper), ['named-by-a'], 'only the mount\'s own FNEK decodes names');
+    });
+  });
 });
 
 test('key=passphrase:passphrase_passwd_fd=N reads the passphrase from that descriptor (ecryptfs mount and mount -t ecryptfs)', { skip }, async () => {
