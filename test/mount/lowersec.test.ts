@@ -74,6 +74,18 @@ async function scene(options = OPTS): Promise<Scene> {
   };
 }
 
+/** `body` in a fresh scene; then whatever U1 left running is killed (it could hold the mount busy)
+ * and the scene is cleaned up. */
+async function inScene(body: (s: Scene) => Promise<void>, options = OPTS): Promise<void> {
+  const s = await scene(options);
+  try {
+    await body(s);
+  } finally {
+    sh(`pkill -9 -u ${U1}`);
+    await s.cleanup();
+  }
+}
+
 /** Root's files are as they were: mode, owner and bytes of the secret, nothing in rootDir. */
 function assertRootUntouched(s: Scene): void {
   const st = lstatSync(s.secret);
@@ -116,8 +128,7 @@ after(() => {
 });
 
 test('item 1: symlinks swapped into the lower tree never let chmod, truncate or create reach root files', { skip }, async () => {
-  const s = await scene();
-  try {
+  await inScene(async (s) => {
     const r = py(U1, `
 import os
 U, L, S, R = ${JSON.stringify([s.upper, s.lower, s.secret, s.rootDir])}
@@ -140,14 +151,11 @@ except OSError as e: print('read', e.errno)
     assert.ok(!r.out.includes('ROOT-ONLY'), `no root byte reached the user: ${r.out}`);
     assertRootUntouched(s);
     responsive(s);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('item 9: RENAME_EXCHANGE races against create never leave a root-owned (setuid) file; mounts of user dirs are nosuid,nodev', { skip }, async () => {
-  const s = await scene();
-  try {
+  await inScene(async (s) => {
     const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === s.upper) ?? '';
     assert.match(line.split(' ')[3], /(^|,)nosuid(,|$)/, line);
     assert.match(line.split(' ')[3], /(^|,)nodev(,|$)/, line);
@@ -180,9 +188,7 @@ for i in range(40):
     assert.ok(created.length > 0);
     for (const n of created) assert.equal(lstatSync(join(s.lower, n)).uid, uid1, `${n} belongs to its creator`);
     assertRootUntouched(s);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('item 10: a FIFO swapped in under a file name never blocks the daemon (read-write and read-only mounts)', { skip }, async () => {
@@ -249,8 +255,7 @@ print('lower', lower_len)
 });
 
 test('item 7: a truncate past the lower limit is EFBIG at once; a long one stops on INTERRUPT (a caught signal), when its caller dies, or when the daemon gets SIGTERM', { skip }, async () => {
-  const s = await scene();
-  try {
+  await inScene(async (s) => {
     const fsType = sh(`stat -f -c %T ${s.lower}`).out.trim();
     const t0 = Date.now();
     const big = py(U1, `
@@ -318,15 +323,11 @@ os.truncate(${JSON.stringify(s.upper)} + '/long', 300 * 1024**3)
     }
     again.kill('SIGKILL');
     assert.ok(gone, 'the daemon ended within 10 s of SIGTERM');
-  } finally {
-    sh(`pkill -9 -u ${U1}`);
-    await s.cleanup();
-  }
+  });
 });
 
 test('item 11: one user holding many files and directories open cannot exhaust the daemon', { skip }, async () => {
-  const s = await scene();
-  try {
+  await inScene(async (s) => {
     const pid = await daemonPid(s.upper);
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1]);
@@ -383,15 +384,11 @@ time.sleep(120)
       hog.kill('SIGKILL');
       hogDirs.kill('SIGKILL');
     }
-  } finally {
-    sh(`pkill -9 -u ${U1}`);
-    await s.cleanup();
-  }
+  });
 });
 
 test('item 12: setgid directories give new files their group; supplementary groups count; trusted.* stays hidden from users', { skip }, async () => {
-  const s = await scene();
-  try {
+  await inScene(async (s) => {
     const sg = join(s.lower, 'shared');
     mkdirSync(sg);
     chownSync(sg, uid1, gidG);
@@ -430,15 +427,12 @@ try: print(os.getxattr(${JSON.stringify(join(s.upper, 't'))}, 'trusted.etsec'))
 except OSError as e: print('errno', e.errno)
 `);
     assert.ok(!g.out.includes('secret'), g.out);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('property: crafted encrypted names (.., ../../x, a/b, NUL) through the mount never reach outside the lower tree', { skip }, async () => {
-  const s = await scene(OPTS.replace('filename_crypto=n', 'filename_crypto=y'));
-  const outside = join(s.lower, '..');
-  try {
+  await inScene(async (s) => {
+    const outside = join(s.lower, '..');
     writeFileSync(join(s.upper, 'seed'), 'seed');
     const ring = new KeyRing();
     await ring.addPassphrase('mount-test-passphrase');
@@ -476,9 +470,7 @@ for n in names:
       { numRuns: 25 },
     );
     vol.close();
-  } finally {
-    await s.cleanup();
-  }
+  }, OPTS.replace('filename_crypto=n', 'filename_crypto=y'));
 });
 
 test('item 12: the node table is keyed by (dev, ino): the same inode number on two lower filesystems is two files', { skip }, async () => {
