@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, closeSync, fstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { openDirPath } from '../../src/lower/at.js';
 import { join } from 'node:path';
-import { NodeLowerFs } from '../../src/lower/lowerfs.js';
+import { NodeLowerFs, resolveBytes } from '../../src/lower/lowerfs.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('chmod of an entry that is a symlink is refused, and the file it points to keeps its mode', async () => {
@@ -38,6 +38,25 @@ test('openDirPath walks from / without following a link anywhere on the way', ()
     assert.throws(() => openDirPath(join(t.path, 'link', 'lower')), refused);
     assert.throws(() => openDirPath(join(t.path, 'link')), refused);
   } finally {
+    t.cleanup();
+  }
+});
+
+test('resolveBytes: a relative byte path under a working directory that is not ASCII keeps both as their bytes', () => {
+  const t = tempDir('ecryptfs-lowerfs-');
+  const cwd = process.cwd();
+  try {
+    const dir = join(t.path, 'r\u00e9pertoire');
+    mkdirSync(dir);
+    const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // caf\xe9, not UTF-8
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), name]), 'x');
+    process.chdir(dir);
+    const abs = resolveBytes(name);
+    assert.deepEqual(abs, Buffer.concat([Buffer.from(`${dir}/`), name]));
+    assert.equal(statSync(abs).size, 1);
+    assert.equal(resolveBytes('plain'), join(dir, 'plain'));
+  } finally {
+    process.chdir(cwd);
     t.cleanup();
   }
 });
