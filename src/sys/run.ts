@@ -33,14 +33,19 @@ export interface RunResult {
 
 const inputOf = (i: Uint8Array | string | undefined) => (typeof i === 'string' ? Buffer.from(i) : (i ?? Buffer.alloc(0)));
 
+/** The environment, directory and timeout of `o` as spawn options (those given only). */
+const spawnOptions = (o: RunOptions) => ({
+  ...(o.env ? { env: o.env } : {}),
+  ...(o.cwd ? { cwd: o.cwd } : {}),
+  ...(o.timeout ? { timeout: o.timeout } : {}),
+});
+
 /** Run `cmd` and wait for it: its output captured, its input from `input`. Never throws. */
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, {
       stdio: [o.stdin ?? 'pipe', o.stdout ?? 'pipe', o.stderr ?? 'pipe', ...(o.fds ?? [])],
-      ...(o.env ? { env: o.env } : {}),
-      ...(o.cwd ? { cwd: o.cwd } : {}),
-      ...(o.timeout ? { timeout: o.timeout } : {}),
+      ...spawnOptions(o),
     });
     const out: Buffer[] = [];
     let err = '';
@@ -66,9 +71,7 @@ export function runSync(cmd: string, args: string[], o: Omit<RunOptions, 'fds' |
   const r = spawnSync(cmd, args, {
     input: inputOf(o.input),
     stdio: ['pipe', o.stdout ?? 'pipe', o.stderr ?? 'pipe'],
-    ...(o.env ? { env: o.env } : {}),
-    ...(o.cwd ? { cwd: o.cwd } : {}),
-    ...(o.timeout ? { timeout: o.timeout } : {}),
+    ...spawnOptions(o),
   });
   if (r.error) return { code: 127, stdout: Buffer.alloc(0), stderr: r.error.message, error: r.error as NodeJS.ErrnoException };
   return { code: r.status ?? 1, stdout: r.stdout ?? Buffer.alloc(0), stderr: (r.stderr?.toString() ?? '').trim() };
