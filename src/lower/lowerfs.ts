@@ -4,10 +4,12 @@
  * Errors are Node's own (with .code such as ENOENT), so adapters can map them to errno values.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { constants as fsc, type Stats, type StatsFs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getXattrIfAny, listXattr, removeXattr, setXattr } from './xattr.js';
-import { mknodAt, O_PATH } from './mknod.js';
+import { mknodAt } from './mknod.js';
+import { O_PATH, sysError } from './sys.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 
 export interface LowerFile {
@@ -184,7 +186,7 @@ export class NodeLowerFs implements LowerFs {
     return attempt(() => {
       const fd = fs.openSync(this.real(path), O_PATH | fsc.O_NOFOLLOW);
       try {
-        if (fs.fstatSync(fd).isSymbolicLink()) throw Object.assign(new Error(`ELOOP: not changing the mode of a symbolic link, chmod '${String(path)}'`), { code: 'ELOOP', errno: -40, syscall: 'chmod' });
+        if (fs.fstatSync(fd).isSymbolicLink()) throw sysError('chmod', os.constants.errno.ELOOP, path); // not the mode of a symlink
         fs.chmodSync(`/proc/self/fd/${fd}`, mode);
       } finally {
         fs.closeSync(fd);
