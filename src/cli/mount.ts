@@ -7,9 +7,7 @@ import type { DialogueIO } from '../mount/dialogue.js';
 import { mountEcryptfs, type MountArgs, umountEcryptfs } from '../mount/launch.js';
 import { ask, askSecret, interactive } from './prompt.js';
 
-export type { MountArgs };
-
-export function terminalIO(): DialogueIO {
+function terminalIO(): DialogueIO {
   return {
     interactive: interactive(),
     secret: (p) => askSecret(p, process.stdout),
