@@ -78,6 +78,15 @@ export interface SetattrChanges {
 
 export type MaybePromise<T> = T | Promise<T>;
 
+export function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** fn(v) now when v is a value, after it when v is a promise (an answer stays synchronous when it was). */
+export function mapMaybe<T, U>(v: MaybePromise<T>, fn: (x: T) => MaybePromise<U>): MaybePromise<U> {
+  return isPromise(v) ? v.then(fn) : fn(v);
+}
+
 export interface FuseOperations {
   init?(): MaybePromise<void>;
   destroy?(): MaybePromise<void>;

@@ -35,7 +35,7 @@ import { Worker } from 'node:worker_threads';
 import { S_IFMT } from '../lower/mode.js';
 import { readableNow } from '../lower/sys.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
-import type { DirEntry, Entry, FuseOperations, OpenResult, RequestContext, SetattrChanges } from './operations.js';
+import { isPromise, mapMaybe, type DirEntry, type Entry, type FuseOperations, type OpenResult, type RequestContext, type SetattrChanges } from './operations.js';
 import {
   ENTRY_OUT_SIZE,
   Fattr,
@@ -143,15 +143,7 @@ export function defaultReaders(): number {
   return Math.max(1, Math.min(16, pool - 4));
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
-}
-
-/** fn(v) now when v is a value, after it when v is a promise. */
-function map<T, U>(v: T | Promise<T>, fn: (x: T) => U | Promise<U>): U | Promise<U> {
-  return isPromise(v) ? v.then(fn) : fn(v);
-}
-const then: <T>(v: T | Promise<T>, fn: (x: T) => void) => void | Promise<void> = map;
+const then: <T>(v: T | Promise<T>, fn: (x: T) => void) => void | Promise<void> = mapMaybe;
 
 /** The waker thread (see the module comment); plain JS, evaluated as a worker. */
 const WAKER = `
@@ -823,7 +815,7 @@ export class FuseServer {
     plus: boolean,
     ctx: RequestContext,
   ): Buffer | Promise<Buffer> {
-    return map(this.ops.readdir!(ino, fh, offset, size, ctx), (entries) => this.fillDir(entries, ino, offset, size, plus, ctx));
+    return mapMaybe(this.ops.readdir!(ino, fh, offset, size, ctx), (entries) => this.fillDir(entries, ino, offset, size, plus, ctx));
   }
 
   /** Encode what fits of `entries`; with `plus`, each name's lookup (sync or async) goes along. */

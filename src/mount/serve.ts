@@ -7,7 +7,7 @@
 import { constants as OSC } from 'node:os';
 import { FuseErrno } from '../fuse/errno.js';
 import { mountFuse } from '../fuse/mount.js';
-import type { Entry as FuseEntry, FuseOperations } from '../fuse/operations.js';
+import { mapMaybe, type Entry as FuseEntry, type FuseOperations } from '../fuse/operations.js';
 import { S_IFMT, S_IFREG } from '../lower/mode.js';
 import type { EcryptfsFs, Entry } from './fs.js';
 
@@ -27,11 +27,6 @@ export interface Served {
 const O_WRONLY_CREAT_EXCL = 0o1 | 0o100 | 0o200;
 
 const entry = (e: Entry): FuseEntry => ({ ino: e.nodeid, attr: e.attr });
-
-/** fn of a value, or of a promise's value (an answer stays synchronous when it was). */
-function map<T, U>(v: T | Promise<T>, fn: (x: T) => U | Promise<U>): U | Promise<U> {
-  return typeof (v as { then?: unknown } | undefined)?.then === 'function' ? (v as Promise<T>).then(fn) : fn(v as T);
-}
 
 /**
  * The answer of `fn` (run at once), on a promise on purpose: the FUSE server then takes one
@@ -60,14 +55,14 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     mkdir: (parent, name, mode, ctx) => entry(fs.mkdirSync(parent, name, mode, ctx)),
     mknod: (parent, name, mode, rdev, ctx) => {
       if ((mode & S_IFMT) !== S_IFREG) return entry(fs.mknodSync(parent, name, mode, rdev, ctx));
-      return map(fs.createSync(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx), (r) => map(fs.release(r.fh), () => entry(r.entry)));
+      return mapMaybe(fs.createSync(parent, name, mode, O_WRONLY_CREAT_EXCL, ctx), (r) => mapMaybe(fs.release(r.fh), () => entry(r.entry)));
     },
     unlink: (parent, name, ctx) => afterTurn(() => fs.unlinkSync(parent, name, ctx)),
     rmdir: (parent, name, ctx) => fs.rmdirSync(parent, name, ctx),
     rename: (parent, name, newParent, newName, flags, ctx) => fs.renameSync(parent, name, newParent, newName, flags, ctx),
     link: async (ino, newParent, newName, ctx) => entry(await fs.link(ino, newParent, newName, ctx)),
     open: async (ino, flags, ctx) => ({ fh: await fs.openFile(ino, flags, ctx) }),
-    create: (parent, name, mode, flags, ctx) => afterTurn(() => map(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } }))),
+    create: (parent, name, mode, flags, ctx) => afterTurn(() => mapMaybe(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } }))),
     read: (_ino, fh, offset, size, ctx) => fs.read(fh, offset, size, ctx),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     // No FLUSH: writes reach the lower file before WRITE is answered (no writeback cache) and
