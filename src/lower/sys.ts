@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { constants as OSC } from 'node:os';
+import { callError, type SysCallError } from '../sys/libc.js';
 
 const require = createRequire(import.meta.url);
 
@@ -101,29 +102,21 @@ function lib(): Calls {
   return calls;
 }
 
-const CODES: Record<number, string> = Object.fromEntries(Object.entries(OSC.errno).map(([k, v]) => [v, k]));
-
-export interface SysError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
+export type SysError = SysCallError;
 
 /**
- * A Node-style system error (errno is negative, as node:fs has it). Without a stack trace: a failed
- * lower call is mostly an answer (ENOENT of a probe, ENODATA of an absent xattr), and capturing the
- * stack cost more than the syscall.
+ * A Node-style system error (sys/libc.ts callError: errno negative, as node:fs has it) naming the
+ * file. Without a stack trace: a failed lower call is mostly an answer (ENOENT of a probe, ENODATA
+ * of an absent xattr), and capturing the stack cost more than the syscall.
  */
 export function sysError(syscall: string, errno: number, what?: Name): SysError {
-  const code = CODES[errno] ?? `E${errno}`;
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
-  const e = new Error(`${code}: ${syscall} failed${what === undefined ? '' : ` on '${Buffer.from(what).toString('utf8')}'`}`) as SysError;
-  Error.stackTraceLimit = limit;
-  e.code = code;
-  e.errno = -errno;
-  e.syscall = syscall;
-  return e;
+  try {
+    return callError(syscall, errno, what === undefined ? '' : ` on '${Buffer.from(what).toString('utf8')}'`);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function check(r: number, syscall: string, what?: Name): number {
