@@ -136,6 +136,6 @@ export async function bumpCounter(user: string, delta: number | 'zero', alias = 
       await fh.close();
     }
   } finally {
-    if (locked) await fsp.rmdir(`${file}.lock`).catch(() => undefined);
+    if (locked) await fsp.rmdir(counterLockPath(file)).catch(() => undefined);
   }
 }
