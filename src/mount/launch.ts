@@ -21,7 +21,7 @@ import type { DaemonRequest } from './request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
 import { daemonAlive, listMountStates, type MountState, readMountState, removeMountState, stateDir } from './state.js';
 import { KeyRing } from '../volume/keyring.js';
-import { readSecretFile } from '../volume/keysource.js';
+import { firstLine } from '../volume/keysource.js';
 import { run as runCommand } from '../sys/run.js';
 import { isMountPoint } from '../sys/mounts.js';
 
@@ -107,16 +107,18 @@ async function readPassphraseOptionFile(path: string): Promise<Buffer> {
   const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new EcryptfsError('EINVAL', `cannot read the passphrase file: ${e.code}`, path);
   });
+  let pass: Buffer | undefined;
   for (const line of text.toString('utf8').split('\n')) {
     const m = /^(?:passphrase_passwd|passwd)=(.*)$/.exec(line.replace(/\r$/, ''));
     if (m) {
-      text.fill(0);
-      return Buffer.from(m[1], 'utf8');
+      pass = Buffer.from(m[1], 'utf8');
+      break;
     }
   }
-  text.fill(0);
   // Also accept a bare passphrase (first line), which is what most users put in such a file.
-  return readSecretFile(path);
+  pass ??= firstLine(text);
+  text.fill(0);
+  return pass;
 }
 
 export async function mountEcryptfs(a: MountArgs): Promise<number> {

@@ -27,12 +27,17 @@ export async function readSecretFile(path: string): Promise<Buffer> {
   const b = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new EcryptfsError('EINVAL', `cannot read the secret file: ${e.code ?? e.message}`, path);
   });
+  const out = firstLine(b);
+  b.fill(0);
+  return out;
+}
+
+/** A copy of the first line of `b`, without its line ending. */
+export function firstLine(b: Buffer): Buffer {
   let end = b.indexOf(0x0a);
   if (end < 0) end = b.length;
   if (end > 0 && b[end - 1] === 0x0d) end--;
-  const out = Buffer.from(b.subarray(0, end));
-  b.fill(0);
-  return out;
+  return Buffer.from(b.subarray(0, end));
 }
 
 /**
