@@ -41,6 +41,14 @@ const EXPLORE = 32;
 /** Weight of the newest batch in the running cost (the rest is the history's). */
 const WEIGHT = 0.25;
 
+/**
+ * The running cost `avg` moved toward a new batch's `x` (the first batch sets it): one batch stalled
+ * by the scheduler moves it at most a quarter up.
+ */
+function runningCost(avg: number, x: number): number {
+  return Number.isNaN(avg) ? x : avg + (Math.min(x, 2 * avg) - avg) * WEIGHT;
+}
+
 /** Default number of worker threads: one per core beyond the first, at most 3. */
 function defaultWorkers(): number {
   const env = process.env.ECRYPTFS_CRYPTO_WORKERS;
@@ -89,9 +97,8 @@ class CryptoPool {
     }
     const c = this.cost(kind);
     const x = ms / extents;
-    // One batch stalled by the scheduler moves the running cost at most a quarter up.
-    if (spread) c.spread = Number.isNaN(c.spread) ? x : c.spread + (Math.min(x, 2 * c.spread) - c.spread) * WEIGHT;
-    else c.local = Number.isNaN(c.local) ? x : c.local + (Math.min(x, 2 * c.local) - c.local) * WEIGHT;
+    if (spread) c.spread = runningCost(c.spread, x);
+    else c.local = runningCost(c.local, x);
   }
 
   /** Whether a worker thread was started since the last spread batch was measured. */
@@ -179,8 +186,6 @@ export function cryptoPool(): CryptoPool {
 export function setCryptoWorkers(n: number | undefined): void {
   cryptoPool().resize(n ?? defaultWorkers());
 }
-
-
 
 /** Whether `b` lies in shared memory that pool jobs can work on in place. */
 export function isShared(b: Uint8Array): b is Uint8Array & { buffer: SharedArrayBuffer } {
