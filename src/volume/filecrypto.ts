@@ -18,6 +18,17 @@ function copyBytes(src: Uint8Array, dst: Uint8Array): void {
   Buffer.from(src.buffer, src.byteOffset, src.length).copy(dst);
 }
 
+/**
+ * The results of every job, once all are done (the workers write into memory the caller owns, so
+ * none may be left running); throws `failure` (the caller's own share's), else the first job's error.
+ */
+async function settle(jobs: Promise<JobResult>[], failure: unknown): Promise<JobResult[]> {
+  const results = await Promise.allSettled(jobs);
+  for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
+  if (failure !== undefined) throw failure;
+  return results.map((r) => (r as PromiseFulfilledResult<JobResult>).value);
+}
+
 export class FileCrypto {
   readonly content: ContentCipher;
   /** Shared memory for the workers' share of a non-shared buffer; taken while in use. */
@@ -114,16 +125,7 @@ export class FileCrypto {
     const { parts, per } = this.split(count);
     const restBytes = (count - per) * es;
     const borrowed = this.borrow(restBytes);
-    const jobs: Promise<JobResult>[] = [];
-    this.pooled = true;
-    for (let e = per; e < count; e += per) {
-      const n = Math.min(per, count - e);
-      jobs.push(pool.run({
-        op: 'decrypt', cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: n,
-        buf: borrowed.buffer as SharedArrayBuffer, byteOffset: borrowed.byteOffset + (e - per) * es,
-        io: { fd: io.fd, position: io.position + e * es },
-      }));
-    }
+    const jobs = this.runShares('decrypt', first, count, per, borrowed, io);
     let failure: unknown;
     let present = 0;
     try {
@@ -132,17 +134,34 @@ export class FileCrypto {
     } catch (e) {
       failure = e;
     }
-    // Every job must be done before returning: the workers write into memory this object owns.
-    const results = await Promise.allSettled(jobs);
-    for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
-    if (failure !== undefined) throw failure;
-    for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) {
-      present += (results[j] as PromiseFulfilledResult<JobResult>).value.read ?? 0;
-    }
+    const results = await settle(jobs, failure);
+    for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) present += results[j].read ?? 0;
     if (present >= count * es) copyBytes(borrowed.subarray(0, restBytes), dst.subarray(per * es, count * es));
     this.spare = borrowed;
     pool.took('read', true, performance.now() - t0, count);
     return Math.min(present, count * es);
+  }
+
+  /**
+   * One pool job for each `per` extents after this thread's first `per`, on shared memory `buf`
+   * (which holds those extents from its start); with `io` each job reads its share of the lower file first.
+   */
+  private runShares(
+    op: 'encrypt' | 'decrypt', first: number, count: number, per: number, buf: Uint8Array, io?: { fd: number; position: number },
+  ): Promise<JobResult>[] {
+    const pool = cryptoPool();
+    const c = this.content;
+    const es = this.extentSize;
+    const jobs: Promise<JobResult>[] = [];
+    this.pooled = true;
+    for (let e = per; e < count; e += per) {
+      jobs.push(pool.run({
+        op, cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: Math.min(per, count - e),
+        buf: buf.buffer as SharedArrayBuffer, byteOffset: buf.byteOffset + (e - per) * es,
+        ...(io ? { io: { fd: io.fd, position: io.position + e * es } } : {}),
+      }));
+    }
+    return jobs;
   }
 
   /** How a batch is cut: this thread takes the first `per` extents, each worker the next `per`. */
@@ -182,15 +201,7 @@ export class FileCrypto {
       shared = borrowed.subarray(0, rest.length);
       copyBytes(rest, shared);
     }
-    const jobs: Promise<JobResult>[] = [];
-    this.pooled = true;
-    for (let e = per; e < count; e += per) {
-      const n = Math.min(per, count - e);
-      jobs.push(pool.run({
-        op, cipher: c.cipher.name, key: this.key, root: c.root, extentSize: es, first: first + e, count: n,
-        buf: shared.buffer as SharedArrayBuffer, byteOffset: shared.byteOffset + (e - per) * es,
-      }));
-    }
+    const jobs = this.runShares(op, first, count, per, shared);
     let failure: unknown;
     // The caller's store of its share is not the batch's cost: alone it would store all later.
     let storing = 0;
@@ -204,9 +215,7 @@ export class FileCrypto {
     } catch (e) {
       failure = e;
     }
-    // Wait for every job before returning: the workers write into memory the caller owns.
-    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failure ??= r.reason;
-    if (failure !== undefined) throw failure;
+    await settle(jobs, failure);
     const out = dst.subarray(per * es, count * es);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     if (borrowed) this.spare = borrowed;
