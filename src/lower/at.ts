@@ -15,7 +15,7 @@ import { constants as OSC } from 'node:os';
 import type { LowerFile } from './lowerfs.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 import {
-  AT_FDCWD, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_PATH, openat, sysError,
+  AT_FDCWD, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_CLOEXEC, O_PATH, openat, sysError,
   type LowerStat, type RawDirent,
 } from './sys.js';
 
@@ -24,7 +24,6 @@ export type { LowerStat } from './sys.js';
 import { isReg, isDir } from './mode.js';
 export { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, isReg, isDir, isLnk } from './mode.js';
 
-const O_CLOEXEC = 0o2000000;
 /** Flags every lower open carries: never follow the last component, never block on a FIFO. */
 export const SAFE_OPEN = C.O_NOFOLLOW | C.O_NONBLOCK | O_CLOEXEC;
 

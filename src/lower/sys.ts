@@ -18,6 +18,7 @@ export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;
 export const AT_EMPTY_PATH = 0x1000;
 export const O_PATH = 0o10000000;
+export const O_CLOEXEC = 0o2000000;
 export const UTIME_NOW = (1 << 30) - 1;
 export const UTIME_OMIT = (1 << 30) - 2;
 export const RENAME_NOREPLACE = 1;

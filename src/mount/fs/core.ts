@@ -395,7 +395,7 @@ export class FsCore {
     return asCaller(cr, () => {
       if (n.nodeid === ROOT) return fn(this.rootFd);
       if (isDir(n.type)) return fn(this.dirFd(n.nodeid));
-      const fd = sys.openat(this.dirFd(n.parent), n.name, sys.O_PATH | C.O_NOFOLLOW | 0o2000000);
+      const fd = sys.openat(this.dirFd(n.parent), n.name, sys.O_PATH | C.O_NOFOLLOW | sys.O_CLOEXEC);
       try {
         const st = sys.fstat(fd);
         if (st.dev !== n.dev || st.ino !== n.ino) throw new ErrnoError(E.ESTALE);

@@ -10,9 +10,8 @@ import { closeSync } from 'node:fs';
 import { constants as C } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isReg } from '../../lower/at.js';
-import { AT_FDCWD, O_PATH, fadviseWillNeed, fdPath, fstat, openat } from '../../lower/sys.js';
+import { AT_FDCWD, O_CLOEXEC, O_PATH, fadviseWillNeed, fdPath, fstat, openat } from '../../lower/sys.js';
 
-const O_CLOEXEC = 0o2000000;
 const done = new Int32Array(workerData as SharedArrayBuffer);
 
 function close(fd: number): void {

@@ -11,9 +11,8 @@
  */
 import { constants as C } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { O_PATH, openat } from '../../lower/sys.js';
+import { O_CLOEXEC, O_PATH, openat } from '../../lower/sys.js';
 
-const O_CLOEXEC = 0o2000000;
 const MAX_NAMES = 8192;
 const MAX_BATCHES = 64;
 const IDLE_MS = 5000;
