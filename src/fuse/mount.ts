@@ -13,7 +13,7 @@ import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FuseOperations } from './operations.js';
 import { FuseServer, type FuseServerOptions } from './session.js';
-import { isMountPoint, mountAt, type MountEntry, readMountsSync } from '../sys/mounts.js';
+import { mountAt, type MountEntry, readMountsSync } from '../sys/mounts.js';
 import { mountSyscall } from '../sys/libc.js';
 import { run as runCommand } from '../sys/run.js';
 
@@ -196,9 +196,6 @@ export async function unmount(mountpoint: string, lazy = false): Promise<void> {
   const r = root ? await run('umount', [...(lazy ? ['-l'] : []), mountpoint]) : await run('fusermount3', ['-u', ...(lazy ? ['-z'] : []), mountpoint]);
   if (r.code !== 0) throw new Error(`unmount of ${mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
 }
-
-/** Is something mounted on `mountpoint`? */
-export const isMounted = isMountPoint;
 
 // ---- a whole mount: descriptor, server, watchdog, unmount ----
 
