@@ -7,11 +7,8 @@
  * credentials (glibc's setgroups would change every thread's), which is what per-request
  * credentials on the main thread need while the libuv pool keeps the daemon's own.
  */
-import { createRequire } from 'node:module';
 import { constants as OSC } from 'node:os';
-import { callError, type SysCallError } from '../sys/libc.js';
-
-const require = createRequire(import.meta.url);
+import { callError, lastErrno, libcLibrary, type SysCallError } from '../sys/libc.js';
 
 export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -26,10 +23,6 @@ export const RENAME_EXCHANGE = 2;
 
 type Name = string | Uint8Array;
 
-interface Koffi {
-  load(lib: string): { func(sig: string): (...a: unknown[]) => number };
-  errno(): number;
-}
 
 interface Calls {
   openat(dir: number, name: Buffer, flags: number, mode: number): number;
@@ -62,13 +55,11 @@ interface Calls {
   syscall(nr: number, ...a: unknown[]): number;
 }
 
-let koffi: Koffi | undefined;
 let calls: Calls | undefined;
 
 function lib(): Calls {
   if (calls) return calls;
-  koffi = require('koffi') as Koffi;
-  const c = koffi.load('libc.so.6');
+  const c = libcLibrary();
   const s = 'const uint8_t *';
   calls = {
     openat: c.func(`int openat(int, ${s}, int, uint32_t)`),
@@ -121,7 +112,7 @@ export function sysError(syscall: string, errno: number, what?: Name): SysError 
 }
 
 function check(r: number, syscall: string, what?: Name): number {
-  if (r < 0) throw sysError(syscall, koffi!.errno(), what);
+  if (r < 0) throw sysError(syscall, lastErrno(), what);
   return r;
 }
 
@@ -214,10 +205,10 @@ function sized(call: (buf: Buffer | null, size: number) => number, syscall: stri
     const buf = Buffer.allocUnsafe(size);
     const n = call(buf, size);
     if (n >= 0) return Buffer.from(buf.subarray(0, n));
-    const errno = koffi!.errno();
+    const errno = lastErrno();
     if (errno !== OSC.errno.ERANGE) throw sysError(syscall, errno);
     const need = call(null, 0);
-    if (need < 0) throw sysError(syscall, koffi!.errno());
+    if (need < 0) throw sysError(syscall, lastErrno());
     size = Math.max(need, size * 2);
     if (size > 1 << 20) throw sysError(syscall, OSC.errno.E2BIG);
   }
@@ -341,7 +332,7 @@ export function fstatatOrNull(dir: number, name: Name, flags = AT_SYMLINK_NOFOLL
 /** fstatat, or the errno (positive) it failed with: a probe's ENOENT builds no Error. */
 export function fstatatOrErrno(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | number {
   if (process.arch !== 'x64' && process.arch !== 'arm64') return OSC.errno.ENOSYS;
-  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return koffi!.errno();
+  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return lastErrno();
   return parseStat(statBuf);
 }
 export function fstat(fd: number): LowerStat {
@@ -350,7 +341,7 @@ export function fstat(fd: number): LowerStat {
 
 export function lseek(fd: number, off: bigint, whence = 0): bigint {
   const r = lib().lseek(fd, off, whence);
-  if (r < 0n) throw sysError('lseek', koffi!.errno());
+  if (r < 0n) throw sysError('lseek', lastErrno());
   return r;
 }
 
@@ -383,7 +374,7 @@ export interface RawDirent {
 export function getdents(fd: number, buf: Buffer): RawDirent[] {
   const nrs: Record<string, number> = { x64: 217, arm64: 61 };
   const r = lib().syscall(nrs[process.arch] ?? -1, 'int', fd, 'uint8_t *', buf, 'size_t', buf.length);
-  if (r < 0) throw sysError('getdents64', koffi!.errno());
+  if (r < 0) throw sysError('getdents64', lastErrno());
   const out: RawDirent[] = [];
   for (let p = 0; p < r; ) {
     const reclen = buf.readUInt16LE(p + 16);
@@ -419,5 +410,5 @@ export function setfsgid(gid: number): number {
 export function setgroupsThread(groups: readonly number[]): void {
   const list = new Uint32Array(groups);
   const r = lib().syscall(nr().setgroups, 'long', groups.length, 'const uint32_t *', list);
-  if (r < 0) throw sysError('setgroups', koffi!.errno());
+  if (r < 0) throw sysError('setgroups', lastErrno());
 }

@@ -18,13 +18,23 @@ interface Calls {
   strerror(errno: number): string;
 }
 
+type Libc = ReturnType<Koffi['load']>;
+
 let koffi: Koffi | undefined;
+let libc: Libc | undefined;
 let calls: Calls | undefined;
+
+/** The C library through koffi, loaded once per thread for every module that binds calls from it. */
+export function libcLibrary(): Libc {
+  if (libc) return libc;
+  koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  libc = koffi.load('libc.so.6');
+  return libc;
+}
 
 function lib(): Calls {
   if (calls) return calls;
-  koffi = createRequire(import.meta.url)('koffi') as Koffi;
-  const c = koffi.load('libc.so.6');
+  const c = libcLibrary();
   calls = {
     mount: c.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
     syscall: c.func('long syscall(long, ...)'),
