@@ -33,7 +33,7 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { S_IFMT } from '../lower/mode.js';
-import { readableNow } from '../lower/sys.js';
+import { readableNow } from '../sys/libc.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import { isPromise, mapMaybe, type DirEntry, type Entry, type FuseOperations, type OpenResult, type RequestContext, type SetattrChanges } from './operations.js';
 import {

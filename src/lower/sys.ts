@@ -51,7 +51,6 @@ interface Calls {
   fstatat(dir: number, name: Buffer, buf: Buffer, flags: number): number;
   lseek(fd: number, off: bigint, whence: number): bigint;
   posix_fadvise(fd: number, off: bigint, len: bigint, advice: number): number;
-  poll(fds: Buffer, n: number, timeoutMs: number): number;
   syscall(nr: number, ...a: unknown[]): number;
 }
 
@@ -88,7 +87,6 @@ function lib(): Calls {
     fstatat: c.func(`int fstatat(int, ${s}, _Out_ uint8_t *, int)`),
     lseek: c.func('int64_t lseek(int, int64_t, int)'),
     posix_fadvise: c.func('int posix_fadvise(int, int64_t, int64_t, int)'),
-    poll: c.func('int poll(_Inout_ uint8_t *, unsigned long, int)'),
     syscall: c.func('long syscall(long, ...)'),
   } as unknown as Calls;
   return calls;
@@ -349,16 +347,6 @@ export function lseek(fd: number, off: bigint, whence = 0): bigint {
 export function fadviseWillNeed(fd: number, off: number, len: number): void {
   const r = lib().posix_fadvise(fd, BigInt(off), BigInt(len), 3);
   if (r !== 0) throw sysError('posix_fadvise', r);
-}
-
-const pollFd = Buffer.alloc(8);
-
-/** Whether `fd` is readable now (poll(2) with a zero timeout; errors count as readable, so the read reports them). */
-export function readableNow(fd: number): boolean {
-  pollFd.writeInt32LE(fd, 0);
-  pollFd.writeInt16LE(1 /* POLLIN */, 4);
-  pollFd.writeInt16LE(0, 6);
-  return lib().poll(pollFd, 1, 0) !== 0;
 }
 
 export interface RawDirent {

@@ -16,6 +16,7 @@ interface Calls {
   mount(source: string, target: string, fstype: string, flags: number, data: string): number;
   syscall(nr: number, ...a: unknown[]): number;
   strerror(errno: number): string;
+  poll(fds: Buffer, n: number, timeoutMs: number): number;
 }
 
 type Libc = ReturnType<Koffi['load']>;
@@ -39,6 +40,7 @@ function lib(): Calls {
     mount: c.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
     syscall: c.func('long syscall(long, ...)'),
     strerror: c.func('const char *strerror(int)'),
+    poll: c.func('int poll(_Inout_ uint8_t *, unsigned long, int)'),
   } as unknown as Calls;
   return calls;
 }
@@ -136,4 +138,14 @@ export function keyctlSearch(keyring: number, type: string, description: string)
 /** keyctl(KEYCTL_READ or KEYCTL_DESCRIBE, id, buf, len): the full length (may exceed len), or -1. */
 export function keyctlRead(op: number, id: number, buf: Buffer | null, len: number): number {
   return lib().syscall(keyNr().keyctl, 'int', op, 'int32_t', id, 'uint8_t *', buf, 'size_t', len);
+}
+
+const pollFd = Buffer.alloc(8);
+
+/** Whether `fd` is readable now (poll(2) with a zero timeout; errors count as readable, so the read reports them). */
+export function readableNow(fd: number): boolean {
+  pollFd.writeInt32LE(fd, 0);
+  pollFd.writeInt16LE(1 /* POLLIN */, 4);
+  pollFd.writeInt16LE(0, 6);
+  return lib().poll(pollFd, 1, 0) !== 0;
 }

@@ -4,7 +4,7 @@ import { closeSync, constants as C, mkdtempSync, openSync, rmSync, writeSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readableNow } from '../../src/lower/sys.js';
+import { readableNow } from '../../src/sys/libc.js';
 
 // The FUSE server polls /dev/fuse with this before a blocking read: a wrong answer either blocks
 // (false "readable") or spins its whole budget every time (false "not readable").
