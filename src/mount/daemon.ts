@@ -8,7 +8,7 @@ import { KeyRing } from '../volume/keyring.js';
 import { Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
 import { EcryptfsFs, ROOT } from './fs.js';
-import { kernelOptionString } from './options.js';
+import { checkDevRuid, kernelOptionString } from './options.js';
 import { safeGeneric, serve } from './serve.js';
 import { kernelKeyFor, kernelKeyForSync } from './keys.js';
 import { unlinkKey } from '../sys/keyring.js';
@@ -56,11 +56,15 @@ async function run(req: DaemonRequest): Promise<void> {
     readOnly: o.readOnly || o.encryptedView,
   });
   const fs = new EcryptfsFs(vol, { readOnly: o.readOnly, encryptedView: o.encryptedView, log, syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
+  // Decided on the lower root's descriptor the mount serves, never its path again. The real uid
+  // is the launcher's: the daemon is its child (root) or fusermount3's exec as the same user.
+  const rootAttr = fs.getattrSync(ROOT);
+  if (o.checkDevRuid) checkDevRuid(rootAttr.uid, process.getuid?.() ?? 0, req.lower);
   const served = await serve(fs, {
     source: req.source,
     mountpoint: req.upper,
     readOnly: o.readOnly || o.encryptedView,
-    generic: safeGeneric(o.generic, fs.getattrSync(ROOT)),
+    generic: safeGeneric(o.generic, rootAttr),
     log,
   });
   await raiseReadahead(req.upper);

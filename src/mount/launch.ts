@@ -15,7 +15,7 @@ import { addKey, keyringAvailable, unlinkKey } from '../sys/keyring.js';
 import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
 import { keysFromKernel } from './keys.js';
-import { checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
+import { checkDevRuid, checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
 import { DAEMON_NODE_FLAGS, DAEMON_SCRIPT, daemonEnv, forkRootDaemon, takePreforkedDaemon } from './daemon-fork.js';
 import type { DaemonRequest } from './request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
@@ -90,18 +90,6 @@ async function readEcryptfsrc(): Promise<MountOptions | undefined> {
   }
 }
 
-/**
- * ecryptfs_check_dev_ruid: the kernel mounts only a lower directory the real uid owns
- * (fs/ecryptfs/main.c, EPERM "Mount of device ... not owned by requested user").
- */
-async function checkDevRuid(lower: string): Promise<void> {
-  const st = await fsp.stat(lower);
-  const ruid = process.getuid?.() ?? 0;
-  if (st.uid !== ruid) {
-    throw new EcryptfsError('EINVAL', `Mount of device (uid: ${st.uid}) not owned by requested user (uid: ${ruid}): ecryptfs_check_dev_ruid mounts only a lower directory owned by the user who mounts`, lower);
-  }
-}
-
 /** passphrase_passwd_file holds a line "passphrase_passwd=SECRET" (or passwd=). */
 async function readPassphraseOptionFile(path: string): Promise<Buffer> {
   const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
@@ -149,7 +137,9 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
   let early: ChildProcess | undefined = takePreforkedDaemon(a.foreground) ?? forkRootDaemon(a.foreground);
   try {
     // Every option is checked before the first question: nobody answers a dialogue to be refused.
-    if (o.checkDevRuid) await checkDevRuid(lower);
+    // The early answer, by path; the daemon decides on the descriptor it serves (a user could
+    // swap the directory between this check and the daemon's open).
+    if (o.checkDevRuid) checkDevRuid((await fsp.stat(lower)).uid, process.getuid?.() ?? 0, lower);
     checkKeyBytes(o);
     if (!o.passphrase && o.passphraseFile) o.passphrase = await readPassphraseOptionFile(o.passphraseFile);
     else if (!o.passphrase && o.passphraseFd !== undefined) o.passphrase = readPassphraseFd(o.passphraseFd);

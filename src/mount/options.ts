@@ -36,6 +36,17 @@ export interface MountOptions {
 
 const SIG = /^[0-9a-f]{16}$/;
 
+/**
+ * ecryptfs_check_dev_ruid: the kernel mounts only a lower directory the real uid owns
+ * (fs/ecryptfs/main.c, EPERM "Mount of device ... not owned by requested user"). `owner` is the
+ * lower root's owner as the caller found it (the daemon: fstat of the descriptor it serves).
+ */
+export function checkDevRuid(owner: number, ruid: number, lower: string): void {
+  if (owner !== ruid) {
+    throw new EcryptfsError('EINVAL', `Mount of device (uid: ${owner}) not owned by requested user (uid: ${ruid}): ecryptfs_check_dev_ruid mounts only a lower directory owned by the user who mounts`, lower);
+  }
+}
+
 /** Options mount(8) and fstab use that never reach the filesystem. */
 const USERSPACE_ONLY = new Set(['defaults', 'auto', 'noauto', 'nofail', '_netdev', 'users', 'nouser', 'owner', 'group', 'loud', 'silent']);
 
