@@ -5,13 +5,14 @@
  * /tmp/ecryptfs.XXXXXXXX, read-only unless asked. It works without the kernel module, which is
  * why people reach for it: the mount is ours, through FUSE.
  */
-import { promises as fsp, constants as fsc, mkdtempSync } from 'node:fs';
+import { closeSync, promises as fsp, mkdtempSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
 import { isEcryptfsError } from '../errors.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
-import { openDir, readHeldFile } from './held.js';
+import { at, openDir, readHeldFile } from './held.js';
+import { openDirPath } from '../lower/at.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 
 export async function findPrivates(dir: string, depth: number, out: string[]): Promise<void> {
@@ -27,19 +28,26 @@ export async function findPrivates(dir: string, depth: number, out: string[]): P
 
 /**
  * The wrapped passphrase beside `priv` (../.ecryptfs/wrapped-passphrase), read as root without
- * following a link where the user could have put one: the user owns .ecryptfs and what is in it.
+ * following a link where the user could have put one: the user owns .ecryptfs and what is in it,
+ * and may own the directories on the way to it, so that way is walked from / without following
+ * any link (openDirPath) and the rest is reached from that descriptor.
  * Returns the bytes, undefined when there is none, or why it is not used.
  */
 export async function readWrapped(priv: string): Promise<Buffer | string | undefined> {
-  const shown = join(dirname(priv), '.ecryptfs');
-  let parent: FileHandle | undefined;
-  let dot: FileHandle | undefined;
+  const dir = dirname(resolve(priv));
+  const shown = join(dir, '.ecryptfs');
   const refuse = (what: string) => `${what} is a symbolic link or not what it should be: not followed (run as root, this tool reads nothing a user can point elsewhere). Give the directory it stands for (for an encrypted home, /home/.ecryptfs/USER/.Private), or the MOUNT passphrase.`;
+  let parent: number;
   try {
-    parent = await fsp.open(dirname(priv), fsc.O_RDONLY | fsc.O_DIRECTORY).catch(() => undefined);
-    if (!parent) return undefined;
+    parent = openDirPath(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ELOOP' || code === 'ENOTDIR' ? refuse(`${dir} (or a directory on the way to it)`) : undefined;
+  }
+  let dot: FileHandle | undefined;
+  try {
     try {
-      dot = await openDir(parent, '.ecryptfs');
+      dot = await openDir(undefined, at(parent, '.ecryptfs'));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       return code === 'ENOENT' ? undefined : refuse(shown);
@@ -47,7 +55,8 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
     const file = join(shown, 'wrapped-passphrase');
     return await readHeldFile(dot, 'wrapped-passphrase', undefined, file).catch(() => refuse(file));
   } finally {
-    for (const h of [dot, parent]) await h?.close();
+    await dot?.close();
+    closeSync(parent);
   }
 }
 
