@@ -9,12 +9,27 @@ export interface NodeOpenssl {
   func(sig: string): (...args: never[]) => unknown;
 }
 
-/** Node's OpenSSL, or null when ECRYPTFS_FFI_CRYPTO=0 or koffi cannot load it. */
-export function loadNodeOpenssl(): NodeOpenssl | null {
+/** The parts of koffi the crypto paths use. */
+export interface Koffi {
+  load(path: string | null): NodeOpenssl;
+  /** Where a buffer's bytes are (they must not move: not a small typed array on V8's heap). */
+  address(b: Uint8Array): bigint;
+}
+
+/** koffi, or null when ECRYPTFS_FFI_CRYPTO=0 or it cannot be loaded. */
+export function loadKoffi(): Koffi | null {
   if (process.env.ECRYPTFS_FFI_CRYPTO === '0') return null;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(path: string | null): NodeOpenssl };
-    return koffi.load(null);
+    return createRequire(import.meta.url)('koffi') as Koffi;
+  } catch {
+    return null;
+  }
+}
+
+/** Node's OpenSSL, or null when ECRYPTFS_FFI_CRYPTO=0 or koffi cannot load it. */
+export function loadNodeOpenssl(): NodeOpenssl | null {
+  try {
+    return loadKoffi()?.load(null) ?? null;
   } catch {
     return null;
   }
