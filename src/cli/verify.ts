@@ -9,8 +9,8 @@
  * check ends the run with exit 1; warnings do not.
  * Root with -u USER (ours) first says why a login did not mount: whether PAM runs
  * pam_ecryptfs_ts.so, the session counter and its lock in /dev/shm (another user's, or left root's),
- * and the module's last log lines for USER; on a home or Private the user has mounted (FUSE: root
- * cannot look in), the checks then run with the user's uid instead of failing.
+ * and the module's last log lines for USER; the checks then run with the user's uid (root reads no
+ * file the user could link elsewhere, and sees through the user's FUSE mount, which root cannot).
  * --home-dir DIR (ours) checks a home at DIR instead of $HOME or USER's passwd entry;
  * ECRYPTFS_ROOT=DIR reads DIR/proc/mounts (both for tests and for checking a copied home).
  */
@@ -145,6 +145,9 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
   };
   const { home, user } = o;
   const { dot, sig: sigFile, mnt: mntFile, wrapped } = privatePaths(home);
+  // A file of the setup that the user (whose uid the checks run with) cannot read: say whose it is.
+  const readable = <T>(p: string, st: Stats, read: Promise<T>): Promise<T> =>
+    read.catch((e: NodeJS.ErrnoException) => fail(`[${p}] cannot be read by [${user}] (${e.code}; owned by [${ownerName(st.uid)}], mode ${mode(st)})`, `chown ${user} ${p}; chmod 600 ${p}`));
   const owned = (p: string, st: Stats, fix: string) => {
     const owner = ownerName(st.uid);
     if (owner !== user) fail(`[${p}] is owned by [${owner}], not by [${user}]`, fix);
@@ -163,7 +166,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     if (!st?.isFile()) fail(`[${sigFile}] does not exist`, 'it holds the sigs of your keys: restore it from a backup, or write them one a line (ecryptfs-add-passphrase --fnek prints both)');
     info(`[${sigFile}] exists`);
     let sigs: string[] = [];
-    const text = await fsp.readFile(sigFile, 'utf8');
+    const text = await readable(sigFile, st, fsp.readFile(sigFile, 'utf8'));
     const lines = (why: string) => fail(`[${sigFile}] does not contain exactly 1 or 2 lines`, `it must hold the file key's sig and, for encrypted names, the FNEK sig, one a line (16 hex digits each): ${why}`);
     try {
       sigs = parseSigFile(text, sigFile);
@@ -184,7 +187,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     const st = await statOrUndef(mntFile);
     if (!st?.isFile()) fail(`[${mntFile}] does not exist`, `echo ${join(home, 'Private')} > ${mntFile}   (or ${home} for an encrypted home)`);
     info(`[${mntFile}] exists`);
-    const m = await readMnt();
+    const m = await readable(mntFile, st, readMnt());
     if (!(await statOrUndef(m))?.isDirectory()) fail(`[${m}] is not a directory`, `mkdir -m 500 ${m}; chown ${user} ${m}`);
     info(`[${m}] is a directory`);
     owned(mntFile, st, `chown ${user} ${mntFile}`);
@@ -196,7 +199,7 @@ export async function verify(o: VerifyOptions, checks: Check[]): Promise<number>
     if (!st) {
       warn(`[${wrapped}] does not exist: login cannot mount automatically, and ecryptfs-mount-private needs the keys in the keyring already`, 'add them with ecryptfs-add-passphrase --fnek or ecryptfs-manager, or recreate the file with ecryptfs-wrap-passphrase');
     } else {
-      const b = await fsp.readFile(wrapped);
+      const b = await readable(wrapped, st, fsp.readFile(wrapped));
       const hex = (s: Buffer) => /^[0-9a-f]{16}$/.test(s.toString('latin1'));
       const body = (n: number) => b.length > n && (b.length - n) % 16 === 0 && b.length - n <= 64;
       const version = b[0] === 0x3a && b[1] === 2 && hex(b.subarray(10, 26)) && body(26) ? 2 : hex(b.subarray(0, 16)) && body(16) ? 1 : 0;
@@ -296,9 +299,12 @@ export async function verifyMain(args: string[]): Promise<number> {
         return invalid(`Invalid home directory [${home}] of [${user}]`, home ? `the passwd entry of ${user} must name an existing directory (usermod -d DIR ${user}; mkdir DIR)` : `${user} has no passwd entry (getent passwd ${user})`);
       }
       if (process.getuid?.() === 0 && homeDir === undefined) {
-        // Root cannot look into the user's FUSE mounts (no allow_other): with one up, check as the user.
-        if (await userHasFuseMount(home)) return verifyAsUser(user, args);
+        // Root reads none of the user's files itself: the user may have linked Private.sig or
+        // Private.mnt to a root-only file (whose text the checks would print) or a FIFO. The checks
+        // run with the user's uid, which reads what the user's login reads and sees through the
+        // user's FUSE mount (root cannot: no allow_other).
         loginUid = lookupAccount(user).uid;
+        if (loginUid !== 0) return verifyAsUser(user, args);
       }
     } else if (a === '--help') {
       process.stdout.write(USAGE);
@@ -315,18 +321,13 @@ export async function verifyMain(args: string[]): Promise<number> {
   return verify({ user, home, mounts: root ? join(root, 'proc/mounts') : undefined, login: loginUid === undefined ? undefined : { uid: loginUid } }, checks);
 }
 
-async function userHasFuseMount(home: string): Promise<boolean> {
-  const table = await readMounts().catch(() => []);
-  return mountsOfType(table, ['fuse.ecryptfs']).some((e) => e.target === home || e.target.startsWith(`${home}/`));
-}
-
 /**
- * Root's run on a home the user has mounted: root's own diagnostics (PAM, counter, log), then the
- * same checks run with the user's uid, which sees through the mount.
+ * Root's run for a user: root's own diagnostics (PAM, counter, log), then the same checks run with
+ * the user's uid.
  */
 async function verifyAsUser(user: string, args: string[]): Promise<number> {
   const a = lookupAccount(user);
-  process.stdout.write(`INFO: [${a.home}] is mounted and only ${user} can look into it: checking as ${user}\n`);
+  process.stdout.write(`INFO: checking [${a.home}] as ${user} (what ${user}'s login reads; root follows no link of ${user}'s)\n`);
   await loginDiagnostics(user, a.uid, { info: (m) => process.stdout.write(`INFO: ${m}\n`), warn: (m, fix) => process.stderr.write(`WARNING: ${m}\n${fix ? `  fix: ${fix}\n` : ''}`) });
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: a.home, USER: user, LOGNAME: user };
   const r = await runAsUser(a, [process.execPath, ...process.execArgv, process.argv[1], ...args], { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit', env, cwd: '/', timeout: 60_000 });
