@@ -63,7 +63,8 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     link: async (ino, newParent, newName, ctx) => entry(await fs.link(ino, newParent, newName, ctx)),
     open: async (ino, flags, ctx) => ({ fh: await fs.openFile(ino, flags, ctx) }),
     create: (parent, name, mode, flags, ctx) => afterTurn(() => mapMaybe(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } }))),
-    read: (_ino, fh, offset, size, ctx) => fs.read(fh, offset, size, ctx),
+    // The FUSE server writes a synchronous answer before its next request: readReply may reuse its buffer.
+    read: (_ino, fh, offset, size, ctx) => fs.readReply(fh, offset, size, ctx),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     // No FLUSH: writes reach the lower file before WRITE is answered (no writeback cache) and
     // locks are the kernel's, so a flush has nothing to do. Left out, the kernel gets ENOSYS once

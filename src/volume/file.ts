@@ -449,24 +449,37 @@ export class EcryptfsFile {
    * thread and return the clear bytes, or undefined when it must take read() instead (lock taken,
    * no synchronous lower I/O, too big). A FUSE server answering without a promise keeps reading
    * /dev/fuse on its own thread: no thread-pool or event-loop hop per request.
+   * With `scratch` (a server that writes each answer before it reads the next request), the
+   * extents are read and decrypted in it and the answer is a view into it, valid until scratch is
+   * used again: no buffer is allocated (a 4 KiB Buffer is a fresh ArrayBuffer, not a pool slice,
+   * and the young-generation GCs sweep them) and an unaligned request is not copied. A scratch
+   * shorter than the extents the request covers is not used.
    */
-  readNow(pos: number, length: number, max: number): Buffer | undefined {
+  readNow(pos: number, length: number, max: number, scratch?: Buffer): Buffer | undefined {
     const io = this.syncIo;
     if (!io || length > Math.min(max, CHUNK) || !this.lock.readFree) return undefined;
     const len = Math.max(0, Math.min(length, this.size - pos));
-    const out = Buffer.allocUnsafe(len);
-    if (len === 0) return out;
-    if (this.kind === 'plain') return out.subarray(0, io.readSync(out, 0, len, pos));
+    if (len === 0) return Buffer.alloc(0);
+    if (this.kind === 'plain') {
+      const out = scratch && scratch.length >= len ? scratch : Buffer.allocUnsafe(len);
+      return out.subarray(0, io.readSync(out, 0, len, pos));
+    }
     const es = this.extentSize;
     const first = Math.floor(pos / es);
     const count = Math.floor((pos + len - 1) / es) - first + 1;
     const skip = pos - first * es;
+    if (scratch && scratch.length >= count * es) {
+      this.readExtentsSync(io, scratch, first, count);
+      return scratch.subarray(skip, skip + len);
+    }
     if (skip === 0 && len === count * es) {
+      const out = Buffer.allocUnsafe(len);
       this.readExtentsSync(io, out, first, count);
       return out;
     }
     const whole = Buffer.allocUnsafe(count * es);
     this.readExtentsSync(io, whole, first, count);
+    const out = Buffer.allocUnsafe(len);
     whole.copy(out, 0, skip, skip + len);
     return out;
   }

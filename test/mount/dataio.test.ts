@@ -55,3 +55,39 @@ test('one caller is served without a promise; callers at once take the asynchron
     dir.cleanup();
   }
 });
+
+test('readReply: a synchronous answer is a view into one reused buffer, read() answers stay the caller\'s own', async () => {
+  const dir = tempDir();
+  try {
+    const ring = new KeyRing();
+    const [k] = await ring.addPassphrase('dataio-pass');
+    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: null });
+    const fs = new EcryptfsFs(vol);
+    const { fh } = await fs.create(ROOT, 'f', 0o100644, C.O_RDWR | C.O_CREAT);
+    const data = randomBytes(200000);
+    await fs.write(fh, 0, data, caller(100));
+    const a = fs.readReply(fh, 4095, 4098, caller(100));
+    assert.ok(!isPromise(a), 'answered synchronously');
+    assert.deepEqual(a, data.subarray(4095, 8193));
+    const b = fs.readReply(fh, 70000, 65536, caller(100));
+    assert.ok(!isPromise(b));
+    assert.equal((b as Buffer).buffer, (a as Buffer).buffer, 'the same buffer again');
+    assert.deepEqual(b, data.subarray(70000, 135536));
+    // Over the synchronous limit: the asynchronous path, a buffer of its own, the same bytes.
+    const big = fs.readReply(fh, 1, 100000, caller(100));
+    assert.ok(isPromise(big));
+    const got = await big;
+    assert.notEqual(got.buffer, (a as Buffer).buffer);
+    assert.deepEqual(got, data.subarray(1, 100001));
+    // read() never hands out the reused buffer: earlier answers keep their bytes.
+    const c = fs.read(fh, 0, 4096, caller(100)) as Buffer;
+    const d = fs.read(fh, 8192, 4096, caller(100)) as Buffer;
+    assert.notEqual(c.buffer, (a as Buffer).buffer);
+    assert.deepEqual(c, data.subarray(0, 4096));
+    assert.deepEqual(d, data.subarray(8192, 12288));
+    await fs.release(fh);
+    await fs.closeAll();
+  } finally {
+    dir.cleanup();
+  }
+});

@@ -92,6 +92,33 @@ test('writeNow/readNow match a model and leave the layout write() leaves (proper
     assert.ok(fast > 100, `the fast path ran (${fast} times)`);
   }));
 
+test('readNow into a scratch buffer: the same bytes as without, as a view into the scratch when the extents fit (property)', () =>
+  inTempDir(async (dir) => {
+    const path = join(dir, 'scratch');
+    // 5 extents and a partial one, so requests cross extent boundaries and the end of the file.
+    const model = randomBytes(5 * 4096 + 1234);
+    await closing(await EcryptfsFile.createHandle(lowerFile(path, 'wx+'), ring, params()), (f) => f.write(0, model, ring, params()));
+    await closing(await EcryptfsFile.openHandle(lowerFile(path, 'r'), ring, { writable: false }), async (f) => {
+      const scratch = Buffer.alloc(3 * 4096);
+      const edges = fc.constantFrom(0, 1, 4095, 4096, 4097, 8191, 8192, 20479, 20480, 21713, 21714, 30000);
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(edges, fc.integer({ min: 0, max: 30000 })), fc.oneof(fc.constantFrom(1, 4095, 4096, 4097, 8192, 8193, 12288, 12289), fc.integer({ min: 0, max: 16384 })), async (pos, len) => {
+          const want = model.subarray(Math.min(pos, model.length), Math.min(pos + len, model.length));
+          scratch.fill(0xee);
+          const got = f.readNow(pos, len, MAX, scratch);
+          assert.ok(got);
+          assert.deepEqual(got, want);
+          assert.deepEqual(f.readNow(pos, len, MAX), want, 'without a scratch');
+          assert.deepEqual(await f.read(pos, len), want, 'the asynchronous path');
+          const first = Math.floor(pos / 4096);
+          const extents = want.length === 0 ? 0 : Math.floor((pos + want.length - 1) / 4096) - first + 1;
+          if (want.length > 0) assert.equal(got.buffer === scratch.buffer, extents * 4096 <= scratch.length, `view into the scratch for ${extents} extents`);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }));
+
 test('readNow/writeNow step aside while the lock is taken, for big requests, and for the header in the xattr', () =>
   inTempDir(async (dir) => {
     const path = join(dir, 'a');

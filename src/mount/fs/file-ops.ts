@@ -295,10 +295,26 @@ export class FsFileOps extends FsDirOps {
 
   /** The clear bytes; synchronously when the file can answer at once (see SYNC_READ_MAX). */
   read(fh: number, offset: number, size: number, ctx?: Caller): Buffer | Promise<Buffer> {
+    return this.readAt(fh, offset, size, ctx, undefined);
+  }
+
+  /**
+   * read() for a FUSE server that writes each answer before it reads the next request: an answer
+   * given synchronously is a view into one reused buffer of this filesystem (valid until the next
+   * readReply), so a 4 KiB READ allocates nothing (EcryptfsFile.readNow).
+   */
+  readReply(fh: number, offset: number, size: number, ctx?: Caller): Buffer | Promise<Buffer> {
+    return this.readAt(fh, offset, size, ctx, this.replyScratch);
+  }
+
+  /** SYNC_READ_MAX plus the partial extents at either end (extents are 4 KiB; larger ones go without). */
+  private readonly replyScratch = Buffer.allocUnsafeSlow(SYNC_READ_MAX + 2 * 4096);
+
+  private readAt(fh: number, offset: number, size: number, ctx: Caller | undefined, scratch: Buffer | undefined): Buffer | Promise<Buffer> {
     try {
       const { state } = this.handle(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
-      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
+      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {
       return Promise.reject(this.fileError(e));
     }
