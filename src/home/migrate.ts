@@ -195,7 +195,7 @@ async function remount(io: ToolIO, a: Account, o: MigrateOptions): Promise<void>
   pass.fill(0);
   if (!files.sig) fail(`${p.sig} is missing; the encrypted home was not set up completely.`);
   const sigs = parseSigFile(files.sig!.toString('utf8'), p.sig);
-  if ((await mountPrivateDir(p.lower, a.home, sigs)) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
+  if ((await mountPrivateDir(p.lower, a.home, sigs, [], true)) !== 0) fail(`Could not mount the encrypted home on ${a.home}`);
 }
 
 /** `bytes`: the total when the checks have just measured it (a resumed run measures here). */

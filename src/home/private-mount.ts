@@ -53,9 +53,12 @@ export function privateMountOptions(sigs: string[]): string {
   return [`ecryptfs_sig=${sigs[0]}`, ...(sigs[1] ? [`ecryptfs_fnek_sig=${sigs[1]}`] : []), 'ecryptfs_cipher=aes', 'ecryptfs_key_bytes=16', 'ecryptfs_unlink_sigs', 'no_sig_cache', 'verbosity=0', 'nosuid', 'nodev'].join(',');
 }
 
-/** Mount `lower` on `upper` with the Private tools' options, quietly (the helper's lines are not the tools' output). */
-export const mountPrivateDir = (lower: string, upper: string, sigs: string[], extra: string[] = []): Promise<number> =>
-  mountEcryptfs({ lower, upper, options: [privateMountOptions(sigs), ...extra].join(','), foreground: false, quiet: true });
+/**
+ * Mount `lower` on `upper` with the Private tools' options, quietly (the helper's lines are not the
+ * tools' output). `rootsLinksOnly`: root mounting a user's directory follows none of the user's links.
+ */
+export const mountPrivateDir = (lower: string, upper: string, sigs: string[], extra: string[] = [], rootsLinksOnly = false): Promise<number> =>
+  mountEcryptfs({ lower, upper, options: [privateMountOptions(sigs), ...extra].join(','), foreground: false, quiet: true, rootsLinksOnly });
 
 /**
  * A session's mount, counted: the session counter goes up, and unless already mounted, `lower` is

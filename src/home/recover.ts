@@ -5,14 +5,14 @@
  * /tmp/ecryptfs.XXXXXXXX, read-only unless asked. It works without the kernel module, which is
  * why people reach for it: the mount is ours, through FUSE.
  */
-import { closeSync, promises as fsp, mkdtempSync } from 'node:fs';
+import { closeSync, promises as fsp, mkdtempSync, rmdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FNEK_PREFIX, parseEncryptedFilename } from '../format/filename.js';
 import { isEcryptfsError } from '../errors.js';
 import { unwrapPassphrase } from '../format/wrapped.js';
 import { at, openDir, readHeldFile } from './held.js';
-import { openDirPath } from '../lower/at.js';
+import { openDirPathTrusted } from '../lower/at.js';
 import { addPrivateKeys, mountPrivateDir } from './private-mount.js';
 
 export async function findPrivates(dir: string, depth: number, out: string[]): Promise<void> {
@@ -29,8 +29,8 @@ export async function findPrivates(dir: string, depth: number, out: string[]): P
 /**
  * The wrapped passphrase beside `priv` (../.ecryptfs/wrapped-passphrase), read as root without
  * following a link where the user could have put one: the user owns .ecryptfs and what is in it,
- * and may own the directories on the way to it, so that way is walked from / without following
- * any link (openDirPath) and the rest is reached from that descriptor.
+ * and may own the directories on the way to it, so that way is walked from / following root's
+ * links only (openDirPathTrusted) and the rest is reached from that descriptor.
  * Returns the bytes, undefined when there is none, or why it is not used.
  */
 export async function readWrapped(priv: string): Promise<Buffer | string | undefined> {
@@ -39,10 +39,10 @@ export async function readWrapped(priv: string): Promise<Buffer | string | undef
   const refuse = (what: string) => `${what} is a symbolic link or not what it should be: not followed (run as root, this tool reads nothing a user can point elsewhere). Give the directory it stands for (for an encrypted home, /home/.ecryptfs/USER/.Private), or the MOUNT passphrase.`;
   let parent: number;
   try {
-    parent = openDirPath(dir);
+    parent = openDirPathTrusted(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ELOOP' || code === 'ENOTDIR' ? refuse(`${dir} (or a directory on the way to it)`) : undefined;
+    return code === 'ELOOP' || code === 'ENOTDIR' || code === 'ESTALE' ? refuse(`${dir} (or a directory on the way to it)`) : undefined;
   }
   let dot: FileHandle | undefined;
   try {
@@ -87,11 +87,26 @@ export async function mountRecovered(d: string, passphrase: Buffer, rw: boolean)
   } finally {
     passphrase.fill(0);
   }
-  const names = (await fsp.readdir(d)).filter((n) => n.startsWith(FNEK_PREFIX));
+  // Listed through root's links only, as the mount resolves `d` (one a user made: the mount says so).
+  let names: string[] = [];
+  try {
+    const fd = openDirPathTrusted(resolve(d));
+    try {
+      names = (await fsp.readdir(`/proc/self/fd/${fd}`)).filter((n) => n.startsWith(FNEK_PREFIX));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // refused below, with the reason
+  }
   const nameSig = names.length ? parseEncryptedFilename(names[0]).sig : undefined;
   // names under the file key itself (a FNEK sig equal to the file sig) are read with that key
   const sigs = nameSig ? [fileSig, nameSig === fileSig ? fileSig : fnekSig] : [fileSig];
   const tmpdir = mkdtempSync('/tmp/ecryptfs.');
-  const code = await mountPrivateDir(d, tmpdir, sigs, ['ecryptfs_passthrough=n', rw ? 'rw' : 'ro']);
-  return { code, tmpdir };
+  try {
+    return { code: await mountPrivateDir(d, tmpdir, sigs, ['ecryptfs_passthrough=n', rw ? 'rw' : 'ro'], true), tmpdir };
+  } catch (e) {
+    rmdirSync(tmpdir);
+    throw e;
+  }
 }

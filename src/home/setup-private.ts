@@ -203,7 +203,7 @@ async function touchIn(dir: FileHandle, name: string, owner: Account | undefined
  */
 async function mountNewHome(who: Account, lower: string, sigs: string[], unmountAfter: boolean): Promise<void> {
   const ecdir = join(ECRYPTFS_DIR, who.name);
-  if ((await mountPrivateDir(lower, who.home, sigs)) !== 0) fail('Could not mount');
+  if ((await mountPrivateDir(lower, who.home, sigs, [], true)) !== 0) fail('Could not mount');
   for (const n of ['.ecryptfs', '.Private']) {
     await fsp.rm(join(who.home, n), { force: true });
     await fsp.symlink(join(ecdir, n), join(who.home, n));

@@ -15,13 +15,13 @@ import { constants as OSC } from 'node:os';
 import type { LowerFile } from './lowerfs.js';
 import { attempt, readAt, writeAt } from './fdio.js';
 import {
-  AT_FDCWD, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, getdents, lseek, O_CLOEXEC, O_PATH, openat, sysError,
+  AT_FDCWD, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, fstatat, getdents, lseek, O_CLOEXEC, O_PATH, openat, readlinkat, sysError,
   type LowerStat, type RawDirent,
 } from './sys.js';
 
 export type { LowerStat } from './sys.js';
 
-import { isReg, isDir } from './mode.js';
+import { isReg, isDir, isLnk } from './mode.js';
 export { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, isReg, isDir, isLnk } from './mode.js';
 
 /** Flags every lower open carries: never follow the last component, never block on a FIFO. */
@@ -66,6 +66,51 @@ export function openDirPath(path: string): number {
     fd = next;
   }
   return fd;
+}
+
+/**
+ * A link only root can have made and only root can change: root's, in a directory of root's that
+ * nobody else may write to (or may write to but, sticky, not remove root's entries from).
+ */
+export function rootsLink(link: LowerStat, dir: LowerStat): boolean {
+  return link.uid === 0 && dir.uid === 0 && ((dir.mode & 0o022) === 0 || (dir.mode & 0o1000) !== 0);
+}
+
+/**
+ * openDirPath for root's tools in a user's tree: walked from / the same way, but a symbolic link
+ * `trusted` accepts (by default root's own, as /home -> /var/home) is followed; any other (one a
+ * user made, or could replace) is refused with ELOOP. At most 40 links, as the kernel.
+ */
+export function openDirPathTrusted(path: string, trusted: (link: LowerStat, dir: LowerStat) => boolean = rootsLink): number {
+  if (!path.startsWith('/')) throw sysError('openat', OSC.errno.EINVAL, path);
+  const fromRoot = () => openat(AT_FDCWD, '/', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
+  // Components still to walk, the next one last.
+  const todo = path.split('/').filter((c) => c !== '' && c !== '.').reverse();
+  let fd = fromRoot();
+  let links = 0;
+  try {
+    while (todo.length > 0) {
+      const part = todo.pop()!;
+      let next: number;
+      if (part === '..') next = openat(fd, '..', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
+      else {
+        const st = fstatat(fd, part);
+        if (isLnk(st.mode)) {
+          if (++links > 40 || !trusted(st, fstat(fd))) throw sysError('openat', OSC.errno.ELOOP, part);
+          const target = readlinkat(fd, part).toString();
+          todo.push(...target.split('/').filter((c) => c !== '' && c !== '.').reverse());
+          if (!target.startsWith('/')) continue;
+          next = fromRoot();
+        } else next = openDirAt(fd, part, st);
+      }
+      closeQuiet(fd);
+      fd = next;
+    }
+    return fd;
+  } catch (e) {
+    closeQuiet(fd);
+    throw e;
+  }
 }
 
 /**

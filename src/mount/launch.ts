@@ -36,6 +36,11 @@ export interface MountArgs {
   ecryptfsrc?: boolean;
   /** Where the dialogue asks and says things; none: nothing is asked (the tools' own mounts, verbosity=0). */
   io?: DialogueIO;
+  /**
+   * Root's tools on a user's directory (recover-private, migrate-home, setup-private -b): follow
+   * only root's links to the lower directory, never one the user made (resolveRootsLinks).
+   */
+  rootsLinksOnly?: boolean;
 }
 
 const silentIO = (): DialogueIO => ({
@@ -90,6 +95,27 @@ async function readEcryptfsrc(): Promise<MountOptions | undefined> {
   }
 }
 
+/**
+ * The lower directory as root's tools mount it: walked from / following root's links only, so a
+ * link a user made on the way (or swaps in meanwhile) is refused, never followed as root.
+ */
+async function resolveRootsLinks(path: string): Promise<string> {
+  const { openDirPathTrusted } = await import('../lower/at.js');
+  let fd: number;
+  try {
+    fd = openDirPathTrusted(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ESTALE') throw e;
+    throw new EcryptfsError('EINVAL', 'the lower directory is reached through a symbolic link that is not root\'s (or that others could change): run as root, this tool does not follow it; give the directory it stands for', path);
+  }
+  try {
+    return await fsp.readlink(`/proc/self/fd/${fd}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** passphrase_passwd_file holds a line "passphrase_passwd=SECRET" (or passwd=). */
 async function readPassphraseOptionFile(path: string): Promise<Buffer> {
   const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
@@ -122,7 +148,7 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
   await stateDir();
   // Resolved before mounting, as the kernel does: an encrypted home's ~/.Private is a link
   // through the mount point, and following it later would send the daemon into its own mount.
-  const lower = await fsp.realpath(source);
+  const lower = a.rootsLinksOnly ? await resolveRootsLinks(source) : await fsp.realpath(source);
   let o = parseMountOptions(a.options);
   const rc = a.ecryptfsrc ? await readEcryptfsrc() : undefined;
   if (rc) o = withDefaults(o, rc);

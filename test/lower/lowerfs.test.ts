@@ -1,8 +1,8 @@
 /** The path-based lower interface never acts through a symlink in place of the entry it names. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, fstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { openDirPath } from '../../src/lower/at.js';
+import { chmodSync, closeSync, fstatSync, lchownSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { openDirPath, openDirPathTrusted } from '../../src/lower/at.js';
 import { join } from 'node:path';
 import { NodeLowerFs, resolveBytes } from '../../src/lower/lowerfs.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -37,6 +37,47 @@ test('openDirPath walks from / without following a link anywhere on the way', ()
     const refused = (e: unknown) => ['ELOOP', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
     assert.throws(() => openDirPath(join(t.path, 'link', 'lower')), refused);
     assert.throws(() => openDirPath(join(t.path, 'link')), refused);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('openDirPathTrusted follows root\'s links in directories only root may change, and no other link', { skip: process.getuid?.() !== 0 ? 'needs root (links of another owner)' : false }, () => {
+  const t = tempDir('ecryptfs-walk-');
+  const refused = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ELOOP';
+  const ino = (p: string) => statSync(p).ino;
+  const opened = (p: string) => {
+    const fd = openDirPathTrusted(p);
+    try {
+      return fstatSync(fd).ino;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  try {
+    const lower = join(t.path, 'real', 'lower');
+    mkdirSync(lower, { recursive: true });
+    // Root's, in root's 0700 directory: absolute, relative, through '..', a link to a link.
+    symlinkSync(join(t.path, 'real'), join(t.path, 'abs'));
+    symlinkSync('real', join(t.path, 'rel'));
+    symlinkSync('../real', join(t.path, 'real', 'up'));
+    symlinkSync('abs', join(t.path, 'chain'));
+    for (const p of ['abs/lower', 'rel/lower', 'real/up/lower', 'chain/lower', 'rel/lower/../lower']) assert.equal(opened(join(t.path, p)), ino(lower), p);
+    // A link a user owns (it could point anywhere next time), even in root's directory.
+    symlinkSync('real', join(t.path, 'users'));
+    lchownSync(join(t.path, 'users'), 65534, 65534);
+    assert.throws(() => openDirPathTrusted(join(t.path, 'users', 'lower')), refused);
+    // Root's link in a directory others may write to (they could replace it); sticky is safe.
+    const open = join(t.path, 'open');
+    mkdirSync(open);
+    symlinkSync(join(t.path, 'real'), join(open, 'l'));
+    chmodSync(open, 0o777);
+    assert.throws(() => openDirPathTrusted(join(open, 'l', 'lower')), refused);
+    chmodSync(open, 0o1777);
+    assert.equal(opened(join(open, 'l', 'lower')), ino(lower));
+    // A loop ends.
+    symlinkSync('loop', join(t.path, 'loop'));
+    assert.throws(() => openDirPathTrusted(join(t.path, 'loop')), refused);
   } finally {
     t.cleanup();
   }
