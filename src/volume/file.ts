@@ -606,11 +606,13 @@ export class EcryptfsFile {
     const { plain, first, count } = st;
     // Partial first/last extents that hold old data: read and decrypt them.
     for (const o of st.old) await this.readExtents(plain.subarray(o * es, o * es + es), first + o, 1);
-    this.stageData(st, data);
+    // Whole extents are encrypted from the caller's buffer into the scratch: no copy into it first.
+    const whole = st.head === 0 && data.length === count * es;
+    if (!whole) this.stageData(st, data);
     // A large run is encrypted by this thread and the crypto pool together: store the extents this
     // thread has done while the pool finishes the rest (still all before the size field).
     let stored = 0;
-    await this.content!.encryptInPlace(plain, first, count, async (done) => {
+    await this.content!.encryptInto(whole ? data : plain, plain, first, count, async (done) => {
       await this.fh.write(plain, 0, done * es, this.dataOffset + first * es);
       stored = done * es;
     });

@@ -81,6 +81,14 @@ export class FileCrypto {
     return this.spread('encrypt', buf, buf, first, count, meanwhile);
   }
 
+  /**
+   * encryptInPlace from `src` into `dst` (not overlapping, or the same buffer): the extents come
+   * out in dst, and `meanwhile(n)` may store dst's first n extents.
+   */
+  encryptInto(src: Uint8Array, dst: Uint8Array, first: number, count: number, meanwhile?: (done: number) => Promise<void>): Promise<void> {
+    return this.spread('encrypt', src, dst, first, count, meanwhile);
+  }
+
   /** decryptInPlace is encryptInPlace's inverse, with the same use of the pool. */
   decryptInPlace(buf: Uint8Array, first: number, count: number): Promise<void> {
     return this.spread('decrypt', buf, buf, first, count);
@@ -194,9 +202,17 @@ export class FileCrypto {
     const es = this.extentSize;
     const { per } = this.split(count);
     const rest = src.subarray(per * es, count * es);
-    let shared: Uint8Array = rest;
+    const out = dst.subarray(per * es, count * es);
+    // Where the workers do their share: in src's shared memory when it may be overwritten (in
+    // place, or decryptFrom's scratch; never a caller's plaintext), else copied to dst's place
+    // when that is shared, else to borrowed shared memory (copied to dst afterwards).
+    let shared: Uint8Array;
     let borrowed: Buffer | undefined;
-    if (!isShared(rest)) {
+    if (isShared(rest) && (op === 'decrypt' || (src.buffer === dst.buffer && src.byteOffset === dst.byteOffset))) shared = rest;
+    else if (isShared(out)) {
+      shared = out;
+      copyBytes(rest, out);
+    } else {
       borrowed = this.borrow(rest.length);
       shared = borrowed.subarray(0, rest.length);
       copyBytes(rest, shared);
@@ -207,7 +223,7 @@ export class FileCrypto {
     let storing = 0;
     try {
       local(src, dst, first, per);
-      if (meanwhile && dst === src) {
+      if (meanwhile) {
         const m0 = performance.now();
         await meanwhile(per);
         storing = performance.now() - m0;
@@ -216,7 +232,6 @@ export class FileCrypto {
       failure = e;
     }
     await settle(jobs, failure);
-    const out = dst.subarray(per * es, count * es);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     if (borrowed) this.spare = borrowed;
     pool.took(op, true, performance.now() - t0 - storing, count);

@@ -31,7 +31,8 @@ for (const name of ALL) {
       // Below, at and well above the 64-extent threshold.
       fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 64, max: js ? 80 : 300 })),
       fc.boolean(),
-      async (seed, workers, first, count, shared) => {
+      fc.boolean(),
+      async (seed, workers, first, count, shared, intoShared) => {
         setCryptoWorkers(workers);
         const cc = new FileCrypto(name, bytes(seed, KEY[name]));
         const es = cc.extentSize;
@@ -43,6 +44,15 @@ for (const name of ALL) {
         buf.set(data);
         await cc.encryptInPlace(buf, first, count);
         assert.ok(buf.equals(want), 'encryptInPlace');
+
+        // From a caller's buffer into another (a write's scratch), pool state afresh so a large batch spreads.
+        setCryptoWorkers(workers);
+        const from = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
+        from.set(data);
+        const into = intoShared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
+        await cc.encryptInto(from, into, first, count);
+        assert.ok(into.equals(want), 'encryptInto');
+        assert.ok(from.equals(data), 'encryptInto leaves its source as it was');
 
         const back = Buffer.alloc(data.length);
         const src = shared ? sharedBuffer(data.length) : Buffer.alloc(data.length);
