@@ -132,7 +132,10 @@ const EPROTO = errnoOf('EPROTO')!;
 const EIO = errnoOf('EIO')!;
 const EAGAIN = errnoOf('EAGAIN')!;
 
-/** Waker states in the shared word 0; word 1 counts requests read by blocking reads, word 2 is the waker's thread id. */
+/**
+ * Waker states in the shared word 0; word 1 counts requests read by blocking reads, word 2 is the
+ * waker's thread id, word 3 is 1 while the waker sleeps until the next blocking episode.
+ */
 const W_LOOP = 0;
 const W_BLOCKING = 1;
 const W_STOP = 2;
@@ -155,7 +158,12 @@ Atomics.notify(st, 2);
 for (;;) {
   const s = Atomics.load(st, 0);
   if (s === ${W_STOP}) break;
-  if (s !== ${W_BLOCKING}) { Atomics.wait(st, 0, s); continue; }
+  if (s !== ${W_BLOCKING}) {
+    Atomics.store(st, 3, 1);
+    Atomics.wait(st, 0, s);
+    Atomics.store(st, 3, 0);
+    continue;
+  }
   const seq = Atomics.load(st, 1);
   if (Atomics.wait(st, 0, ${W_BLOCKING}, workerData.idleMs) !== 'timed-out') continue;
   if (Atomics.load(st, 1) !== seq) continue;
@@ -202,6 +210,8 @@ export class FuseServer {
   /** Requests read by blocking reads on this thread and by pooled reads (for the stats). */
   private blockingReads = 0;
   private pooledReads = 0;
+  /** Times the waker was woken for a blocking episode (for the stats). */
+  private wakerWakes = 0;
 
   constructor(
     readonly ops: FuseOperations,
@@ -293,7 +303,13 @@ export class FuseServer {
   private blockingLoop(): void {
     const st = this.wakerState!;
     Atomics.store(st, 0, W_BLOCKING);
-    Atomics.notify(st, 0);
+    // Wake the waker only if it sleeps until an episode starts; in its timed wait it notices this
+    // one by itself (at worst one idle period later). A notify per episode woke its thread on
+    // the other core after every answer given on a promise (create, release, unlink).
+    if (Atomics.load(st, 3) === 1) {
+      Atomics.notify(st, 0);
+      this.wakerWakes++;
+    }
     const started = Date.now();
     let count = 0;
     try {
@@ -385,7 +401,7 @@ export class FuseServer {
   /** Start the waker thread (after INIT); blocking reads begin once it runs. */
   private startWaker(): void {
     if (!this.opts.syncReads || !this.opts.wakePath || this.waker) return;
-    const sab = new SharedArrayBuffer(12);
+    const sab = new SharedArrayBuffer(16);
     this.wakerState = new Int32Array(sab);
     this.waker = new Worker(WAKER, { eval: true, workerData: { sab, path: this.opts.wakePath, idleMs: this.opts.idleMs } });
     this.waker.unref();
@@ -453,7 +469,7 @@ export class FuseServer {
     for (const [op, s] of [...this.stats].sort((a, b) => b[1].totalUs - a[1].totalUs)) {
       lines.push(`${op.padEnd(12)} ${String(s.count).padStart(6)} ${(s.totalUs / s.count).toFixed(1).padStart(9)} ${pct(s, 0.5).padStart(10)} ${pct(s, 0.99).padStart(10)}`);
     }
-    lines.push(`reads: ${this.blockingReads} blocking, ${this.pooledReads} pooled; blocking reads ${this.syncOk || this.blockingReads ? 'on' : 'off'}`);
+    lines.push(`reads: ${this.blockingReads} blocking, ${this.pooledReads} pooled; blocking reads ${this.syncOk || this.blockingReads ? 'on' : 'off'}; waker woken ${this.wakerWakes} times`);
     return lines.join('\n') + '\n';
   }
 

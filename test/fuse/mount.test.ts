@@ -289,6 +289,28 @@ describe('FUSE mount lifecycle (root)', { skip }, () => {
     }
   });
 
+  it('does not wake the waker thread for every answer given on a promise', async () => {
+    const mp = tempMountpoint();
+    const d = await startMemfs(mp, { FUSE_STATS: '1', MEMFS_PROMISES: '1', MEMFS_ATTR_TIMEOUT: '0', MEMFS_ENTRY_TIMEOUT: '0' });
+    try {
+      await fsp.writeFile(join(mp, 'f'), 'x');
+      // The waker thread starts after INIT; until it runs, requests come through pooled reads.
+      await new Promise((r) => setTimeout(r, 1000));
+      // Each answer on a promise ends a blocking episode (the event loop takes a turn) and the
+      // next request starts one: 300 stats, each a LOOKUP and a GETATTR (no caching).
+      for (let i = 0; i < 300; i++) await fsp.stat(join(mp, 'f'));
+      d.child.kill('SIGTERM');
+      await d.exited;
+      const m = /reads: (\d+) blocking, (\d+) pooled; blocking reads on; waker woken (\d+) times/.exec(d.stderr());
+      assert.ok(m, d.stderr());
+      assert.ok(Number(m[1]) >= 100, `requests came on blocking reads: ${m[0]}`);
+      // Woken only when it slept until an episode began (it waits in periods of 20 ms otherwise).
+      assert.ok(Number(m[3]) < Number(m[1]) / 4, `the waker was woken for most episodes: ${m[0]}`);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
   it('serves READDIRPLUS and writeback cache when asked', async () => {
     const mp = tempMountpoint();
     const d = await startMemfs(mp, { MEMFS_READDIRPLUS: '1', MEMFS_WRITEBACK: '1' });
