@@ -4,24 +4,17 @@
  * names. Each file is copied to a temporary name, synced, and renamed over the original, so an
  * interruption never leaves a file half rewritten. Messages follow ecryptfs-utils' script.
  */
-import { promises as fsp } from 'node:fs';
+import { closeSync, constants as fsc, openSync, promises as fsp, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { NodeLowerFs } from '../lower/lowerfs.js';
+import { openDirPathTrusted } from '../lower/at.js';
+import { at, O_PATH } from '../home/held.js';
 import { escapeName } from '../volume/names.js';
 import { copyXattrs, XattrNotes } from '../volume/tree.js';
 import { rawArgs } from './argv.js';
 import { runMain } from './run.js';
 
 type Path = string | Buffer;
-/**
- * A short temporary name in the same directory (a 143-byte name plus a suffix would be longer
- * than an encrypted name can be).
- */
-function temp(p: Path): Buffer {
-  const b = Buffer.from(p);
-  const slash = b.lastIndexOf(0x2f);
-  return Buffer.concat([b.subarray(0, slash + 1), Buffer.from(`.rw${randomBytes(5).toString('hex')}`)]);
-}
 /** Paths are bytes: user.* xattrs and ACLs are copied through a LowerFs rooted at '/'. */
 const rootFs = new NodeLowerFs('/');
 /** The path relative to '/' (rootFs's paths). */
@@ -30,51 +23,101 @@ function rel(p: Path): Buffer {
   return b[0] === 0x2f ? b.subarray(1) : Buffer.concat([Buffer.from(process.cwd().slice(1)), Buffer.from('/'), b]);
 }
 
+/**
+ * The directory holding `p`, opened once (everything after is relative to it), and `p`'s last
+ * name. Root follows only root's links on the way: a user's directory in the path swapped for a
+ * link would otherwise have root copy, chmod and rename in a directory of the user's choosing.
+ */
+function holdParent(p: Path): { dir: number; name: Buffer; prefix: Buffer } {
+  let b = Buffer.from(p);
+  if (b[0] !== 0x2f) b = Buffer.concat([Buffer.from(`${process.cwd()}/`), b]);
+  const slash = b.lastIndexOf(0x2f);
+  const parent = slash === 0 ? Buffer.from('/') : b.subarray(0, slash);
+  const dir = process.getuid?.() === 0 ? openDirPathTrusted(parent) : openSync(parent, O_PATH | fsc.O_DIRECTORY);
+  const given = Buffer.from(p);
+  return { dir, name: b.subarray(slash + 1), prefix: given.subarray(0, given.lastIndexOf(0x2f) + 1) };
+}
+
 async function rewriteOne(path: Path, notes: XattrNotes): Promise<string | undefined> {
   const show = escapeName(Buffer.from(path));
-  const st = await fsp.lstat(path).catch(() => undefined);
-  if (!st) return 'File does not exist';
-  if (st.isDirectory()) {
-    const t = temp(path);
-    try {
-      await fsp.rename(path, t);
-    } catch {
-      return `Could not rename [${show}] -> [${escapeName(t)}]`;
+  let held: ReturnType<typeof holdParent>;
+  try {
+    held = holdParent(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ESTALE') return `[${show}] is reached through a symbolic link that is not root's: not followed (run as root, this tool follows no link a user could change)`;
+    return 'File does not exist';
+  }
+  const { dir, name } = held;
+  try {
+    const here = at(dir, name);
+    const st = await fsp.lstat(here).catch(() => undefined);
+    if (!st) return 'File does not exist';
+    // A short temporary name in the same directory (a 143-byte name plus a suffix would be longer
+    // than an encrypted name can be).
+    const tName = Buffer.from(`.rw${randomBytes(5).toString('hex')}`);
+    const t = at(dir, tName);
+    const tShow = escapeName(Buffer.concat([held.prefix, tName]));
+    if (st.isDirectory()) {
+      try {
+        await fsp.rename(here, t);
+      } catch {
+        return `Could not rename [${show}] -> [${tShow}]`;
+      }
+      try {
+        await fsp.rename(t, here);
+      } catch {
+        return `Could not rename [${tShow}] -> [${show}]`;
+      }
+      return undefined;
     }
     try {
-      await fsp.rename(t, path);
+      if (st.isSymbolicLink()) {
+        await fsp.symlink(await fsp.readlink(here, { encoding: 'buffer' }), t);
+        if (process.getuid?.() === 0) await fsp.lchown(t, st.uid, st.gid);
+        await fsp.lutimes(t, st.atime, st.mtime);
+      } else await copyByDescriptors(here, t, st, notes, show);
     } catch {
-      return `Could not rename [${escapeName(t)}] -> [${show}]`;
+      await fsp.rm(t, { force: true });
+      return `Could not copy [${show}] -> [${tShow}]`;
+    }
+    try {
+      await fsp.rename(t, here);
+    } catch {
+      await fsp.rm(t, { force: true });
+      return `Could not rename [${tShow}] -> [${show}]`;
     }
     return undefined;
+  } finally {
+    closeSync(dir);
   }
-  const t = temp(path);
+}
+
+/**
+ * The file `from` (regular, the inode `st` was taken of) copied to a new `to`, made here (O_EXCL,
+ * no link followed): owner, mode and times are set on the new file's descriptor, never through a
+ * name that could have become a link meanwhile.
+ */
+async function copyByDescriptors(from: Path, to: Path, st: Stats, notes: XattrNotes, show: string): Promise<void> {
+  const src = await fsp.open(from, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   try {
-    if (st.isSymbolicLink()) await fsp.symlink(await fsp.readlink(path, { encoding: 'buffer' }), t);
-    else {
-      await fsp.copyFile(path, t);
-      const fh = await fsp.open(t, 'r+');
-      await fh.sync();
-      await fh.close();
-    }
-    if (process.getuid?.() === 0) await fsp.lchown(t, st.uid, st.gid);
-    if (!st.isSymbolicLink()) {
+    const now = await src.stat();
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) throw new Error('not the file that was looked at');
+    const dst = await fsp.open(to, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    try {
+      await fsp.copyFile(`/proc/self/fd/${src.fd}`, `/proc/self/fd/${dst.fd}`);
+      await dst.sync();
+      if (process.getuid?.() === 0) await dst.chown(st.uid, st.gid);
       // copyFile keeps no xattrs: user.* and POSIX ACLs are copied (after the owner, before the mode).
-      await copyXattrs(rootFs, rel(path), rootFs, rel(t), notes, show, false);
-      await fsp.chmod(t, st.mode & 0o7777);
+      await copyXattrs(rootFs, rel(from), rootFs, rel(to), notes, show, false);
+      await dst.chmod(st.mode & 0o7777);
+      await dst.utimes(st.atime, st.mtime);
+    } finally {
+      await dst.close();
     }
-    await fsp.lutimes(t, st.atime, st.mtime);
-  } catch {
-    await fsp.rm(t, { force: true });
-    return `Could not copy [${show}] -> [${escapeName(t)}]`;
+  } finally {
+    await src.close();
   }
-  try {
-    await fsp.rename(t, path);
-  } catch {
-    await fsp.rm(t, { force: true });
-    return `Could not rename [${escapeName(t)}] -> [${show}]`;
-  }
-  return undefined;
 }
 
 export async function rewriteFiles(paths: Path[]): Promise<number> {

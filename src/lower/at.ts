@@ -81,25 +81,38 @@ export function rootsLink(link: LowerStat, dir: LowerStat): boolean {
  * `trusted` accepts (by default root's own, as /home -> /var/home) is followed; any other (one a
  * user made, or could replace) is refused with ELOOP. At most 40 links, as the kernel.
  */
-export function openDirPathTrusted(path: string, trusted: (link: LowerStat, dir: LowerStat) => boolean = rootsLink): number {
-  if (!path.startsWith('/')) throw sysError('openat', OSC.errno.EINVAL, path);
+export function openDirPathTrusted(path: string | Buffer, trusted: (link: LowerStat, dir: LowerStat) => boolean = rootsLink): number {
+  const bytes = Buffer.from(path);
+  if (bytes[0] !== 0x2f) throw sysError('openat', OSC.errno.EINVAL, path);
   const fromRoot = () => openat(AT_FDCWD, '/', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
-  // Components still to walk, the next one last.
-  const todo = path.split('/').filter((c) => c !== '' && c !== '.').reverse();
+  // Components still to walk, the next one last (bytes: names need not be UTF-8).
+  const todo: Buffer[] = [];
+  const push = (p: Buffer) => {
+    const parts: Buffer[] = [];
+    for (let i = 0; i <= p.length; ) {
+      let j = p.indexOf(0x2f, i);
+      if (j < 0) j = p.length;
+      const c = p.subarray(i, j);
+      if (c.length > 0 && !(c.length === 1 && c[0] === 0x2e)) parts.push(c);
+      i = j + 1;
+    }
+    todo.push(...parts.reverse());
+  };
+  push(bytes);
   let fd = fromRoot();
   let links = 0;
   try {
     while (todo.length > 0) {
       const part = todo.pop()!;
       let next: number;
-      if (part === '..') next = openat(fd, '..', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
+      if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) next = openat(fd, '..', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
       else {
         const st = fstatat(fd, part);
         if (isLnk(st.mode)) {
           if (++links > 40 || !trusted(st, fstat(fd))) throw sysError('openat', OSC.errno.ELOOP, part);
-          const target = readlinkat(fd, part).toString();
-          todo.push(...target.split('/').filter((c) => c !== '' && c !== '.').reverse());
-          if (!target.startsWith('/')) continue;
+          const target = readlinkat(fd, part);
+          push(target);
+          if (target[0] !== 0x2f) continue;
           next = fromRoot();
         } else next = openDirAt(fd, part, st);
       }
