@@ -122,6 +122,11 @@ export interface FuseOperations {
   open?(ino: number, flags: number, ctx: RequestContext): MaybePromise<OpenResult>;
   /** Return at most `size` bytes; fewer only at end of file (the kernel treats short reads as EOF). */
   read?(ino: number, fh: number, offset: number, size: number, ctx: RequestContext): MaybePromise<Buffer>;
+  /**
+   * Called with what read() gave once the READ reply carrying it was written (not after an error
+   * or a failed read): the filesystem may use that buffer again.
+   */
+  readDone?(data: Buffer): void;
   /** `data` is a view into a reused buffer: copy what you keep beyond the returned promise. */
   write?(ino: number, fh: number, offset: number, data: Buffer, ctx: RequestContext): MaybePromise<number>;
   /** Called on every close(2) of a descriptor (may be several per open). */

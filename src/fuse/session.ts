@@ -689,7 +689,10 @@ export class FuseServer {
       case Opcode.READ: {
         if (!ops.read) return nosys();
         const { fh, offset, size } = req.arg;
-        return then(ops.read(ino, fh, offset, size, ctx), (data) => ok(data.length > size ? data.subarray(0, size) : data));
+        return then(ops.read(ino, fh, offset, size, ctx), (data) => {
+          ok(data.length > size ? data.subarray(0, size) : data);
+          ops.readDone?.(data);
+        });
       }
       case Opcode.WRITE: {
         if (!ops.write) return nosys();

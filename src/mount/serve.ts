@@ -65,6 +65,7 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     create: (parent, name, mode, flags, ctx) => afterTurn(() => mapMaybe(fs.createSync(parent, name, mode, flags, ctx), (r) => ({ entry: entry(r.entry), open: { fh: r.fh } }))),
     // The FUSE server writes a synchronous answer before its next request: readReply may reuse its buffer.
     read: (_ino, fh, offset, size, ctx) => fs.readReply(fh, offset, size, ctx),
+    readDone: (data) => fs.readDone(data),
     write: (_ino, fh, offset, data, ctx) => fs.write(fh, offset, data, ctx),
     // No FLUSH: writes reach the lower file before WRITE is answered (no writeback cache) and
     // locks are the kernel's, so a flush has nothing to do. Left out, the kernel gets ENOSYS once

@@ -56,7 +56,7 @@ test('one caller is served without a promise; callers at once take the asynchron
   }
 });
 
-test('readReply: a synchronous answer is a view into one reused buffer, read() answers stay the caller\'s own', async () => {
+test('readReply: a synchronous answer is a view into one reused buffer, an asynchronous one a buffer readDone gives back; read() answers stay the caller\'s own', async () => {
   const dir = tempDir();
   try {
     const ring = new KeyRing();
@@ -79,6 +79,14 @@ test('readReply: a synchronous answer is a view into one reused buffer, read() a
     const got = await big;
     assert.notEqual(got.buffer, (a as Buffer).buffer);
     assert.deepEqual(got, data.subarray(1, 100001));
+    // Once the server says the answer was written, its buffer serves the next asynchronous READ.
+    const other = fs.readReply(fh, 3, 150000, caller(100));
+    assert.notEqual((await other).buffer, got.buffer, 'not while the first is still being written');
+    fs.readDone(got);
+    const again = await fs.readReply(fh, 50000, 150000, caller(100));
+    assert.equal(again.buffer, got.buffer, 'the written one again');
+    assert.deepEqual(again, data.subarray(50000, 200000));
+    assert.deepEqual(await fs.readReply(fh, 199990, 100000, caller(100)), data.subarray(199990), 'short at the end of the file');
     // read() never hands out the reused buffer: earlier answers keep their bytes.
     const c = fs.read(fh, 0, 4096, caller(100)) as Buffer;
     const d = fs.read(fh, 8192, 4096, caller(100)) as Buffer;

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyRing } from '../../src/volume/keyring.js';
@@ -55,6 +55,32 @@ test('O_DIRECT reads of every size and alignment match the written bytes and the
     const [k] = await ring.addPassphrase('read-sizes-pass');
     const vol = await Volume.open(m.lower, ring, { sigs: [k.sig], fnekSig: null, readOnly: true });
     assert.ok((await vol.readFile('f')).equals(data));
+  } finally {
+    await m.cleanup();
+  }
+});
+
+test('readahead READs of several readers at once, each answered from a reused buffer, keep every byte', { skip }, async () => {
+  const opts = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n';
+  const m = await mountVolume(opts, { passphrase: 'read-sizes-pass' });
+  try {
+    const files = [0, 1, 2, 3].map((i) => ({ name: `big${i}`, data: randomBytes(4 * 1024 * 1024 + 999 * i) }));
+    for (const f of files) writeFileSync(join(m.upper, f.name), f.data);
+    await m.umount();
+    // A fresh mount has nothing cached: every read(2) below becomes readahead READs of up to 1 MiB.
+    const again = await mountVolume(opts, { lower: m.lower, passphrase: 'read-sizes-pass' });
+    try {
+      const reader = `process.stdout.write(require('node:crypto').createHash('sha256').update(require('node:fs').readFileSync(process.argv[1])).digest('hex'))`;
+      const sums = await Promise.all(files.map((f) => new Promise<string>((resolve, reject) => {
+        const p = spawn(process.execPath, ['-e', reader, join(again.upper, f.name)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`reader of ${f.name}: exit ${code}`))));
+      })));
+      files.forEach((f, i) => assert.equal(sums[i], createHash('sha256').update(f.data).digest('hex'), f.name));
+    } finally {
+      await again.cleanup();
+    }
   } finally {
     await m.cleanup();
   }

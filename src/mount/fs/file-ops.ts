@@ -35,6 +35,9 @@ const SYNC_WRITE_MAX = Number(process.env.ECRYPTFS_SYNC_WRITE_MAX ?? 1 << 20);
  * ~390 to ~240 MB/s writing and from ~700 to ~290 MB/s reading cold without this).
  */
 const CONCURRENT_MS = 20;
+/** Size of the reused buffers of asynchronous READs (FUSE's largest READ), and how many are kept between READs. */
+const READ_BUFFER = 1 << 20;
+const READ_BUFFERS_KEPT = 4;
 const HOLD_MS = 500;
 
 export class FsFileOps extends FsDirOps {
@@ -299,22 +302,49 @@ export class FsFileOps extends FsDirOps {
   }
 
   /**
-   * read() for a FUSE server that writes each answer before it reads the next request: an answer
-   * given synchronously is a view into one reused buffer of this filesystem (valid until the next
-   * readReply), so a 4 KiB READ allocates nothing (EcryptfsFile.readNow).
+   * read() for a FUSE server that writes each answer before it reads the next request and calls
+   * readDone with it once written: an answer given synchronously is a view into one reused buffer
+   * of this filesystem (valid until the next readReply), so a 4 KiB READ allocates nothing
+   * (EcryptfsFile.readNow); a larger one is read into a buffer from a small free list that readDone
+   * refills, instead of a new 1 MiB buffer per readahead READ (its allocation and page faults, and
+   * the garbage collections that the external memory of hundreds of them brings on).
    */
   readReply(fh: number, offset: number, size: number, ctx?: Caller): Buffer | Promise<Buffer> {
     return this.readAt(fh, offset, size, ctx, this.replyScratch);
   }
 
+  /** The FUSE server wrote the answer `data`: a buffer of the free list goes back to it. */
+  readDone(data: Buffer): void {
+    const ab = data.buffer;
+    if (this.readBuffers.length < READ_BUFFERS_KEPT && this.ownReadBuffers.has(ab)) this.readBuffers.push(Buffer.from(ab, 0, READ_BUFFER));
+  }
+
   /** SYNC_READ_MAX plus the partial extents at either end (extents are 4 KiB; larger ones go without). */
   private readonly replyScratch = Buffer.allocUnsafeSlow(SYNC_READ_MAX + 2 * 4096);
+  /** Buffers for asynchronous READs (the kernel asks for at most max_pages, 1 MiB), and which are ours. */
+  private readonly readBuffers: Buffer[] = [];
+  private readonly ownReadBuffers = new WeakSet<ArrayBufferLike>();
 
   private readAt(fh: number, offset: number, size: number, ctx: Caller | undefined, scratch: Buffer | undefined): Buffer | Promise<Buffer> {
     try {
       const { state } = this.handle(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
-      return (this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined) ?? state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
+      const now = this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined;
+      if (now) return now;
+      if (!scratch || size > READ_BUFFER) return state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
+      let buf = this.readBuffers.pop();
+      if (!buf) {
+        buf = Buffer.allocUnsafeSlow(READ_BUFFER);
+        this.ownReadBuffers.add(buf.buffer);
+      }
+      const b = buf;
+      return state.file.readInto(b.subarray(0, size), offset).then(
+        (n) => b.subarray(0, n),
+        (e: unknown) => {
+          this.readDone(b);
+          return Promise.reject(this.fileError(e));
+        },
+      );
     } catch (e) {
       return Promise.reject(this.fileError(e));
     }
