@@ -57,6 +57,12 @@ export interface DirEntry {
   mode: number;
   /** Cookie to resume after this entry; defaults to (request offset + index + 1). */
   offset?: number;
+  /**
+   * READDIRPLUS: this entry's lookup, called only for an entry that goes into the reply (the
+   * kernel counts it as a LOOKUP). null sends the name alone (nodeid 0: the kernel keeps the inode
+   * it has, or looks the name up when it needs it). Without it the server calls ops.lookup.
+   */
+  lookup?: () => MaybePromise<Entry | null>;
 }
 
 /** setattr's changes: only the fields present are to be changed. */
@@ -141,7 +147,8 @@ export interface FuseOperations {
    * Return as many as convenient; the server sends what fits in `size` bytes and the kernel
    * asks again from the last sent entry's offset. An empty array means end of directory.
    */
-  readdir?(ino: number, fh: number, offset: number, size: number, ctx: RequestContext): MaybePromise<DirEntry[]>;
+  /** `plus`: the kernel asked for READDIRPLUS (entries may carry their `lookup`). */
+  readdir?(ino: number, fh: number, offset: number, size: number, ctx: RequestContext, plus: boolean): MaybePromise<DirEntry[]>;
   releasedir?(ino: number, fh: number, ctx: RequestContext): MaybePromise<void>;
   fsyncdir?(ino: number, fh: number, datasync: boolean, ctx: RequestContext): MaybePromise<void>;
 

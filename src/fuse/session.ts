@@ -834,7 +834,7 @@ export class FuseServer {
     plus: boolean,
     ctx: RequestContext,
   ): Buffer | Promise<Buffer> {
-    return mapMaybe(this.ops.readdir!(ino, fh, offset, size, ctx), (entries) => this.fillDir(entries, ino, offset, size, plus, ctx));
+    return mapMaybe(this.ops.readdir!(ino, fh, offset, size, ctx, plus), (entries) => this.fillDir(entries, ino, offset, size, plus, ctx));
   }
 
   /** Encode what fits of `entries`; with `plus`, each name's lookup (sync or async) goes along. */
@@ -864,10 +864,10 @@ export class FuseServer {
         // Check the fit first: a looked-up entry that is not sent would leak a lookup count.
         if (pos + ENTRY_OUT_SIZE + direntSize(name.length) > out.length) break;
         // The kernel skips "." and ".." without counting a lookup, so neither do we.
-        let r: Entry | Promise<Entry> | null = null;
+        let r: Entry | Promise<Entry | null> | null = null;
         if (!isDotOrDotDot(name)) {
           try {
-            r = this.ops.lookup!(ino, name, ctx);
+            r = d.lookup ? d.lookup() : this.ops.lookup!(ino, name, ctx);
           } catch {
             r = null; // vanished meanwhile: send the name only
           }

@@ -92,6 +92,9 @@ export class FsCore {
    */
   protected readonly rootInMemory: boolean;
 
+  /** How long (ms) the kernel keeps a name it was sent (the FUSE entry timeout; serve sets both). */
+  entryTimeoutMs = 1000;
+
   /** Set when the daemon is stopping: long operations end at their next chunk. */
   stopping = false;
 
@@ -314,6 +317,7 @@ export class FsCore {
       this.byKey.set(key, n.nodeid);
     } else setName(n, parent, name);
     n.nlookup++;
+    n.entryAt = performance.now();
     return n;
   }
 

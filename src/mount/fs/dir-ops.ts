@@ -2,7 +2,7 @@
 import { constants as OSC } from 'node:os';
 import { openDirStream, type LowerStat } from '../../lower/at.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../lower/mode.js';
-import { asCaller, callerCreds, withUmask } from '../../lower/creds.js';
+import { asCaller, callerCreds, withUmask, type Creds } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { ErrnoError, toErrno } from './errno.js';
 import { dropName, moveName } from './names.js';
@@ -11,6 +11,15 @@ import { type Caller, type Entry, type Node } from './types.js';
 import { FsCore } from './core.js';
 
 const E = OSC.errno;
+
+/** One listed name; `lookup` (READDIRPLUS only) answers its LOOKUP, or null for the name alone. */
+export interface ListedEntry {
+  name: Buffer;
+  ino: number;
+  mode: number;
+  offset: number;
+  lookup?: () => Entry | null;
+}
 const DT_REG = 8;
 /** Fewest uncached regular files in one READDIR batch worth prefetching. */
 const PREFETCH_MIN = 4;
@@ -169,10 +178,14 @@ export class FsDirOps extends FsCore {
    * Entries of an open directory from position `offset` (0: start), each with the position after
    * it as its offset. `max` bounds how many lower entries are read at once.
    */
-  readdirAt(fh: number, offset: number, max = 256): Array<{ name: Buffer; ino: number; mode: number; offset: number }> {
+  readdirAt(fh: number, offset: number, max = 256, plus = false, ctx?: Caller): ListedEntry[] {
     const d = this.dirStreams.get(fh);
     if (!d) throw new ErrnoError(E.EBADF);
-    const out: Array<{ name: Buffer; ino: number; mode: number; offset: number }> = [];
+    const out: ListedEntry[] = [];
+    // READDIRPLUS answers what LOOKUP would, which the kernel only sends for a caller that may
+    // search the directory (default_permissions): checked once per batch as the caller.
+    const cr = callerCreds(ctx);
+    if (plus && cr && typeof asCaller(cr, () => sys.fstatatOrErrno(this.dirFd(d.nodeid), '.')) === 'number') plus = false;
     let at = offset;
     while (out.length === 0) {
       const got = d.stream.read(at, max);
@@ -183,10 +196,45 @@ export class FsDirOps extends FsCore {
         const dot = ent.name.length <= 2 && (ent.name.equals(Buffer.from('.')) || ent.name.equals(Buffer.from('..')));
         const name = dot ? ent.name : this.decode(ent.name);
         if (name === undefined) continue;
-        out.push({ name, ino: ent.ino, mode: ent.type << 12, offset: next });
+        const e: ListedEntry = { name, ino: ent.ino, mode: ent.type << 12, offset: next };
+        if (plus && !dot) {
+          const lower = ent.name;
+          e.lookup = () => this.plusEntry(d.nodeid, lower, ent.ino, cr);
+        }
+        out.push(e);
       }
     }
     return out;
+  }
+
+  /**
+   * A listed name's LOOKUP answer for READDIRPLUS, or null for the name alone. Null for a node
+   * the kernel holds (lookup count > 0) with an entry sent within the entry timeout: a full entry
+   * would make it forget the inode's cached ACLs and refresh its attributes (fs/fuse/readdir.c
+   * fuse_direntplus_link), so each warm `ls -l` would ask for the ACLs again; with nodeid 0 it
+   * keeps what it has. Past the timeout the kernel would send a LOOKUP for the name anyway (and
+   * forget the ACLs then: dir.c fuse_dentry_revalidate), so the entry goes along instead.
+   * Null also for a name that no longer stats or whose attributes fail: the kernel then looks it
+   * up itself.
+   */
+  protected plusEntry(parent: number, lowerName: Buffer, ino: number, cr: Creds | undefined): Entry | null {
+    const p = this.nodes.get(parent);
+    if (!p) return null;
+    if (this.heldFresh(this.byKey.get(this.inodeKey(p.dev, ino)))) return null;
+    const st = sys.fstatatOrErrno(this.dirFd(parent), lowerName);
+    if (typeof st === 'number' || this.heldFresh(this.byKey.get(this.inodeKey(st.dev, st.ino)))) return null;
+    const n = this.remember(parent, lowerName, st);
+    try {
+      return { nodeid: n.nodeid, attr: this.attrOf(n, st, cr) };
+    } catch {
+      this.forget(n.nodeid, 1); // not sent: the count remember() took goes back
+      return null;
+    }
+  }
+
+  private heldFresh(nodeid: number | undefined): boolean {
+    const n = nodeid === undefined ? undefined : this.nodes.get(nodeid);
+    return n !== undefined && n.nlookup > 0 && performance.now() - n.entryAt < this.entryTimeoutMs;
   }
 
   /**

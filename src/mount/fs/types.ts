@@ -49,6 +49,9 @@ export class Node {
 
   nlookup = 0;
 
+  /** When (performance.now(), ms) the kernel was last sent an entry for it: its name is cached until then + the entry timeout. */
+  entryAt = 0;
+
   /**
    * security.capability of the lower inode: null when known absent, undefined when not yet read.
    * The kernel asks for it before every write (to drop file capabilities), so it is read once.
