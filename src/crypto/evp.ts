@@ -170,15 +170,17 @@ export class EvpCbc {
     this.live();
     const s = u8(src), d = u8(dst);
     if (this.last.length < count * bs) this.last = new Uint8Array(count * bs);
-    const last = this.last;
-    // A byte loop: a subarray() per extent would allocate a view object each.
-    for (let e = 1; e < count; e++) for (let j = 0, o = e * extentSize - bs, l = (e - 1) * bs; j < bs; j++) last[l + j] = s[o + j];
+    // Word loops where everything is 4-byte aligned (the usual case): a quarter of the steps.
+    const w = ((s.byteOffset | d.byteOffset | ivs.byteOffset | extentSize) & 3) === 0 ? 4 : 1;
+    const view = (b: Uint8Array, n: number) => (w === 4 ? new Int32Array(b.buffer, b.byteOffset, n >> 2) : b);
+    const sv = view(s, count * extentSize), dv = view(d, count * extentSize), iv = view(ivs, 16 * count), last = view(this.last, count * bs);
+    const es = extentSize / w, n = bs / w, v16 = 16 / w;
+    // Each extent's fix: the previous extent's last ciphertext block xor its own IV, taken before
+    // the decryption (dst may be src). Indexed loops: a subarray() per extent would allocate a view each.
+    for (let e = 1; e < count; e++) for (let j = 0, o = e * es - n, l = (e - 1) * n, v = e * v16; j < n; j++) last[l + j] = sv[o + j] ^ iv[v + j];
     if (this.e.decInit(this.ctx.dec, null, null, null, ivs.subarray(0, 16)) !== 1) throw new Error('EVP IV reset failed');
     this.update(false, d.subarray(0, count * extentSize), s.subarray(0, count * extentSize));
-    for (let e = 1; e < count; e++) {
-      const o = e * extentSize;
-      for (let j = 0, v = 16 * e, l = (e - 1) * bs; j < bs; j++) d[o + j] ^= last[l + j] ^ ivs[v + j];
-    }
+    for (let e = 1; e < count; e++) for (let j = 0, o = e * es, l = (e - 1) * n; j < n; j++) dv[o + j] ^= last[l + j];
   }
 }
 
