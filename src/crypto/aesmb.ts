@@ -41,6 +41,8 @@ const MIN_BYTES = 256;
 const MAX_BLOCKS = 0x7fffffff;
 
 let mb: Mb | null | undefined;
+/** A schedule dropped without destroy() is wiped when collected, as EVP_CIPHER_CTX_free cleanses EVP's. */
+const wipe = new FinalizationRegistry<Buffer>((ks) => ks.fill(0));
 let verified: boolean | undefined;
 
 function cpuHasAesni(): boolean {
@@ -83,6 +85,7 @@ export class AesMultiCbc {
   /** Use AesMultiCbc.create (it checks availability). */
   constructor(private readonly m: Mb, key: Uint8Array) {
     if (m.setKey(key, key.length * 8, this.ks) !== 0) throw new Error('aesni_set_encrypt_key refused the key');
+    wipe.register(this, this.ks, this);
   }
 
   /** A schedule for `key` (16, 24 or 32 bytes), or undefined where this path is not available. */
@@ -102,6 +105,7 @@ export class AesMultiCbc {
   }
 
   destroy(): void {
+    wipe.unregister(this);
     this.live = false;
     this.ks.fill(0);
     this.desc.fill(0);
