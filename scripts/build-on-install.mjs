@@ -1,7 +1,7 @@
 /* global process, console, URL */
 // npm's `prepare` script: compiles dist/ wherever the package is built from a checkout.
 // - `npm ci` / `npm install` in a clone, and `npm pack` (the tarball then ships dist/src): the
-//   dependencies are there, so this only runs tsc;
+//   dependencies are there, so this only runs tsc (and the bundler, scripts/bundle.mjs);
 // - `npm install -g .` from a clean clone: npm 7+ links the folder and runs `prepare` without
 //   installing its dependencies, so they are installed here first (exactly package-lock.json's,
 //   dev ones included, since tsc is one of them).
@@ -39,3 +39,5 @@ if (!existsSync(tsc) || !hasDeps) {
   npm(['ci', '--include=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [tsc, '-p', '.']);
+// The mount daemon in one file (scripts/bundle.mjs); without it the daemon loads dist/src as it is.
+run(process.execPath, [join(root, 'scripts', 'bundle.mjs')]);

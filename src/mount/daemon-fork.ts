@@ -5,9 +5,23 @@
  * overlap the command's (measured: `ecryptfs mount` as root, see README Performance).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const DAEMON_SCRIPT = (): string => fileURLToPath(new URL('./daemon.js', import.meta.url));
+/**
+ * `bundle` when it is there and not older than `plain` (the one-file bundle scripts/bundle.mjs
+ * builds after tsc; older means tsc ran again since, and the bundle would be stale code), else
+ * `plain`; always `plain` with ECRYPTFS_BUNDLE=0.
+ */
+export function freshBundle(plain: string, bundle: string): string {
+  if (process.env.ECRYPTFS_BUNDLE === '0') return plain;
+  const b = statSync(bundle, { throwIfNoEntry: false });
+  return b && b.mtimeMs >= statSync(plain).mtimeMs ? bundle : plain;
+}
+
+/** The daemon's script: its bundle loads with ~25 ms less CPU than its ~60 modules (README Performance). */
+export const DAEMON_SCRIPT = (): string =>
+  freshBundle(fileURLToPath(new URL('./daemon.js', import.meta.url)), fileURLToPath(new URL('../bundle/daemon.js', import.meta.url)));
 
 /** Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start. */
 export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });

@@ -1,0 +1,65 @@
+/* global process, console, URL */
+// After tsc (`npm run build`, `prepare`): the programs of a mount bundled, each into few files
+// (esbuild), in dist/src/bundle/: daemon.js, the mount daemon's ~60 modules in one file, and
+// cli/, the `ecryptfs` command (main.js, its subcommands' modules in shared chunks) and
+// mount.ecryptfs (mount-helper.js). Loading one file instead of a module graph saves each
+// process ~20-30 ms of CPU at every mount (the ES module loader resolves, reads and links each
+// module; measured in README Performance). dist/src stays as tsc wrote it: a bundle is only an
+// optimisation, chosen while it is not older than dist/src (freshBundle in
+// src/mount/daemon-fork.ts), so a plain `tsc -p .` after a change runs dist/src itself.
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const src = join(root, 'dist', 'src');
+// `--outdir DIR` (the tests): somewhere else, still loading koffi and the worker files from dist/src.
+const at = process.argv.indexOf('--outdir');
+const outdir = at > 0 ? process.argv[at + 1] : join(src, 'bundle');
+
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  // A build without the dev dependencies (it cannot happen through npm ci / prepare): no bundle.
+  console.error('ecryptfs-ts: esbuild is not installed; dist/src/bundle not built (the commands load dist/src as it is)');
+  process.exit(0);
+}
+
+/**
+ * Each module keeps finding its neighbours (worker files, koffi, fusermount-helper.py, package.json)
+ * where tsc put them: its import.meta.url becomes the URL of its original file. `shared` modules
+ * stay outside the bundle, imported from dist/src: daemon-fork.js holds the daemon the launcher
+ * (bin/ecryptfs.js) forked before loading the bundle, so there must be one copy of it.
+ */
+const fromDist = (out, shared = []) => ({
+  name: 'from-dist',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const path = join(args.resolveDir, args.path);
+      return shared.includes(path) ? { path: relative(out, path), external: true } : undefined;
+    });
+    build.onLoad({ filter: /\.js$/ }, (args) => {
+      let contents = readFileSync(args.path, 'utf8');
+      if (contents.includes('import.meta.url')) {
+        contents = contents.replaceAll('import.meta.url', `new URL(${JSON.stringify(relative(out, args.path))}, import.meta.url).href`);
+      }
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+});
+
+// Packages (commander, koffi, ...) stay in node_modules, loaded as before.
+const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' };
+
+// Chunk names change with their content: none may be left from an earlier build.
+rmSync(outdir, { recursive: true, force: true });
+await esbuild.build({ ...common, entryPoints: { daemon: join(src, 'mount', 'daemon.js') }, outdir, plugins: [fromDist(outdir)] });
+const cli = join(outdir, 'cli');
+await esbuild.build({
+  ...common,
+  entryPoints: { main: join(src, 'cli', 'main.js'), 'mount-helper': join(src, 'cli', 'mount-helper.js') },
+  outdir: cli,
+  splitting: true,
+  plugins: [fromDist(cli, [join(src, 'mount', 'daemon-fork.js')])],
+});
