@@ -128,7 +128,7 @@ export function safeGeneric(generic: string[], lower: { uid: number; mode: numbe
 
 export function readdirplusMode(v: string | undefined): boolean | 'auto' {
   if (v === '0') return false;
-  return v === 'auto' ? 'auto' : true;
+  return v === '1' ? true : 'auto';
 }
 
 /** Seconds the kernel keeps names and attributes (FUSE entry and attribute timeouts). */
@@ -152,8 +152,12 @@ export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {
       posixAcl: true,
       onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`),
       // READDIRPLUS: a listing carries the LOOKUP answer of each name the kernel does not hold
-      // yet (see FsDirOps.plusEntry), so a cold `ls -l`, `rm -rf` or glob-then-open sends no
-      // LOOKUP per name. ECRYPTFS_READDIRPLUS=0 turns it off, =auto leaves it to the kernel.
+      // yet (see FsDirOps.plusEntry), so a cold `ls -l` or `rm -rf` sends no LOOKUP per name.
+      // The kernel's auto mode: plus for a directory's first chunk and for the next ones only
+      // while the names listed get used (`ls -l` of 10,000 files: all 51 chunks plus), so `find`
+      // or `ls` of a big directory does not stat and read the header of every file (10,000
+      // files, cold: `find` 0.67 s auto, 1.60 s always, 0.73 s without).
+      // ECRYPTFS_READDIRPLUS=0 turns it off, =1 asks for it always.
       readdirplus: readdirplusMode(process.env.ECRYPTFS_READDIRPLUS),
     },
   });

@@ -185,6 +185,19 @@ test('through a mount: `ls -l` of new names sends no LOOKUP and shows sizes and 
     // ask for both again (2 per file); plain names leave it the one it never caches.
     assert.ok(count(twice, 'GETXATTR') - count(once, 'GETXATTR') < 1.5 * N, `warm listing asked for the ACLs again:\n${once}\n${twice}`);
     assert.ok(count(twice, 'LOOKUP') <= 1, twice);
+    // A directory of many chunks: `ls -l` gets entries on every chunk (the kernel's auto mode
+    // sees the names used), `find`, which uses no name, only on the first.
+    const big = await run((dir) => {
+      const many = join(dir, '..', 'many');
+      mkdirSync(many);
+      for (let i = 0; i < 1500; i++) writeFileSync(join(many, `n${i}`), '');
+    });
+    assert.ok(count(big, 'CREATE') >= 1500, big);
+    const lsMany = await run((dir) => assert.equal(sh(`ls -l ${join(dir, '..', 'many')} | wc -l`).out.trim(), '1501'));
+    assert.ok(count(lsMany, 'READDIRPLUS') > 2 && count(lsMany, 'READDIR') === 0, lsMany);
+    assert.ok(count(lsMany, 'LOOKUP') < 150, `a LOOKUP per name:\n${lsMany}`);
+    const findMany = await run((dir) => assert.equal(sh(`find ${join(dir, '..', 'many')} | wc -l`).out.trim(), '1501'));
+    assert.ok(count(findMany, 'READDIR') > 0, `find got entries on every chunk:\n${findMany}`);
     // The kernel drops its inodes (FORGET of every count the listing took) and lists again: a
     // count too few would have dropped a node it still holds (ESTALE), and the sizes must hold.
     await run((dir) => {
