@@ -585,9 +585,13 @@ export class EcryptfsFile {
     if (data.length === 0 || data.length > Math.min(max, CHUNK) || pos > this.size || !this.lock.writeFree) return undefined;
     const es = this.extentSize;
     const st = this.stageRange(pos, data.length);
-    for (const o of st.old) this.readExtentsSync(io, st.plain.subarray(o * es, o * es + es), st.first + o, 1);
-    this.stageData(st, data);
-    this.content!.encrypt(st.plain, st.plain, st.first, st.count);
+    // Whole extents are encrypted from the request's buffer into the scratch, as in writeRange.
+    if (st.head === 0 && data.length === st.count * es) this.content!.encrypt(data, st.plain, st.first, st.count);
+    else {
+      for (const o of st.old) this.readExtentsSync(io, st.plain.subarray(o * es, o * es + es), st.first + o, 1);
+      this.stageData(st, data);
+      this.content!.encrypt(st.plain, st.plain, st.first, st.count);
+    }
     io.writeSync(st.plain, 0, st.plain.length, this.dataOffset + st.first * es);
     const end = pos + data.length;
     if (end > this.size) {
