@@ -3,9 +3,14 @@
  * iv_n = MD5(root_iv || decimal(n) zero-padded to 16 bytes).
  * One MD5 per 4 KiB extent is on the path of every read and write; a general MD5 call costs as
  * much as the AES work on the extent, so this one is unrolled for the fixed 32-byte message (the
- * padding words are constants) and takes the root IV's words once per batch. Batches of 4 or more
- * go 8 at a time through WebAssembly SIMD (md5x4.ts: ~30 -> ~8 us per MiB of extents), and the
- * decimal index is carried from one extent to the next instead of divided out each time.
+ * padding words are constants) and takes the root IV's words once per batch. Batches go 8 at a
+ * time through WebAssembly SIMD (md5x4.ts: ~30 -> ~8 us per MiB of extents), and the decimal index
+ * is carried from one extent to the next instead of divided out each time.
+ * Single extents too (a 4 KiB read or write): the unrolled JavaScript MD5 is faster only once
+ * TurboFan has compiled it (~0.23 against ~0.5 us), and a mount that served large transfers first
+ * met it cold: its first few hundred 4 KiB READs ran it interpreted (2-20 us each) and compiled it
+ * on the other core. Daemon CPU during the bench's random step (2,000 reads, 207 misses, after a
+ * 128 MiB write and read), 4 interleaved rounds at load ~9: 17.7-24.7 -> 14.5-18.2 ms.
  */
 
 import { MD5X4_BYTES, md5x4, type Md5x4 } from './md5x4.js';
@@ -24,7 +29,7 @@ export function extentIvsInto(root: Uint8Array, first: number, count: number, ou
   if (root.length < 16) throw new RangeError('root IV must be 16 bytes');
   if (!Number.isSafeInteger(first) || first < 0 || (count > 0 && !Number.isSafeInteger(first + count - 1))) throw new RangeError(`bad extent index ${first}`);
   if (out.length < outOff + 16 * count) throw new RangeError(`IV output of ${out.length} bytes is too short for ${count} IVs`);
-  const x4 = count >= 4 ? md5x4() : null;
+  const x4 = count > 0 ? md5x4() : null;
   if (x4) return simdIvs(x4, root, first, count, out, outOff);
   for (let i = 0; i < 4; i++) words[i] = le32(root, 4 * i);
   let len = 0;

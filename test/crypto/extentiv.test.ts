@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { extentIvsInto } from '../../src/crypto/extentiv.js';
@@ -47,4 +48,38 @@ test('batched IVs: random roots, first extents and counts (groups of 8 and the r
 
 test('a run longer than the four-lane MD5 takes at once (its memory holds ~4,000 messages)', () => {
   check(Buffer.alloc(16, 7), 995, 10_000);
+});
+
+test('a single extent\'s IV goes through the four-lane MD5 too (no cold JavaScript MD5 on a 4 KiB request)', { skip: process.env.ECRYPTFS_MD5_SIMD === '0' ? 'turned off' : false }, () => {
+  const x4 = md5x4()!;
+  const run = x4.run;
+  let runs = 0;
+  x4.run = (n: number) => {
+    runs++;
+    run(n);
+  };
+  try {
+    for (const count of [1, 2, 3]) check(Buffer.alloc(16, 9), 41, count);
+  } finally {
+    x4.run = run;
+  }
+  assert.equal(runs, 3);
+});
+
+test('without WebAssembly SIMD (ECRYPTFS_MD5_SIMD=0) the JavaScript MD5 gives the same IVs', () => {
+  const script = `
+    const { createHash } = require('node:crypto');
+    import(${JSON.stringify(new URL('../../src/crypto/extentiv.js', import.meta.url).href)}).then(({ extentIvsInto }) => {
+      const root = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+      for (const [first, count] of [[0, 1], [9, 3], [99, 17], [123456789, 40]]) {
+        const out = Buffer.alloc(16 * count);
+        extentIvsInto(root, first, count, out);
+        for (let i = 0; i < count; i++) {
+          const m = Buffer.alloc(32); root.copy(m); m.write(String(first + i), 16, 'latin1');
+          if (!out.subarray(16 * i, 16 * i + 16).equals(createHash('md5').update(m).digest())) throw new Error('extent ' + (first + i));
+        }
+      }
+    });`;
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ECRYPTFS_MD5_SIMD: '0' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
 });
