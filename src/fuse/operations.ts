@@ -23,6 +23,15 @@ export interface RequestContext {
   interrupted?: boolean;
   /** mknod/mkdir/create with DONT_MASK agreed: the caller's umask, for the filesystem to apply. */
   umask?: number;
+  /**
+   * handleKillpriv agreed: this write, truncate or O_TRUNC open (or create of an existing file)
+   * comes from a caller without CAP_FSETID, so the filesystem clears the setuid bit, and the
+   * setgid bit when group-executable or the caller is not in the file's group, as a local
+   * filesystem does.
+   */
+  killSuidgid?: boolean;
+  /** Set by the filesystem when it did: after a write, open or fallocate the server invalidates the kernel's cached attributes. */
+  attrsChanged?: boolean;
 }
 
 /** A name's inode, as replied to lookup/mkdir/mknod/symlink/link/create. */

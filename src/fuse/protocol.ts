@@ -77,6 +77,7 @@ export const InitFlags = {
   POSIX_ACL: 1 << 20,
   MAX_PAGES: 1 << 22,
   CACHE_SYMLINKS: 1 << 23,
+  HANDLE_KILLPRIV_V2: 1 << 28,
 } as const;
 
 /** fuse_setattr_in.valid bits. */
@@ -92,7 +93,17 @@ export const Fattr = {
   MTIME_NOW: 1 << 8,
   LOCKOWNER: 1 << 9,
   CTIME: 1 << 10,
+  /** HANDLE_KILLPRIV_V2: a truncate by a caller without CAP_FSETID. */
+  KILL_SUIDGID: 1 << 11,
 } as const;
+
+/** fuse_write_in.write_flags: HANDLE_KILLPRIV_V2, a write by a caller without CAP_FSETID. */
+export const WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_open_in / fuse_create_in open_flags: HANDLE_KILLPRIV_V2, an O_TRUNC open by a caller without CAP_FSETID. */
+export const OPEN_KILL_SUIDGID = 1 << 0;
+
+/** fuse_out_header.error of a notification (unique 0): invalidate an inode's cached attributes and pages. */
+export const NOTIFY_INVAL_INODE = 2;
 
 /** fuse_open_out.open_flags. */
 export const FopenFlags = {
@@ -282,7 +293,7 @@ export type Request =
   | { op: Opcode.MKDIR; mode: number; umask: number; name: Buffer }
   | { op: Opcode.RENAME; newdir: number; flags: number; name: Buffer; newname: Buffer }
   | { op: Opcode.LINK; oldnodeid: number; name: Buffer }
-  | { op: Opcode.OPEN | Opcode.OPENDIR; flags: number }
+  | { op: Opcode.OPEN | Opcode.OPENDIR; flags: number; openFlags: number }
   | { op: Opcode.READ | Opcode.READDIR | Opcode.READDIRPLUS; arg: ReadIn }
   | { op: Opcode.WRITE; arg: WriteIn }
   | { op: Opcode.STATFS }
@@ -294,7 +305,7 @@ export type Request =
   | { op: Opcode.LISTXATTR; size: number }
   | { op: Opcode.REMOVEXATTR; name: string }
   | { op: Opcode.ACCESS; mask: number }
-  | { op: Opcode.CREATE; flags: number; mode: number; umask: number; name: Buffer }
+  | { op: Opcode.CREATE; flags: number; mode: number; umask: number; openFlags: number; name: Buffer }
   | { op: Opcode.GETLK | Opcode.SETLK | Opcode.SETLKW; arg: LkIn }
   | { op: Opcode.FALLOCATE; fh: number; offset: number; length: number; mode: number }
   | { op: Opcode.LSEEK; fh: number; offset: number; whence: number }
@@ -413,7 +424,7 @@ function parseBody(opcode: number, r: BodyReader): Request {
     case Opcode.OPEN:
     case Opcode.OPENDIR: {
       const flags = r.u32();
-      return { op: opcode, flags };
+      return { op: opcode, flags, openFlags: r.u32() };
     }
     case Opcode.READ:
     case Opcode.READDIR:
@@ -475,8 +486,8 @@ function parseBody(opcode: number, r: BodyReader): Request {
       const flags = r.u32();
       const mode = r.u32();
       const umask = r.u32();
-      r.skip(4);
-      return { op: opcode, flags, mode, umask, name: r.name() };
+      const openFlags = r.u32();
+      return { op: opcode, flags, mode, umask, openFlags, name: r.name() };
     }
     case Opcode.GETLK:
     case Opcode.SETLK:

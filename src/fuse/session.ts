@@ -46,8 +46,11 @@ import {
   FuseProtocolError,
   GETATTR_FH,
   InitFlags,
+  NOTIFY_INVAL_INODE,
+  OPEN_KILL_SUIDGID,
   OUT_HEADER_SIZE,
   Opcode,
+  WRITE_KILL_SUIDGID,
   decodeInHeader,
   direntSize,
   encodeAttrOut,
@@ -85,6 +88,12 @@ export interface FuseServerOptions {
    * default_permissions) and leaves default ACLs and umask to the filesystem. Default off.
    */
   posixAcl?: boolean;
+  /**
+   * FUSE_HANDLE_KILLPRIV_V2: the filesystem clears setuid/setgid itself on a write, truncate or
+   * O_TRUNC open that ctx.killSuidgid marks (a caller without CAP_FSETID), and the kernel then asks
+   * for security.capability once per attribute refresh instead of before every write(2). Default off.
+   */
+  handleKillpriv?: boolean;
   /**
    * READDIRPLUS (each listed name is looked up and its attributes sent with the listing):
    * 'auto' lets the kernel choose per directory (plus for the first read and after a lookup-heavy
@@ -224,6 +233,7 @@ export class FuseServer {
       writebackCache: options.writebackCache ?? false,
       dontMask: options.dontMask ?? false,
       posixAcl: options.posixAcl ?? false,
+      handleKillpriv: options.handleKillpriv ?? false,
       readdirplus: options.readdirplus ?? false,
       readers: options.readers ?? defaultReaders(),
       spinUs: options.spinUs ?? Number(process.env.FUSE_SPIN_US ?? 50),
@@ -520,6 +530,28 @@ export class FuseServer {
     );
   }
 
+  /**
+   * The filesystem changed attributes the kernel does not expect this request to change (a
+   * setuid bit cleared on write): invalidate its cached ones before the reply, so that nothing
+   * (an exec above all) uses the old mode after the call returns.
+   */
+  private invalidateChanged(ino: number, ctx: RequestContext): void {
+    if (!ctx.attrsChanged) return;
+    const b = Buffer.alloc(OUT_HEADER_SIZE + 24);
+    b.writeUInt32LE(b.length, 0);
+    b.writeInt32LE(NOTIFY_INVAL_INODE, 4);
+    b.writeBigUInt64LE(0n, 8);
+    b.writeBigUInt64LE(BigInt(ino), 16);
+    b.writeBigInt64LE(-1n, 24); // offset < 0: attributes only, no pages
+    b.writeBigInt64LE(0n, 32);
+    try {
+      fs.writeSync(this.fd, b);
+    } catch (e) {
+      // ENOENT: the kernel holds no such inode (nothing cached to invalidate)
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.onError(e, 'NOTIFY_INVAL_INODE');
+    }
+  }
+
   private openOut(o: OpenResult | undefined, isDir: boolean): Buffer {
     let flags = 0;
     if (o?.directIo) flags |= FopenFlags.DIRECT_IO;
@@ -654,6 +686,8 @@ export class FuseServer {
         }
         if (a.valid & Fattr.CTIME) c.ctimeMs = a.ctime * 1000 + a.ctimensec / 1e6;
         if (a.valid & Fattr.FH) c.fh = a.fh;
+        if (a.valid & Fattr.KILL_SUIDGID) ctx.killSuidgid = true;
+        // The reply's attributes replace the kernel's, cleared bits included.
         return then(ops.setattr(ino, c, ctx), attr);
       }
       case Opcode.READLINK:
@@ -683,7 +717,11 @@ export class FuseServer {
         if (!ops.link) return nosys();
         return then(ops.link(req.oldnodeid, ino, req.name, ctx), entry);
       case Opcode.OPEN:
-        return then(ops.open ? ops.open(ino, req.flags, ctx) : undefined, (o) => ok(this.openOut(o, false)));
+        if (req.openFlags & OPEN_KILL_SUIDGID) ctx.killSuidgid = true;
+        return then(ops.open ? ops.open(ino, req.flags, ctx) : undefined, (o) => {
+          this.invalidateChanged(ino, ctx);
+          ok(this.openOut(o, false));
+        });
       case Opcode.OPENDIR:
         return then(ops.opendir ? ops.opendir(ino, req.flags, ctx) : undefined, (o) => ok(this.openOut(o, true)));
       case Opcode.READ: {
@@ -697,7 +735,11 @@ export class FuseServer {
       case Opcode.WRITE: {
         if (!ops.write) return nosys();
         const { fh, offset, data } = req.arg;
-        return then(ops.write(ino, fh, offset, data, ctx), (n) => ok(encodeWriteOut(n)));
+        if (req.arg.writeFlags & WRITE_KILL_SUIDGID) ctx.killSuidgid = true;
+        return then(ops.write(ino, fh, offset, data, ctx), (n) => {
+          this.invalidateChanged(ino, ctx);
+          ok(encodeWriteOut(n));
+        });
       }
       case Opcode.FLUSH:
         if (!ops.flush) return nosys();
@@ -753,11 +795,16 @@ export class FuseServer {
       case Opcode.CREATE: {
         if (!ops.create) return nosys();
         if (this.dontMask) ctx.umask = req.umask;
+        // An existing file opened with O_TRUNC: its entry's attributes go to the kernel with the reply.
+        if (req.openFlags & OPEN_KILL_SUIDGID) ctx.killSuidgid = true;
         return then(ops.create(ino, req.name, req.mode, req.flags, ctx), (r) => ok(this.entryOut(r.entry), this.openOut(r.open, false)));
       }
       case Opcode.FALLOCATE:
         if (!ops.fallocate) return nosys();
-        return then(ops.fallocate(ino, req.fh, req.offset, req.length, req.mode, ctx), done);
+        return then(ops.fallocate(ino, req.fh, req.offset, req.length, req.mode, ctx), () => {
+          this.invalidateChanged(ino, ctx);
+          done();
+        });
       case Opcode.LSEEK:
         if (!ops.lseek) return nosys();
         return then(ops.lseek(ino, req.fh, req.offset, req.whence, ctx), (o) => ok(encodeLseekOut(o)));
@@ -798,6 +845,7 @@ export class FuseServer {
     if (this.opts.writebackCache) want |= InitFlags.WRITEBACK_CACHE;
     if (this.opts.dontMask) want |= InitFlags.DONT_MASK;
     if (this.opts.posixAcl) want |= InitFlags.POSIX_ACL;
+    if (this.opts.handleKillpriv) want |= InitFlags.HANDLE_KILLPRIV_V2;
     if (this.opts.readdirplus && this.ops.readdir && this.ops.lookup) {
       want |= InitFlags.DO_READDIRPLUS;
       if (this.opts.readdirplus === 'auto') want |= InitFlags.READDIRPLUS_AUTO;

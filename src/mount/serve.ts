@@ -103,6 +103,9 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
     fallocate: async (ino, _fh, offset, length, mode, ctx) => {
       if (mode !== 0) throw new FuseErrno(OSC.errno.EOPNOTSUPP);
       const a = await fs.getattr(ino, ctx);
+      // With HANDLE_KILLPRIV_V2 the kernel leaves clearing setuid/setgid to us but marks no
+      // FALLOCATE: clear them as for a write by anyone but root.
+      if (ctx.uid !== 0) ctx.killSuidgid = true;
       if (offset + length > a.size) await fs.setattr(ino, { size: offset + length }, ctx);
     },
     destroy: () => fs.closeAll(),
@@ -150,6 +153,10 @@ export async function serve(fs: EcryptfsFs, o: ServeOptions): Promise<Served> {
       attrTimeout: CACHE_TIMEOUT,
       dontMask: true,
       posixAcl: true,
+      // setuid/setgid cleared by the daemon on write, truncate and O_TRUNC open (fs/file-ops.ts
+      // killSuidgid): the kernel then asks for security.capability once per attribute refresh
+      // instead of a GETXATTR round trip before every write(2) (dd, 96 writes: 96 -> 2).
+      handleKillpriv: true,
       onError: (e: unknown) => o.log(`internal error: ${(e as Error).message}`),
       // READDIRPLUS: a listing carries the LOOKUP answer of each name the kernel does not hold
       // yet (see FsDirOps.plusEntry), so a cold `ls -l` or `rm -rf` sends no LOOKUP per name.

@@ -81,9 +81,13 @@ describe('FUSE request parsing', () => {
       assert.deepEqual([r.newdir, r.flags, r.name.toString(), r.newname.toString()], [9, 1, 'a', 'b']);
     }
 
-    const c = parseRequest(encodeRequest(Opcode.CREATE, 5n, 1, Buffer.concat([u32(0o101, 0o100644, 0o22, 0), cstr('new')]))).req;
+    const c = parseRequest(encodeRequest(Opcode.CREATE, 5n, 1, Buffer.concat([u32(0o1101, 0o100644, 0o22, 1), cstr('new')]))).req;
     assert.equal(c.op, Opcode.CREATE);
-    if (c.op === Opcode.CREATE) assert.deepEqual([c.flags, c.mode, c.name.toString()], [0o101, 0o100644, 'new']);
+    // open_flags 1: FUSE_OPEN_KILL_SUIDGID (HANDLE_KILLPRIV_V2)
+    if (c.op === Opcode.CREATE) assert.deepEqual([c.flags, c.mode, c.openFlags, c.name.toString()], [0o1101, 0o100644, 1, 'new']);
+    const o = parseRequest(encodeRequest(Opcode.OPEN, 5n, 1, u32(0o1001, 1))).req;
+    assert.equal(o.op, Opcode.OPEN);
+    if (o.op === Opcode.OPEN) assert.deepEqual([o.flags, o.openFlags], [0o1001, 1]);
 
     const x = parseRequest(encodeRequest(Opcode.SETXATTR, 6n, 1, Buffer.concat([u32(3, 1), cstr('user.k'), Buffer.from('v\0w')]))).req;
     assert.equal(x.op, Opcode.SETXATTR);

@@ -4,7 +4,7 @@ import { constants as C } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { isEcryptfsError } from '../../errors.js';
 import { FdLowerFile, isDir, openFileAt, type LowerStat } from '../../lower/at.js';
-import { asCaller, callerCreds, withUmask, type Creds } from '../../lower/creds.js';
+import { asCaller, callerCreds, groupsOf, withUmask, type Creds } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { EcryptfsFile, XATTR_NAME } from '../../volume/file.js';
 import { ErrnoError } from './errno.js';
@@ -14,6 +14,9 @@ import { type Attr, type Caller, type Entry, type OpenState } from './types.js';
 import { FsDirOps } from './dir-ops.js';
 
 const E = OSC.errno;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 
 /**
  * READ and WRITE requests up to these sizes are served on the main thread without a promise
@@ -64,6 +67,23 @@ export class FsFileOps extends FsDirOps {
     return now >= this.parallelUntil;
   }
 
+  /**
+   * FUSE_HANDLE_KILLPRIV_V2: for a caller without CAP_FSETID, what the lower filesystem does on a
+   * write or truncate (the daemon writes with its own rights on a shared descriptor, so it would
+   * not): the setuid bit goes, and the setgid bit when group-executable or when the caller is not
+   * in the file's group. `chmod` runs with the daemon's rights on the node's own inode: a group
+   * member may write another user's setuid file but not chmod it. The file capability is the
+   * kernel's: it still asks for security.capability and removes it (REMOVEXATTR).
+   */
+  protected killSuidgid(st: LowerStat, chmod: (mode: number) => void, ctx: Caller): boolean {
+    const mode = st.mode & 0o7777;
+    let clear = mode & S_ISUID;
+    if (mode & S_ISGID && (mode & S_IXGRP || (ctx.gid !== st.gid && !groupsOf(ctx.pid).includes(st.gid)))) clear |= S_ISGID;
+    if (!clear) return false;
+    chmod(mode & ~clear);
+    return true;
+  }
+
   async setattr(
     nodeid: number,
     a: {
@@ -81,6 +101,8 @@ export class FsFileOps extends FsDirOps {
       if (isDir(n.type)) throw new ErrnoError(E.EISDIR);
       if (a.size > this.maxSize) throw new ErrnoError(E.EFBIG);
       await this.withFile(nodeid, true, cr, (f) => f.truncate(a.size!, this.vol.keys, this.vol.newFileParams(), this.stopper(ctx)));
+      // Before any mode change of this request: an explicit mode wins. The reply carries the result.
+      if (ctx?.killSuidgid && this.onNode(n, undefined, (fd, st) => this.killSuidgid(st ?? sys.fstat(fd), (m) => nodefs.chmodSync(sys.fdPath(fd), m), ctx))) ctx.attrsChanged = true;
     }
     if (a.mode !== undefined) {
       const mode = a.mode & 0o7777;
@@ -197,7 +219,10 @@ export class FsFileOps extends FsDirOps {
     if (write) this.writable();
     const s = await this.acquire(nodeid, write, callerCreds(ctx));
     try {
-      if (write && flags & C.O_TRUNC) await s.file.truncate(0, this.vol.keys, this.vol.newFileParams());
+      if (write && flags & C.O_TRUNC) {
+        await s.file.truncate(0, this.vol.keys, this.vol.newFileParams());
+        if (ctx?.killSuidgid && this.killSuidgid(s.fh.lstat(), (m) => sys.fchmod(s.fh.fd, m), ctx)) ctx.attrsChanged = true;
+      }
     } catch (e) {
       await this.release0(nodeid);
       throw e;
@@ -228,7 +253,10 @@ export class FsFileOps extends FsDirOps {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !(flags & C.O_EXCL)) {
         return (async () => {
           const entry = await this.lookup(parent, name, ctx);
-          return { entry, fh: await this.openFile(entry.nodeid, flags, ctx) };
+          const fh = await this.openFile(entry.nodeid, flags, ctx);
+          // setuid/setgid cleared by the O_TRUNC open: the reply's attributes must say so.
+          if (ctx?.attrsChanged) entry.attr = this.getattrSync(entry.nodeid, ctx);
+          return { entry, fh };
         })();
       }
       throw e;
@@ -379,6 +407,8 @@ export class FsFileOps extends FsDirOps {
       if (!state.writable) throw new ErrnoError(E.EBADF);
       const pos = append ? state.file.size : offset;
       if (pos + data.length > this.maxSize) throw new ErrnoError(E.EFBIG);
+      // Before the data, as the kernel does (one fstat per write of a caller without CAP_FSETID).
+      if (ctx?.killSuidgid && this.killSuidgid(state.fh.lstat(), (m) => sys.fchmod(state.fh.fd, m), ctx)) ctx.attrsChanged = true;
       return (this.inline(ctx) ? state.file.writeNow(pos, data, SYNC_WRITE_MAX) : undefined)
         ?? state.file.write(pos, data, this.vol.keys, this.vol.newFileParams(), false, this.stopper(ctx)).catch((e: unknown) => Promise.reject(this.fileError(e)));
     } catch (e) {

@@ -35,6 +35,10 @@ export interface Caller {
   interrupted?: boolean;
   /** The caller's umask when the kernel leaves applying it to us (FUSE_DONT_MASK). */
   umask?: number;
+  /** A write, truncate or O_TRUNC open by a caller without CAP_FSETID (FUSE_HANDLE_KILLPRIV_V2). */
+  killSuidgid?: boolean;
+  /** Set when setuid/setgid were cleared for it, so that the kernel drops its cached mode. */
+  attrsChanged?: boolean;
 }
 
 /**
