@@ -141,6 +141,7 @@ test('through a mount: `ls -l` of new names sends no LOOKUP and shows sizes and 
   const stats = join(work.path, 'stats');
   const N = 40;
   const saved = process.env.FUSE_STATS;
+  const savedMode = process.env.ECRYPTFS_READDIRPLUS;
   const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y');
   try {
     mkdirSync(join(m.upper, 'd'));
@@ -150,14 +151,20 @@ test('through a mount: `ls -l` of new names sends no LOOKUP and shows sizes and 
     /** A fresh mount of the same lower directory (the kernel holds nothing), FUSE_STATS on; `fn`, then its counts. */
     const run = async (fn: (dir: string) => void): Promise<string> => {
       process.env.FUSE_STATS = stats;
+      delete process.env.ECRYPTFS_READDIRPLUS; // the default is what is tested
       rmSync(stats, { force: true });
-      const again = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', { lower: m.lower });
+      let again: Awaited<ReturnType<typeof mountVolume>>;
+      try {
+        again = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', { lower: m.lower });
+      } finally {
+        if (saved === undefined) delete process.env.FUSE_STATS;
+        else process.env.FUSE_STATS = saved;
+        if (savedMode !== undefined) process.env.ECRYPTFS_READDIRPLUS = savedMode;
+      }
       try {
         fn(join(again.upper, 'd'));
       } finally {
         await again.umount();
-        if (saved === undefined) delete process.env.FUSE_STATS;
-        else process.env.FUSE_STATS = saved;
       }
       // The daemon writes its table when it sees the unmount, maybe just after umount returned.
       for (let i = 0; i < 100 && !existsSync(stats); i++) await new Promise((r) => setTimeout(r, 50));
