@@ -30,7 +30,7 @@ const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
 const sizes = [1 << 20, 4096, 5000, 65536, 1, 131072 + 3];
 let x = seed;
 for (let pos = from; pos < to; ) {
-  x = (x * 1103515245 + 12345) >>> 0;
+  x = (Math.imul(x, 1103515245) + 12345) >>> 0;
   const n = Math.min(sizes[(x >>> 16) % sizes.length], to - pos);
   fs.writeSync(fd, pat(pos, pos + n), 0, n, pos);
   pos += n;
@@ -96,7 +96,7 @@ test('writes of every size and alignment across extents, aligned 1 MiB ones too,
       let x = 11;
       for (const pos of [0, 1, 4095, 4096, 4097, 12345, MB - 1, 2 * MB + 100, 3 * MB - 10]) {
         for (const len of [1, 4095, 4096, 4097, 3 * 4096, 512 * 1024 + 1, MB - 4097, MB]) {
-          x = (x * 1103515245 + 12345) >>> 0;
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
           const data = pattern(x & 0xffff, pos, pos + len);
           assert.equal(writeSync(fd, data, 0, len, pos), len);
           if (pos + len > model.length) model = Buffer.concat([model, Buffer.alloc(pos + len - model.length)]);
