@@ -81,12 +81,14 @@ export function ensureUser(name: string): void {
  * A new login user with a home and (optionally) a password. The kernel keeps a uid's user keyring
  * after userdel, so a uid reused from an earlier test would start with that test's keys: clear it.
  */
-export function freshUser(name: string, password?: string): { home: string; uid: number } {
+export function freshUser(name: string, password?: string): { home: string; uid: number; gid: number } {
   sh(`pkill -9 -u ${name} 2>/dev/null; userdel -r ${name} 2>/dev/null; useradd -m -s /bin/sh ${name}`);
   if (password !== undefined) execFileSync('chpasswd', { input: `${name}:${password}\n` });
   const uid = Number(sh(`id -u ${name}`).out.trim());
-  sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u`);
-  return { home: sh(`getent passwd ${name} | cut -d: -f6`).out.trim(), uid };
+  // Its own group's id: equal to the uid only on a machine where no group was made on its own.
+  const gid = Number(sh(`id -g ${name}`).out.trim());
+  sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u`);
+  return { home: sh(`getent passwd ${name} | cut -d: -f6`).out.trim(), uid, gid };
 }
 
 /**

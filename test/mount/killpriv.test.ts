@@ -16,13 +16,14 @@ const OTHER = 'etkill3';
 const OPTS = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y';
 let m: TestMount;
 let ownerUid = 0;
+let ownerGid = 0;
 let memberUid = 0;
 
 before(async () => {
   if (skip) return;
   // The owner's group outlives its user while another user is in it (userdel leaves it).
   removeUsers();
-  ownerUid = freshUser(OWNER).uid;
+  ({ uid: ownerUid, gid: ownerGid } = freshUser(OWNER));
   memberUid = freshUser(MEMBER).uid;
   freshUser(OTHER);
   sh(`usermod -aG ${OWNER} ${MEMBER}`);
@@ -49,7 +50,7 @@ function ownersFile(name: string, bits: number, from?: string): string {
   const f = join(m.upper, name);
   if (from) copyFileSync(from, f);
   else writeFileSync(f, 'hello\n');
-  chownSync(f, ownerUid, ownerUid);
+  chownSync(f, ownerUid, ownerGid);
   chmodSync(f, bits);
   assert.equal(mode(f), bits);
   return f;
