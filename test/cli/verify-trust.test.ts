@@ -11,7 +11,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { BIN } from './run.js';
-import { freshUser, sh } from '../mount/harness.js';
+import { freshUser, runAsOk, sh } from '../mount/harness.js';
 
 const USER = 'etvfy1';
 const SECRET = 'ROOTONLYSECRETLINE';
@@ -25,10 +25,7 @@ const verify = () => {
 test('ecryptfs-verify -u as root: Private.sig or Private.mnt linked to a root-only file is not read', { skip }, async () => {
   const { home, uid } = freshUser(USER);
   const rootDir = `/tmp/etvfy1-${process.pid}`;
-  const asUser = (cmd: string) => {
-    const r = sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c '${cmd}'`);
-    assert.equal(r.code, 0, r.out);
-  };
+  const asUser = (cmd: string) => runAsOk(USER, cmd);
   try {
     // Root's file, readable by root alone; the directory lets anyone reach it (a 0600 file in /etc, say).
     await fsp.mkdir(rootDir, { mode: 0o711 });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readWrapped } from '../../src/home/recover.js';
-import { freshUser, mountSkipReason, sh } from '../mount/harness.js';
+import { freshUser, mountSkipReason, runAsOk, sh } from '../mount/harness.js';
 import { manifest, unpackLower } from '../helpers/fixtures.js';
 import { tool } from '../cli/run.js';
 
@@ -19,12 +19,9 @@ const USER = 'etrcv1';
 const skip = process.getuid?.() !== 0 ? 'needs root (a test user, a root-only directory)' : false;
 
 test('readWrapped as root follows no link a user made on the way to .Private', { skip }, async () => {
-  const { home, uid } = freshUser(USER);
+  const { home } = freshUser(USER);
   const rootDir = `/root/etrcv1-${process.pid}`;
-  const asUser = (cmd: string) => {
-    const r = sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c '${cmd}'`);
-    assert.equal(r.code, 0, r.out);
-  };
+  const asUser = (cmd: string) => runAsOk(USER, cmd);
   try {
     const secret = Buffer.from('root-only wrapped passphrase bytes');
     for (const d of [join(rootDir, '.ecryptfs'), join(rootDir, 'b', '.ecryptfs')]) {

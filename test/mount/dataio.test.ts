@@ -16,7 +16,8 @@ import { tempDir } from '../helpers/fixtures.js';
 const isPromise = (v: unknown): boolean => typeof (v as { then?: unknown } | undefined)?.then === 'function';
 const caller = (pid: number) => ({ uid: 0, gid: 0, pid });
 
-test('one caller is served without a promise; callers at once take the asynchronous path with the same bytes', async () => {
+/** A fresh volume's filesystem with one file 'f' open read-write; the directory goes afterwards. */
+async function withFile(fn: (fs: EcryptfsFs, fh: number) => Promise<void>): Promise<void> {
   const dir = tempDir();
   try {
     const ring = new KeyRing();
@@ -24,6 +25,14 @@ test('one caller is served without a promise; callers at once take the asynchron
     const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: null });
     const fs = new EcryptfsFs(vol);
     const { fh } = await fs.create(ROOT, 'f', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fn(fs, fh);
+  } finally {
+    dir.cleanup();
+  }
+}
+
+test('one caller is served without a promise; callers at once take the asynchronous path with the same bytes', async () => {
+  await withFile(async (fs, fh) => {
     const data = randomBytes(300000);
     // One process: every request answered at once.
     for (let pos = 0; pos < data.length; pos += 65536) {
@@ -51,19 +60,11 @@ test('one caller is served without a promise; callers at once take the asynchron
     await assert.rejects(fs.write(9999, 0, Buffer.from('x'), caller(101)) as Promise<number>, bad);
     await fs.release(fh);
     await fs.closeAll();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('readReply: a synchronous answer is a view into one reused buffer, an asynchronous one a buffer readDone gives back; read() answers stay the caller\'s own', async () => {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k] = await ring.addPassphrase('dataio-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: null });
-    const fs = new EcryptfsFs(vol);
-    const { fh } = await fs.create(ROOT, 'f', 0o100644, C.O_RDWR | C.O_CREAT);
+  await withFile(async (fs, fh) => {
     const data = randomBytes(200000);
     await fs.write(fh, 0, data, caller(100));
     const a = fs.readReply(fh, 4095, 4098, caller(100));
@@ -95,7 +96,5 @@ test('readReply: a synchronous answer is a view into one reused buffer, an async
     assert.deepEqual(d, data.subarray(8192, 12288));
     await fs.release(fh);
     await fs.closeAll();
-  } finally {
-    dir.cleanup();
-  }
+  });
 });

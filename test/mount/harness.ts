@@ -102,4 +102,11 @@ export function runAs(user: string, cmd: string, input = ''): { code: number; ou
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
+/** runAs that must succeed: fails the test with the command's output otherwise. */
+export function runAsOk(user: string, cmd: string): string {
+  const r = runAs(user, cmd);
+  if (r.code !== 0) throw new Error(`as ${user}: ${cmd}: exit ${r.code}\n${r.out}`);
+  return r.out;
+}
+
 export { runCmd };
