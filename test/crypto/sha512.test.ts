@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { sha512Rounds } from '../../src/crypto/sha512.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { sha512Backend, sha512Rounds } from '../../src/crypto/sha512.js';
 
 function reference(h: Buffer, n: number): Buffer {
   for (let i = 0; i < n; i++) h = createHash('sha512').update(h).digest();
@@ -24,4 +26,13 @@ test('sha512Rounds equals n rounds of node:crypto, and leaves its input as it wa
 
 test('sha512Rounds refuses what is not a 64-byte digest', () => {
   assert.throws(() => sha512Rounds(Buffer.alloc(63), 1), RangeError);
+});
+
+test('the key derivation takes the OpenSSL path here (EVP_Digest with SHA-512 fetched once), node:crypto with ECRYPTFS_FFI_CRYPTO=0', () => {
+  // A silent fall back to node:crypto would double every mount's derivation (see sha512.ts).
+  assert.equal(sha512Backend(), 'openssl');
+  const mod = fileURLToPath(new URL('../../src/crypto/sha512.js', import.meta.url));
+  const script = `const m = await import(${JSON.stringify(mod)}); process.stdout.write(m.sha512Backend());`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ECRYPTFS_FFI_CRYPTO: '0' } });
+  assert.equal(r.stdout, 'node:crypto', r.stderr);
 });
