@@ -115,6 +115,8 @@ test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts'
         const ours = loaded.filter((f) => f.startsWith('/dist/src/'));
         assert.ok(ours.some((f) => f.startsWith('/dist/src/bundle/cli/')), `${bin} loaded the bundle: ${ours.join(' ')}`);
         assert.deepEqual(ours.filter((f) => !f.startsWith('/dist/src/bundle/')), ['/dist/src/mount/daemon-fork.js'], `${bin}: nothing else of dist/src`);
+        // Packages are bundled too (koffi, native, is required, not imported: not in this trace).
+        assert.deepEqual(loaded.filter((f) => f.includes('/node_modules/')), [], `${bin}: no package from node_modules`);
       } finally {
         spawnSync('umount', [upper]);
       }
