@@ -7,6 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { HEAP_FLAGS } from './heap-flags.js';
 
 /**
  * `bundle` when it is there and not older than `plain` (the one-file bundle scripts/bundle.mjs
@@ -23,21 +24,14 @@ export function freshBundle(plain: string, bundle: string): string {
 export const DAEMON_SCRIPT = (): string =>
   freshBundle(fileURLToPath(new URL('./daemon.js', import.meta.url)), fileURLToPath(new URL('../bundle/daemon.js', import.meta.url)));
 
+/** What node runs for the daemon, after its flags: the boot (daemon-boot.ts) and the daemon's script. */
+export const daemonCommand = (): string[] => [fileURLToPath(new URL('./daemon-boot.js', import.meta.url)), DAEMON_SCRIPT()];
+
 /** Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start. */
 export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });
 
-/**
- * Node flags of the daemon, a process that lives as long as its mount. V8's defaults suit short
- * programs: a 16 MiB semi-space (32 MiB of new space), and an old space let grow up to several
- * times what is live before a full GC. Here most allocations die within a request, and the live
- * heap is the node table and the caches: a 2 MiB semi-space (scavenged sooner, which also frees
- * the native memory of short-lived objects such as node:crypto ciphers sooner) and a full GC
- * once the old space grew by half. No heap cap: a daemon that runs out of heap loses writes.
- * Measured (20,000 files created, listed cold and deleted, tmpfs; daemon CPU 8.0-9.2 s in every
- * variant): peak RSS 128-147 MiB by default, 98-127 with the small semi-space alone, 91-92 with
- * both; --heap-growing-percent=25 gave no less (96). The scale checks: README Performance.
- */
-export const DAEMON_NODE_FLAGS = ['--openssl-legacy-provider', '--max-semi-space-size=2', '--heap-growing-percent=50'];
+/** Node flags of the daemon: its heap flags (heap-flags.ts) and the legacy provider (Blowfish, CAST5). */
+export const DAEMON_NODE_FLAGS = ['--openssl-legacy-provider', ...HEAP_FLAGS.map((f) => `${f.name}=${f.value}`)];
 
 /** The root daemon (mount(2) needs no helper); undefined for other users. It waits for its request. */
 export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
@@ -45,7 +39,8 @@ export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
   const out = foreground ? 'inherit' : 'ignore';
   // ECRYPTFS_DAEMON_NODE_ARGS (e.g. --cpu-prof) is for profiling the daemon.
   const extra = (process.env.ECRYPTFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = fork(DAEMON_SCRIPT(), [], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: [...DAEMON_NODE_FLAGS, ...extra] });
+  const [boot, script] = daemonCommand();
+  const child = fork(boot, [script], { detached: !foreground, stdio: ['ignore', out, out, 'ipc'], env: daemonEnv(), execArgv: [...DAEMON_NODE_FLAGS, ...extra] });
   child.on('error', () => undefined);
   return child;
 }

@@ -16,7 +16,7 @@ import { buildAuthTok } from '../format/authtok.js';
 import { runDialogue, yesNoWord, type DialogueIO } from './dialogue.js';
 import { keysFromKernel } from './keys.js';
 import { checkDevRuid, checkKeyBytes, parseMountOptions, parseRcFile, withDefaults, type MountOptions } from './options.js';
-import { DAEMON_NODE_FLAGS, DAEMON_SCRIPT, daemonEnv, forkRootDaemon, takePreforkedDaemon } from './daemon-fork.js';
+import { DAEMON_NODE_FLAGS, daemonCommand, daemonEnv, forkRootDaemon, takePreforkedDaemon } from './daemon-fork.js';
 import type { DaemonRequest } from './request.js';
 import { appendSigToCache, sigCachePath, sigInCache } from './sigcache.js';
 import { daemonAlive, listMountStates, type MountState, readMountState, removeMountState, stateDir } from './state.js';
@@ -236,7 +236,6 @@ export async function mountEcryptfs(a: MountArgs): Promise<number> {
 
 /** Fork the daemon, hand it the keys, wait until it reports the mount (or, with -f, its end). */
 function startDaemon(req: DaemonRequest, say: (text: string) => void, early?: ChildProcess): Promise<number> {
-  const script = DAEMON_SCRIPT();
   const env = daemonEnv();
   const out = req.foreground ? 'inherit' : 'ignore';
   return new Promise((resolvePromise, reject) => {
@@ -250,7 +249,7 @@ function startDaemon(req: DaemonRequest, say: (text: string) => void, early?: Ch
       // (the IPC channel is fd 4 so the two do not collide).
       const { cmd, args } = unprivilegedLaunch(
         { source: req.source, mountpoint: req.upper, subtype: 'ecryptfs', readOnly: req.options.readOnly || req.options.encryptedView, extra: req.options.generic },
-        [process.execPath, ...DAEMON_NODE_FLAGS, script],
+        [process.execPath, ...DAEMON_NODE_FLAGS, ...daemonCommand()],
       );
       child = spawn(cmd, args, { detached: !req.foreground, stdio: ['ignore', out, req.foreground ? 'inherit' : 'pipe', 'ignore', 'ipc'], env });
       let err = '';

@@ -6,7 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { DAEMON_NODE_FLAGS } from '../../src/mount/daemon-fork.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DAEMON_NODE_FLAGS, daemonCommand } from '../../src/mount/daemon-fork.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 test('the daemon flags are accepted by this Node and keep the new space small', () => {
   const script = `
@@ -23,4 +26,27 @@ test('the daemon flags are accepted by this Node and keep the new space small', 
   // Without the flags this Node grows it well past that (the default semi-space is 16 MiB).
   const d = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
   assert.ok((JSON.parse(d.stdout) as { newSpace: number }).newSpace > 4 << 20, 'the flags make the difference');
+});
+
+test('the daemon boot loads its script and the heap flags still hold (they are set back to V8 defaults only while modules load)', () => {
+  // daemon-boot.js sets the heap flags to V8's defaults while the daemon's modules load (so Node
+  // keeps its built-in modules' code cache) and back after: the semi-space was sized at start.
+  const t = tempDir('ecryptfs-boot-');
+  try {
+    const script = join(t.path, 'probe.mjs');
+    writeFileSync(script, `
+      import v8 from 'node:v8';
+      const keep = [];
+      for (let i = 0; i < 300000; i++) keep.push({ i });
+      const s = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.space_size]));
+      process.stdout.write(JSON.stringify({ newSpace: s.new_space, argv: process.argv.slice(1) }));`);
+    const [boot] = daemonCommand();
+    const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, boot, script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { newSpace: number; argv: string[] };
+    assert.ok(out.newSpace <= 4 << 20, `new space ${out.newSpace} bytes, expected at most 4 MiB`);
+    assert.deepEqual(out.argv, [boot, script]);
+  } finally {
+    t.cleanup();
+  }
 });
