@@ -34,6 +34,8 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { S_IFMT } from '../lower/mode.js';
 import { readableNow } from '../sys/libc.js';
+import { CpuPressure } from '../sys/pressure.js';
+import { SpinGate } from './spin-gate.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import { isPromise, mapMaybe, type DirEntry, type Entry, type FuseOperations, type OpenResult, type RequestContext, type SetattrChanges } from './operations.js';
 import {
@@ -102,7 +104,10 @@ export interface FuseServerOptions {
   readdirplus?: boolean | 'auto';
   /** Concurrent pooled reads of /dev/fuse while operations are pending; see the module comment. */
   readers?: number;
-  /** Microseconds to poll /dev/fuse before a blocking read (0: block at once). Default 50, FUSE_SPIN_US. */
+  /**
+   * Microseconds to poll /dev/fuse before a blocking read (0: block at once). Default 50, FUSE_SPIN_US;
+   * skipped while the CPU pressure is high (spin-gate.ts, FUSE_SPIN_MAX_PRESSURE, default 40%).
+   */
   spinUs?: number;
   /** Blocking reads on the main thread while operations answer synchronously (default true; FUSE_SYNC_READS=0 turns it off). */
   syncReads?: boolean;
@@ -187,6 +192,12 @@ interface OpStats {
   buckets: number[];
 }
 
+/** One PSI descriptor per process, opened when a server first polls. */
+let pressure: CpuPressure | undefined;
+function processPressure(): CpuPressure {
+  return (pressure ??= new CpuPressure());
+}
+
 export class FuseServer {
   /** Resolves when the filesystem is unmounted (or the descriptor fails); rejects never. */
   readonly closed: Promise<void>;
@@ -212,6 +223,7 @@ export class FuseServer {
   private yielding = false;
   /** Set by handle() when a request asks the blocking loop to leave (our wake-up). */
   private leaveBlocking = false;
+  private gate: SpinGate | undefined;
   private waker: Worker | undefined;
   private wakerState: Int32Array | undefined;
   private readonly stats = new Map<string, OpStats>();
@@ -371,8 +383,19 @@ export class FuseServer {
   private spinForRequest(): void {
     const us = this.opts.spinUs;
     if (us <= 0) return;
-    const until = process.hrtime.bigint() + BigInt(us) * 1000n;
+    const now = process.hrtime.bigint();
+    if (!this.spinGate().allowed(now)) return;
+    const until = now + BigInt(us) * 1000n;
     while (!readableNow(this.fd) && process.hrtime.bigint() < until);
+  }
+
+  /** The poll only while the CPUs have room (spin-gate.ts); FUSE_SPIN_MAX_PRESSURE=100 always polls. */
+  private spinGate(): SpinGate {
+    if (!this.gate) {
+      const max = Number(process.env.FUSE_SPIN_MAX_PRESSURE ?? 40);
+      this.gate = new SpinGate(() => (max >= 100 ? undefined : processPressure().some10()), max, max / 2);
+    }
+    return this.gate;
   }
 
   private poolRead(): void {
