@@ -16,7 +16,7 @@
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadKoffi, type NodeOpenssl } from './openssl.js';
+import { bindNodeOpenssl, loadKoffi } from './openssl.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -61,16 +61,11 @@ function bind(): Mb | null {
   if (process.env.ECRYPTFS_AES_MB === '0' || !cpuHasAesni()) return mb;
   const k = loadKoffi();
   if (!k) return mb;
-  try {
-    const lib: NodeOpenssl = k.load(null);
-    mb = {
-      setKey: lib.func('int aesni_set_encrypt_key(const uint8_t *, int, void *)') as Fn,
-      encrypt: lib.func('void aesni_multi_cbc_encrypt(void *, const void *, int)') as Fn,
-      address: (b) => k.address(b),
-    };
-  } catch {
-    mb = null;
-  }
+  mb = bindNodeOpenssl<Fn, Mb>((func) => ({
+    setKey: func('int aesni_set_encrypt_key(const uint8_t *, int, void *)'),
+    encrypt: func('void aesni_multi_cbc_encrypt(void *, const void *, int)'),
+    address: (b) => k.address(b),
+  }));
   return mb;
 }
 
