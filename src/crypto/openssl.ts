@@ -1,7 +1,7 @@
 /**
  * The OpenSSL that Node itself carries, through koffi (`dlopen(NULL)`: Node's own symbols, or the
- * libcrypto it is linked against). Shared by the FFI paths (evp.ts, sha512.ts), each of which binds
- * its own functions and checks them against node:crypto.
+ * libcrypto it is linked against). Shared by the FFI paths (evp.ts, sha512.ts, aesmb.ts), each of
+ * which binds its own functions and checks them against node:crypto.
  */
 import { createRequire } from 'node:module';
 
@@ -26,23 +26,16 @@ export function loadKoffi(): Koffi | null {
   }
 }
 
-/** Node's OpenSSL, or null when ECRYPTFS_FFI_CRYPTO=0 or koffi cannot load it. */
-export function loadNodeOpenssl(): NodeOpenssl | null {
-  try {
-    return loadKoffi()?.load(null) ?? null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * `make` run over Node's OpenSSL (`func` binds one C function by its signature): what it returns,
- * or null when there is no OpenSSL to call or `make` throws (a symbol missing, a failed check).
+ * or null when there is no OpenSSL to call (ECRYPTFS_FFI_CRYPTO=0, koffi cannot load it) or `make`
+ * throws (a symbol missing, a failed check).
  */
 export function bindNodeOpenssl<F, T>(make: (func: (sig: string) => F) => T | null): T | null {
-  const lib = loadNodeOpenssl();
-  if (!lib) return null;
+  const koffi = loadKoffi();
+  if (!koffi) return null;
   try {
+    const lib = koffi.load(null);
     return make((sig) => lib.func(sig) as F);
   } catch {
     return null;
