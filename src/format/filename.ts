@@ -208,9 +208,7 @@ export class FilenameEncryptor {
    */
   decrypt(ct: Uint8Array): Buffer {
     const bs = this.ecb.blockSize;
-    if (ct.length === 0 || ct.length % bs !== 0) {
-      throw new EcryptfsError('EBADNAME', `encrypted name is ${ct.length} bytes, not a whole number of ${bs}-byte ${this.cipher} blocks`);
-    }
+    checkNameCiphertext(ct, bs, this.cipher);
     return nameOfBlock(this.ecb.ecbDecrypt(ct), bs, (z) => this.prefix(z));
   }
 
@@ -284,11 +282,16 @@ export function decryptFilename(
   checkFnekKey(fnek, keyBytes);
   const bs = blockSizeOf(cipher);
   const ct = parsed.ciphertext;
+  checkNameCiphertext(ct, bs, cipher);
+  const pt = createBlockCipher(cipher, fnek.subarray(0, keyBytes)).ecbDecrypt(ct);
+  return nameOfBlock(pt, bs, options.verifyPrefix === false ? undefined : (z) => namePrefix(fnek, z));
+}
+
+/** A Tag 70 ciphertext must be whole cipher blocks, at least one. */
+function checkNameCiphertext(ct: Uint8Array, bs: number, cipher: CipherName): void {
   if (ct.length === 0 || ct.length % bs !== 0) {
     throw new EcryptfsError('EBADNAME', `encrypted name is ${ct.length} bytes, not a whole number of ${bs}-byte ${cipher} blocks`);
   }
-  const pt = createBlockCipher(cipher, fnek.subarray(0, keyBytes)).ecbDecrypt(ct);
-  return nameOfBlock(pt, bs, options.verifyPrefix === false ? undefined : (z) => namePrefix(fnek, z));
 }
 
 /** The clear name in a decrypted Tag 70 block (wiped), its prefix checked against `prefix(z)` unless undefined. */
