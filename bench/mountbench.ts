@@ -150,7 +150,7 @@ export type Result = Record<Metric, number>;
  * `x * 1103515245` in floating point dropped the low bits, so "2,000 random reads" of a 512 MiB
  * file touched only ~470 distinct pages and the row measured mostly page-cache hits.
  */
-export function lcg(x: number): number {
+function lcg(x: number): number {
   return (Math.imul(x, 1103515245) + 12345) >>> 0;
 }
 
