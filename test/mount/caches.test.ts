@@ -11,28 +11,8 @@ import { constants as OSC } from 'node:os';
 import { join } from 'node:path';
 import * as sys from '../../src/lower/sys.js';
 import { EcryptfsFs, ROOT } from '../../src/mount/fs.js';
-import { KeyRing } from '../../src/volume/keyring.js';
-import { Volume } from '../../src/volume/volume.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { withFreshFs } from './fresh-fs.js';
 
-/** A fresh lower directory, a volume on it and the mount's file system over it; `openOther` opens a
- * second volume on the same lower directory, each volume with its own ring (closing a volume
- * wipes its ring's keys). */
-async function withFs(body: (t: { lowerDir: string; vol: Volume; fs: EcryptfsFs; openOther: () => Promise<Volume> }) => Promise<void>): Promise<void> {
-  const dir = tempDir();
-  try {
-    const open = async () => {
-      const ring = new KeyRing();
-      const [k, f] = await ring.addPassphrase('cache-pass');
-      return Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    };
-    const vol = await open();
-    await body({ lowerDir: dir.path, vol, fs: new EcryptfsFs(vol), openOther: open });
-    vol.close();
-  } finally {
-    dir.cleanup();
-  }
-}
 
 /** The first encrypted name in `lowerDir` other than `except`. */
 async function lowerName(lowerDir: string, except?: string): Promise<string> {
@@ -40,7 +20,7 @@ async function lowerName(lowerDir: string, except?: string): Promise<string> {
 }
 
 test('a file rewritten in the lower directory behind the mount shows its new size', async () => {
-  await withFs(async ({ lowerDir, fs, openOther }) => {
+  await withFreshFs(async ({ lowerDir, fs, openOther }) => {
     const { entry, fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(100, 1));
     await fs.release(fh);
@@ -81,7 +61,7 @@ function aclValue(): Buffer {
 }
 
 test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode changes, behind the mount or through it', async () => {
-  await withFs(async ({ lowerDir, fs }) => {
+  await withFreshFs(async ({ lowerDir, fs }) => {
     const { entry, fh } = await fs.create(ROOT, 'acl.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.release(fh);
     const lower = join(lowerDir, await lowerName(lowerDir));
@@ -111,7 +91,7 @@ test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode ch
 });
 
 test('the clear size remembered when a file is closed is the one it was closed with', async () => {
-  await withFs(async ({ fs, openOther }) => {
+  await withFreshFs(async ({ fs, openOther }) => {
     const { entry, fh } = await fs.create(ROOT, 'c.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(5000, 1));
     await fs.setattr(entry.nodeid, { size: 4097 });
@@ -132,7 +112,7 @@ test('the clear size remembered when a file is closed is the one it was closed w
 });
 
 test('a lookup that reads a header does not count as an access (the lower atime stays)', async () => {
-  await withFs(async ({ lowerDir, vol, fs }) => {
+  await withFreshFs(async ({ lowerDir, vol, fs }) => {
     const { fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.write(fh, 0, Buffer.alloc(100, 1));
     await fs.release(fh);
@@ -149,7 +129,7 @@ test('a lookup that reads a header does not count as an access (the lower atime 
 });
 
 test('a symlink\'s clear length is remembered per lower inode; a new link under the same name shows its own', async () => {
-  await withFs(async ({ lowerDir, fs, openOther }) => {
+  await withFreshFs(async ({ lowerDir, fs, openOther }) => {
     const s = await fs.symlink(ROOT, 'ln', 'a/short');
     assert.equal(fs.getattrSync(s.nodeid).size, 7);
     assert.equal(fs.getattrSync(s.nodeid).size, 7, 'from the cache');

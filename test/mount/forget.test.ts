@@ -8,31 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as C, readdirSync } from 'node:fs';
 import { constants as OSC } from 'node:os';
-import { EcryptfsFs, ErrnoError, ROOT } from '../../src/mount/fs.js';
+import { ErrnoError, ROOT } from '../../src/mount/fs.js';
 import { ClearSizes } from '../../src/mount/fs/sizes.js';
-import { KeyRing } from '../../src/volume/keyring.js';
-import { Volume } from '../../src/volume/volume.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { withFreshFs } from './fresh-fs.js';
 
 const stale = (e: unknown) => e instanceof ErrnoError && e.errno === OSC.errno.ESTALE;
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-/** A fresh lower directory, a volume on it and the mount's file system over it, for `body`. */
-async function withFreshFs(body: (t: { vol: Volume; fs: EcryptfsFs }) => Promise<void>): Promise<void> {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('forget-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    try {
-      await body({ vol, fs: new EcryptfsFs(vol) });
-    } finally {
-      vol.close();
-    }
-  } finally {
-    dir.cleanup();
-  }
-}
 
 test('forget releases a node, its inode key and its directory descriptor; partial forgets keep it', async () => {
   await withFreshFs(async ({ fs }) => {

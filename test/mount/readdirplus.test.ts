@@ -12,26 +12,10 @@ import { join } from 'node:path';
 import { EcryptfsFs, ROOT } from '../../src/mount/fs.js';
 import type { ListedEntry } from '../../src/mount/fs/dir-ops.js';
 import { credsEnabled } from '../../src/lower/creds.js';
-import { KeyRing } from '../../src/volume/keyring.js';
-import { Volume } from '../../src/volume/volume.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { withFreshFs } from './fresh-fs.js';
 import { mountSkipReason, mountVolume, sh } from './harness.js';
 
-async function withFs(body: (t: { lowerDir: string; fs: EcryptfsFs; vol: Volume }) => Promise<void>): Promise<void> {
-  const dir = tempDir();
-  try {
-    const ring = new KeyRing();
-    const [k, f] = await ring.addPassphrase('rdplus-pass');
-    const vol = await Volume.open(dir.path, ring, { sigs: [k.sig], fnekSig: f.sig });
-    try {
-      await body({ lowerDir: dir.path, fs: new EcryptfsFs(vol), vol });
-    } finally {
-      vol.close();
-    }
-  } finally {
-    dir.cleanup();
-  }
-}
 
 /** Every entry of directory `nodeid` (as the kernel pages through it), with `plus`. */
 function listAll(fs: EcryptfsFs, nodeid: number, plus: boolean, ctx?: { uid: number; gid: number; pid: number; umask?: number }): ListedEntry[] {
@@ -54,7 +38,7 @@ function listAll(fs: EcryptfsFs, nodeid: number, plus: boolean, ctx?: { uid: num
 const named = (list: ListedEntry[]) => new Map(list.filter((e) => !['.', '..'].includes(e.name.toString())).map((e) => [e.name.toString(), e]));
 
 test('plus entries answer as LOOKUP for names the kernel does not hold, nodeid 0 for those it holds fresh', async () => {
-  await withFs(async ({ fs }) => {
+  await withFreshFs(async ({ fs }) => {
     const d = await fs.mkdir(ROOT, 'd', 0o755);
     const sizes = new Map<string, number>();
     for (let i = 0; i < 12; i++) {
@@ -113,7 +97,7 @@ test('plus entries answer as LOOKUP for names the kernel does not hold, nodeid 0
 });
 
 test('a caller who may read but not search a directory gets plain names from READDIRPLUS', { skip: credsEnabled() ? false : 'needs root (per-caller credentials)' }, async () => {
-  await withFs(async ({ fs }) => {
+  await withFreshFs(async ({ fs }) => {
     const d = await fs.mkdir(ROOT, 'noexec', 0o755);
     const { fh } = await fs.create(d.nodeid, 'secret', 0o100644, C.O_RDWR | C.O_CREAT);
     await fs.release(fh);
