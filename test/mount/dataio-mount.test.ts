@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'nod
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
 import { join } from 'node:path';
-import { mountSkipReason, mountVolume } from './harness.js';
+import { mountSkipReason, mountVolume, withRemount } from './harness.js';
 
 const skip = mountSkipReason();
 
@@ -71,14 +71,10 @@ test('several processes writing and reading at once, also one file from two proc
     };
     check();
     // And from the lower files alone, after a remount.
-    await m.umount();
-    const again = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', { lower: m.lower });
-    try {
+    await withRemount(m, 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', async (again) => {
       for (const f of own) assert.ok(readFileSync(join(again.upper, `own${own.indexOf(f)}`)).equals(pattern(f.seed, 0, f.size)));
       assert.ok(readFileSync(join(again.upper, 'shared')).equals(pattern(9, 0, 4 * MB)));
-    } finally {
-      await again.cleanup();
-    }
+    });
   } finally {
     await m.cleanup();
   }

@@ -55,6 +55,17 @@ export async function mountVolume(options: string, opts: { lower?: string; passp
   };
 }
 
+/** Unmount `m`, mount its lower directory again with `options` for `body`, then unmount that. */
+export async function withRemount(m: TestMount, options: string, body: (again: TestMount) => Promise<void>): Promise<void> {
+  await m.umount();
+  const again = await mountVolume(options, { lower: m.lower });
+  try {
+    await body(again);
+  } finally {
+    await again.cleanup();
+  }
+}
+
 /**
  * Make /dev/fuse usable by ordinary users (Debian's default mode; some VMs ship it 0600). Every
  * test that mounts as an ordinary user calls this itself: none may rely on another test or an

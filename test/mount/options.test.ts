@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { hasMarker } from '../../src/format/header.js';
 import { getXattrIfAny } from '../../src/lower/xattr.js';
-import { mountSkipReason, mountVolume } from './harness.js';
+import { mountSkipReason, mountVolume, withRemount } from './harness.js';
 import { ecryptfs } from '../cli/run.js';
 
 const skip = mountSkipReason();
@@ -19,9 +19,7 @@ test('ecryptfs_xattr_metadata keeps headers in user.ecryptfs; ecryptfs_encrypted
     assert.ok(!hasMarker(lower));
     const x = await getXattrIfAny(join(m.lower, 'doc'), 'user.ecryptfs');
     assert.ok(x && hasMarker(x) && (x.readUInt32BE(16) & 0x04) !== 0, 'header in the xattr, flag 0x04');
-    await m.umount();
-    const v = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n,ecryptfs_encrypted_view', { lower: m.lower });
-    try {
+    await withRemount(m, 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n,ecryptfs_encrypted_view', async (v) => {
       const view = await fsp.readFile(join(v.upper, 'doc'));
       assert.equal(view.length, 8192 + 4096);
       assert.ok(hasMarker(view) && (view.readUInt32BE(16) & 0x04) === 0, 'an in-file header, xattr flag cleared');
@@ -34,9 +32,7 @@ test('ecryptfs_xattr_metadata keeps headers in user.ecryptfs; ecryptfs_encrypted
       const d = await ecryptfs(['decrypt', copy, '-o', join(v.root, 'out'), '--passphrase-file', join(v.root, 'p')]);
       assert.equal(d.code, 0, d.stderr);
       assert.equal(await fsp.readFile(join(v.root, 'out', 'doc'), 'utf8'), 'xattr metadata\n');
-    } finally {
-      await v.cleanup();
-    }
+    });
   } finally {
     await m.cleanup();
   }
@@ -50,14 +46,10 @@ test('ecryptfs_fn_cipher / ecryptfs_fn_key_bytes: names under another cipher tha
     assert.ok(lowerName.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'));
     const head = await fsp.readFile(join(m.lower, lowerName));
     assert.equal(head[0x1d], 0x0a, 'Tag 3 cipher code of twofish');
-    await m.umount();
-    const ro = await mountVolume('ecryptfs_cipher=twofish,ecryptfs_key_bytes=32,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y,ecryptfs_fn_cipher=aes,ecryptfs_fn_key_bytes=16,ro', { lower: m.lower });
-    try {
+    await withRemount(m, 'ecryptfs_cipher=twofish,ecryptfs_key_bytes=32,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y,ecryptfs_fn_cipher=aes,ecryptfs_fn_key_bytes=16,ro', async (ro) => {
       assert.equal(await fsp.readFile(join(ro.upper, 'name under aes'), 'utf8'), 'contents under twofish');
       await assert.rejects(fsp.writeFile(join(ro.upper, 'x'), 'x'), { code: 'EROFS' });
-    } finally {
-      await ro.cleanup();
-    }
+    });
   } finally {
     await m.cleanup();
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { mountSkipReason, mountVolume } from './harness.js';
+import { mountSkipReason, mountVolume, withRemount } from './harness.js';
 
 const skip = mountSkipReason();
 
@@ -24,15 +24,11 @@ mm.close()`;
     assert.equal(r.status, 0, r.stderr);
     const data = await fsp.readFile(f);
     assert.equal(data.subarray(5000, 5005).toString(), 'HELLO');
-    await m.umount();
-    const again = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', { lower: m.lower });
-    try {
+    await withRemount(m, 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y', async (again) => {
       const d2 = await fsp.readFile(join(again.upper, 'mapped'));
       assert.equal(d2.length, 3 * 4096);
       assert.equal(d2.subarray(5000, 5005).toString(), 'HELLO', 'written to the lower file, not only cached');
-    } finally {
-      await again.cleanup();
-    }
+    });
   } finally {
     await m.cleanup();
   }
