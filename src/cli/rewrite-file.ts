@@ -6,23 +6,15 @@
  */
 import { closeSync, constants as fsc, openSync, promises as fsp, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { NodeLowerFs } from '../lower/lowerfs.js';
 import { openDirPathTrusted } from '../lower/at.js';
 import { at, O_PATH } from '../home/held.js';
 import { escapeName } from '../volume/names.js';
-import { copyXattrs, XattrNotes } from '../volume/tree.js';
+import { keptXattr, XattrNotes } from '../volume/tree.js';
+import { copyXattrsFd } from '../home/copytree.js';
 import { rawArgs } from './argv.js';
 import { runMain } from './run.js';
 
 type Path = string | Buffer;
-/** Paths are bytes: user.* xattrs and ACLs are copied through a LowerFs rooted at '/'. */
-const rootFs = new NodeLowerFs('/');
-/** The path relative to '/' (rootFs's paths). */
-function rel(p: Path): Buffer {
-  const b = Buffer.from(p);
-  return b[0] === 0x2f ? b.subarray(1) : Buffer.concat([Buffer.from(process.cwd().slice(1)), Buffer.from('/'), b]);
-}
-
 /**
  * The directory holding `p`, opened once (everything after is relative to it), and `p`'s last
  * name. Root follows only root's links on the way: a user's directory in the path swapped for a
@@ -108,8 +100,9 @@ async function copyByDescriptors(from: Path, to: Path, st: Stats, notes: XattrNo
       await fsp.copyFile(`/proc/self/fd/${src.fd}`, `/proc/self/fd/${dst.fd}`);
       await dst.sync();
       if (process.getuid?.() === 0) await dst.chown(st.uid, st.gid);
-      // copyFile keeps no xattrs: user.* and POSIX ACLs are copied (after the owner, before the mode).
-      await copyXattrs(rootFs, rel(from), rootFs, rel(to), notes, show, false);
+      // copyFile keeps no xattrs: user.* and POSIX ACLs are copied (after the owner, before the
+      // mode), descriptor to descriptor like the rest.
+      for (const r of copyXattrsFd(src.fd, dst.fd, keptXattr)) notes.add(r.code, r.name, show);
       await dst.chmod(st.mode & 0o7777);
       await dst.utimes(st.atime, st.mtime);
     } finally {

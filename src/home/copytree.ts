@@ -191,30 +191,36 @@ async function fixMeta(dir: FileHandle, name: Name, st: BigIntStats, have: BigIn
 /** Extended attributes worth copying: the user's own and POSIX ACLs (not security.* or trusted.*). */
 const COPIED_XATTR = /^(user\.|system\.posix_acl_(access|default)$)/;
 
-/** Copy `from`'s user.* attributes and ACLs to `to` (open descriptors). Returns the names the destination refused. */
-function copyXattrs(from: FileHandle, to: FileHandle): string[] {
+/**
+ * Copy `from`'s extended attributes that `keep` accepts (by default user.* and ACLs) to `to`, both
+ * open descriptors (no name is looked up again). Returns those the destination refused, with the error.
+ */
+export function copyXattrsFd(from: number, to: number, keep = (n: string) => COPIED_XATTR.test(n)): Array<{ name: string; code: string }> {
   let names: string[];
   try {
-    names = flistxattr(from.fd);
+    names = flistxattr(from);
   } catch {
     return [];
   }
-  const refused: string[] = [];
-  for (const n of names.filter((x) => COPIED_XATTR.test(x))) {
+  const refused: Array<{ name: string; code: string }> = [];
+  for (const n of names.filter(keep)) {
     let v: Buffer;
     try {
-      v = fgetxattr(from.fd, n);
+      v = fgetxattr(from, n);
     } catch {
       continue;
     }
     try {
-      fsetxattr(to.fd, n, v);
+      fsetxattr(to, n, v);
     } catch (e) {
-      refused.push(`${n} (${(e as NodeJS.ErrnoException).code})`);
+      refused.push({ name: n, code: (e as NodeJS.ErrnoException).code ?? 'error' });
     }
   }
   return refused;
 }
+
+/** copyXattrsFd of two open files, each refusal as `NAME (CODE)`. */
+const copyXattrs = (from: FileHandle, to: FileHandle): string[] => copyXattrsFd(from.fd, to.fd).map((r) => `${r.name} (${r.code})`);
 
 /**
  * Copy a regular file from the open `inp` to a new `name` in `dir`, leaving all-zero 64 KiB runs

@@ -29,3 +29,25 @@ test('ecryptfs-rewrite-file encrypts passthrough files in place and keeps their 
     await m.cleanup();
   }
 });
+
+test('ecryptfs-rewrite-file keeps a file\'s user.* extended attributes', async () => {
+  const { getXattrIfAny, setXattr } = await import('../../src/lower/xattr.js');
+  const { rewriteFiles } = await import('../../src/cli/rewrite-file.js');
+  const dir = await fsp.mkdtemp('/var/tmp/etrewrite-');
+  try {
+    const f = join(dir, 'f');
+    await fsp.writeFile(f, 'data\n');
+    await setXattr(f, 'user.kept', Buffer.from('value'));
+    const write = process.stdout.write;
+    process.stdout.write = () => true;
+    try {
+      assert.equal(await rewriteFiles([f]), 0);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.equal((await getXattrIfAny(f, 'user.kept'))?.toString(), 'value');
+    assert.equal(await fsp.readFile(f, 'utf8'), 'data\n');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
