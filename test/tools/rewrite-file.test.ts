@@ -51,3 +51,27 @@ test('ecryptfs-rewrite-file keeps a file\'s user.* extended attributes', async (
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('ecryptfs-rewrite-file as root keeps a symbolic link\'s target, owner and group', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async () => {
+  const { rewriteFiles } = await import('../../src/cli/rewrite-file.js');
+  const dir = await fsp.mkdtemp('/var/tmp/etrewrite-');
+  try {
+    const l = join(dir, 'link');
+    await fsp.symlink('some/target', l);
+    await fsp.lchown(l, 54321, 54322);
+    const write = process.stdout.write;
+    process.stdout.write = () => true;
+    try {
+      assert.equal(await rewriteFiles([l]), 0);
+    } finally {
+      process.stdout.write = write;
+    }
+    const st = await fsp.lstat(l);
+    assert.ok(st.isSymbolicLink());
+    assert.deepEqual([st.uid, st.gid], [54321, 54322]);
+    assert.equal(await fsp.readlink(l), 'some/target');
+    assert.deepEqual(await fsp.readdir(dir), ['link']);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
