@@ -48,8 +48,11 @@ export interface Caller {
  * an ArrayBuffer and a malloc'd store, ~300 bytes for a 100-byte name).
  */
 export class Node {
-  /** Lower name in the parent directory: its bytes as a latin1 string (exact for any byte). */
-  private lname: string;
+  /**
+   * Lower name in the parent directory: its bytes as a latin1 string (exact for any byte),
+   * compared and copied without a Buffer.
+   */
+  key: string;
 
   nlookup = 0;
 
@@ -83,25 +86,12 @@ export class Node {
     /** S_IFMT bits. */
     readonly type: number,
   ) {
-    this.lname = typeof name === 'string' ? name : latin1(name);
+    this.key = typeof name === 'string' ? name : latin1(name);
   }
 
   /** Lower name (bytes) in the parent directory: a new Buffer on each read, for one call. */
   get name(): Buffer {
-    return Buffer.from(this.lname, 'latin1');
-  }
-
-  set name(b: Uint8Array) {
-    this.lname = latin1(b);
-  }
-
-  /** The lower name as kept (latin1): compared and copied without a Buffer. */
-  get key(): string {
-    return this.lname;
-  }
-
-  set key(s: string) {
-    this.lname = s;
+    return Buffer.from(this.key, 'latin1');
   }
 }
 
