@@ -339,12 +339,13 @@ export class FsCore {
     const dir = this.dirFd(parent);
     // Probes that answer with an errno: a missing name (every create asks first) builds no
     // Error with a stack and a message holding the lower name.
-    let st = sys.fstatatOrErrno(dir, enc);
+    const st = sys.fstatatOrErrno(dir, enc);
+    if (typeof st !== 'number') return this.entryFor(parent, enc, cr, st);
+    if (st !== E.ENOENT || enc.equals(clear)) throw new ErrnoError(st);
     // Plain names put straight into the lower directory are found too (as in the seed).
-    if (st === E.ENOENT && !enc.equals(clear)) st = sys.fstatatOrErrno(dir, clear);
-    else if (typeof st !== 'number') return this.entryFor(parent, enc, cr, st);
-    if (typeof st === 'number') throw new ErrnoError(st);
-    return this.entryFor(parent, clear, cr, st);
+    const plain = sys.fstatatOrErrno(dir, clear);
+    if (typeof plain === 'number') throw new ErrnoError(plain);
+    return this.entryFor(parent, clear, cr, plain);
   }
 
   forget(nodeid: number, n: number): void {
