@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { constants as C } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { isPromise } from '../../src/fuse/operations.js';
 import { EcryptfsFs, ErrnoError, ROOT } from '../../src/mount/fs.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
 import { tempDir } from '../helpers/fixtures.js';
 
-const isPromise = (v: unknown): boolean => typeof (v as { then?: unknown } | undefined)?.then === 'function';
 const caller = (pid: number) => ({ uid: 0, gid: 0, pid });
 
 /** A fresh volume's filesystem with one file 'f' open read-write; the directory goes afterwards. */
