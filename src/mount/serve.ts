@@ -129,7 +129,7 @@ export function safeGeneric(generic: string[], lower: { uid: number; mode: numbe
   return out;
 }
 
-export function readdirplusMode(v: string | undefined): boolean | 'auto' {
+function readdirplusMode(v: string | undefined): boolean | 'auto' {
   if (v === '0') return false;
   return v === '1' ? true : 'auto';
 }
