@@ -360,7 +360,7 @@ export class FsCore {
     }
   }
 
-  /** How many entries each per-node and per-inode table holds (tests, memory reports). */
+  /** How many entries each per-node and per-inode table holds (for the tests). */
   tables(): { nodes: number; inodes: number; dirFds: number; clearSizes: number; encodedNames: number; decodedNames: number; open: number; dirStreams: number } {
     return {
       nodes: this.nodes.size, inodes: this.byKey.size, dirFds: this.dirs.size, clearSizes: this.clearSizes.count,
