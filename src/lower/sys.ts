@@ -312,26 +312,25 @@ function parseStat(b: Buffer): LowerStat {
   };
 }
 
+/** fstatat, or the errno (positive) it failed with: a probe's ENOENT builds no Error. */
+export function fstatatOrErrno(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | number {
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return OSC.errno.ENOSYS;
+  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return lastErrno();
+  return parseStat(statBuf);
+}
 /** lstat of `name` in directory `dir` (never follows; AT_EMPTY_PATH with name '' stats `dir`). */
 export function fstatat(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat {
-  if (process.arch !== 'x64' && process.arch !== 'arm64') throw sysError('fstatat', OSC.errno.ENOSYS);
-  check(lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)), 'fstatat', name);
-  return parseStat(statBuf);
+  const st = fstatatOrErrno(dir, name, flags);
+  if (typeof st === 'number') throw sysError('fstatat', st, name);
+  return st;
 }
 /**
  * fstatat, undefined when it fails (a missing name is the usual answer of a probe): no Error is
  * built for it (a captured stack costs more than the syscall).
  */
 export function fstatatOrNull(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | undefined {
-  if (process.arch !== 'x64' && process.arch !== 'arm64') return undefined;
-  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return undefined;
-  return parseStat(statBuf);
-}
-/** fstatat, or the errno (positive) it failed with: a probe's ENOENT builds no Error. */
-export function fstatatOrErrno(dir: number, name: Name, flags = AT_SYMLINK_NOFOLLOW): LowerStat | number {
-  if (process.arch !== 'x64' && process.arch !== 'arm64') return OSC.errno.ENOSYS;
-  if (lib().fstatat(dir, cstr(name), statBuf, flags | (name.length === 0 ? AT_EMPTY_PATH : 0)) < 0) return lastErrno();
-  return parseStat(statBuf);
+  const st = fstatatOrErrno(dir, name, flags);
+  return typeof st === 'number' ? undefined : st;
 }
 export function fstat(fd: number): LowerStat {
   return fstatat(fd, '', AT_EMPTY_PATH);
