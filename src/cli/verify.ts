@@ -275,6 +275,7 @@ export async function verifyMain(args: string[]): Promise<number> {
   let homeDir: string | undefined;
   const checks: Check[] = [];
   let loginUid: number | undefined;
+  let userGiven = false;
   const invalid = (m: string, fix?: string) => {
     process.stderr.write(`ERROR: ${m}\n${fix ? `  fix: ${fix}\n` : ''}ERROR: Configuration invalid\n`);
     return 1;
@@ -288,23 +289,11 @@ export async function verifyMain(args: string[]): Promise<number> {
     else if (a === '--home-dir' && i + 1 < args.length) homeDir = args[++i];
     else if ((a === '-u' || a === '--user') && i + 1 < args.length) {
       user = args[++i];
+      userGiven = true;
       try {
         home = lookupAccount(user).home;
       } catch {
         home = '';
-      }
-      if (homeDir === undefined && !(await statOrUndef(home))?.isDirectory()) {
-        // Root cannot look into a home the user has mounted (FUSE, no allow_other): check as the user.
-        if (process.getuid?.() === 0 && (await fsp.stat(home).catch((e: NodeJS.ErrnoException) => e.code)) === 'EACCES') return verifyAsUser(user, args);
-        return invalid(`Invalid home directory [${home}] of [${user}]`, home ? `the passwd entry of ${user} must name an existing directory (usermod -d DIR ${user}; mkdir DIR)` : `${user} has no passwd entry (getent passwd ${user})`);
-      }
-      if (process.getuid?.() === 0 && homeDir === undefined) {
-        // Root reads none of the user's files itself: the user may have linked Private.sig or
-        // Private.mnt to a root-only file (whose text the checks would print) or a FIFO. The checks
-        // run with the user's uid, which reads what the user's login reads and sees through the
-        // user's FUSE mount (root cannot: no allow_other).
-        loginUid = lookupAccount(user).uid;
-        if (loginUid !== 0) return verifyAsUser(user, args);
       }
     } else if (a === '--help') {
       process.stdout.write(USAGE);
@@ -313,6 +302,29 @@ export async function verifyMain(args: string[]): Promise<number> {
       // The script loops for ever on an unknown option; say what is wrong instead.
       process.stderr.write(`ERROR: Unknown option [${a}]\n${USAGE}`);
       return 1;
+    }
+  }
+  // Decided once every option is read (--home-dir may come before or after -u).
+  if (userGiven) {
+    if (homeDir === undefined && !(await statOrUndef(home))?.isDirectory()) {
+      // Root cannot look into a home the user has mounted (FUSE, no allow_other): check as the user.
+      if (process.getuid?.() === 0 && (await fsp.stat(home).catch((e: NodeJS.ErrnoException) => e.code)) === 'EACCES') return verifyAsUser(user, args);
+      return invalid(`Invalid home directory [${home}] of [${user}]`, home ? `the passwd entry of ${user} must name an existing directory (usermod -d DIR ${user}; mkdir DIR)` : `${user} has no passwd entry (getent passwd ${user})`);
+    }
+    if (process.getuid?.() === 0) {
+      // Root reads none of the user's files itself: the user may have linked Private.sig or
+      // Private.mnt to a root-only file (whose text the checks would print) or a FIFO. The checks
+      // run with the user's uid, which reads what the user's login reads and sees through the
+      // user's FUSE mount (root cannot: no allow_other).
+      let uid: number;
+      try {
+        uid = lookupAccount(user).uid;
+      } catch {
+        return invalid(`[${user}] has no passwd entry`, `getent passwd ${user}`);
+      }
+      // (the user's run starts in /: a relative --home-dir is made absolute here)
+      if (uid !== 0) return verifyAsUser(user, homeDir === undefined ? args : args.map((x, i) => (args[i - 1] === '--home-dir' ? resolve(x) : x)));
+      if (homeDir === undefined) loginUid = uid;
     }
   }
   if (homeDir !== undefined) home = resolve(homeDir);

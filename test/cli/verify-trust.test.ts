@@ -17,8 +17,8 @@ const USER = 'etvfy1';
 const SECRET = 'ROOTONLYSECRETLINE';
 const skip = process.getuid?.() !== 0 ? 'needs root (a test user, a root-only file)' : false;
 
-const verify = () => {
-  const r = spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'ecryptfs-verify.js'), '-u', USER, '-p'], { encoding: 'utf8', timeout: 60_000 });
+const verify = (args = ['-u', USER, '-p']) => {
+  const r = spawnSync(process.execPath, ['--openssl-legacy-provider', join(BIN, 'ecryptfs-verify.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 };
 
@@ -45,10 +45,13 @@ test('ecryptfs-verify -u as root: Private.sig or Private.mnt linked to a root-on
 
     for (const f of ['Private.mnt', 'Private.sig']) {
       asUser(`mv ${dot}/${f} ${dot}/${f}.real && ln -s ${rootDir}/secret ${dot}/${f}`);
-      const r = verify();
-      assert.notEqual(r.code, 0, r.out);
-      assert.ok(!r.out.includes(SECRET), `${f} linked to a root-only file: root read it\n${r.out}`);
-      assert.match(r.out, new RegExp(`ERROR: \\[${dot}/${f}\\] cannot be read by \\[${USER}\\] \\(EACCES; owned by \\[root\\], mode 0600\\)`));
+      // --home-dir before or after -u: the checks run with the user's uid all the same.
+      for (const args of [['-u', USER, '-p'], ['--home-dir', home, '-u', USER, '-p'], ['-u', USER, '--home-dir', home, '-p']]) {
+        const r = verify(args);
+        assert.notEqual(r.code, 0, r.out);
+        assert.ok(!r.out.includes(SECRET), `${f} linked to a root-only file: root read it (${args.join(' ')})\n${r.out}`);
+        assert.match(r.out, new RegExp(`ERROR: \\[${dot}/${f}\\] cannot be read by \\[${USER}\\] \\(EACCES; owned by \\[root\\], mode 0600\\)`));
+      }
       asUser(`rm ${dot}/${f} && mv ${dot}/${f}.real ${dot}/${f}`);
     }
     // Root's diagnostics, then the checks with the user's uid.
