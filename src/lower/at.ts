@@ -72,16 +72,16 @@ export function openDirPath(path: string): number {
  * A link only root can have made and only root can change: root's, in a directory of root's that
  * nobody else may write to (or may write to but, sticky, not remove root's entries from).
  */
-export function rootsLink(link: LowerStat, dir: LowerStat): boolean {
+function rootsLink(link: LowerStat, dir: LowerStat): boolean {
   return link.uid === 0 && dir.uid === 0 && ((dir.mode & 0o022) === 0 || (dir.mode & 0o1000) !== 0);
 }
 
 /**
  * openDirPath for root's tools in a user's tree: walked from / the same way, but a symbolic link
- * `trusted` accepts (by default root's own, as /home -> /var/home) is followed; any other (one a
- * user made, or could replace) is refused with ELOOP. At most 40 links, as the kernel.
+ * of root's (rootsLink, as /home -> /var/home) is followed; any other (one a user made, or could
+ * replace) is refused with ELOOP. At most 40 links, as the kernel.
  */
-export function openDirPathTrusted(path: string | Buffer, trusted: (link: LowerStat, dir: LowerStat) => boolean = rootsLink): number {
+export function openDirPathTrusted(path: string | Buffer): number {
   const bytes = Buffer.from(path);
   if (bytes[0] !== 0x2f) throw sysError('openat', OSC.errno.EINVAL, path);
   const fromRoot = () => openat(AT_FDCWD, '/', O_PATH | C.O_DIRECTORY | O_CLOEXEC);
@@ -109,7 +109,7 @@ export function openDirPathTrusted(path: string | Buffer, trusted: (link: LowerS
       else {
         const st = fstatat(fd, part);
         if (isLnk(st.mode)) {
-          if (++links > 40 || !trusted(st, fstat(fd))) throw sysError('openat', OSC.errno.ELOOP, part);
+          if (++links > 40 || !rootsLink(st, fstat(fd))) throw sysError('openat', OSC.errno.ELOOP, part);
           const target = readlinkat(fd, part);
           push(target);
           if (target[0] !== 0x2f) continue;
