@@ -52,11 +52,17 @@ const silentIO = (): DialogueIO => ({
 
 
 
-/** The passphrase in what passphrase_passwd_fd gives: a "passphrase_passwd=" (or "passwd=") line, else the first line. */
+/**
+ * The passphrase in a passphrase_passwd_file's or passphrase_passwd_fd's text: a
+ * "passphrase_passwd=" (or "passwd=") line, else the first line as its bytes (a bare passphrase,
+ * which is what most users put in such a file).
+ */
 function passphraseFromText(text: Buffer): Buffer {
-  const lines = text.toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
-  const m = lines.map((l) => /^(?:passphrase_passwd|passwd)=(.*)$/.exec(l)).find((x) => x);
-  return Buffer.from(m ? m[1] : lines[0], 'utf8');
+  for (const line of text.toString('utf8').split('\n')) {
+    const m = /^(?:passphrase_passwd|passwd)=(.*)$/.exec(line.replace(/\r$/, ''));
+    if (m) return Buffer.from(m[1], 'utf8');
+  }
+  return firstLine(text);
 }
 
 /** key=passphrase:passphrase_passwd_fd=N: read the descriptor to its end and close it (as mount.ecryptfs does). */
@@ -121,18 +127,11 @@ async function readPassphraseOptionFile(path: string): Promise<Buffer> {
   const text = await fsp.readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new EcryptfsError('EINVAL', `cannot read the passphrase file: ${e.code}`, path);
   });
-  let pass: Buffer | undefined;
-  for (const line of text.toString('utf8').split('\n')) {
-    const m = /^(?:passphrase_passwd|passwd)=(.*)$/.exec(line.replace(/\r$/, ''));
-    if (m) {
-      pass = Buffer.from(m[1], 'utf8');
-      break;
-    }
+  try {
+    return passphraseFromText(text);
+  } finally {
+    text.fill(0);
   }
-  // Also accept a bare passphrase (first line), which is what most users put in such a file.
-  pass ??= firstLine(text);
-  text.fill(0);
-  return pass;
 }
 
 export async function mountEcryptfs(a: MountArgs): Promise<number> {
