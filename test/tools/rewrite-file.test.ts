@@ -9,6 +9,17 @@ import { tool } from '../cli/run.js';
 
 const skip = mountSkipReason();
 
+/** `fn` with this process's stdout silenced (rewriteFiles prints a line per file). */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write;
+  process.stdout.write = () => true;
+  try {
+    return await fn();
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
 test('ecryptfs-rewrite-file encrypts passthrough files in place and keeps their contents and modes', { skip }, async () => {
   const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=y,ecryptfs_enable_filename_crypto=n');
   try {
@@ -38,13 +49,7 @@ test('ecryptfs-rewrite-file keeps a file\'s user.* extended attributes', async (
     const f = join(dir, 'f');
     await fsp.writeFile(f, 'data\n');
     await setXattr(f, 'user.kept', Buffer.from('value'));
-    const write = process.stdout.write;
-    process.stdout.write = () => true;
-    try {
-      assert.equal(await rewriteFiles([f]), 0);
-    } finally {
-      process.stdout.write = write;
-    }
+    assert.equal(await quietly(() => rewriteFiles([f])), 0);
     assert.equal((await getXattrIfAny(f, 'user.kept'))?.toString(), 'value');
     assert.equal(await fsp.readFile(f, 'utf8'), 'data\n');
   } finally {
@@ -59,13 +64,7 @@ test('ecryptfs-rewrite-file as root keeps a symbolic link\'s target, owner and g
     const l = join(dir, 'link');
     await fsp.symlink('some/target', l);
     await fsp.lchown(l, 54321, 54322);
-    const write = process.stdout.write;
-    process.stdout.write = () => true;
-    try {
-      assert.equal(await rewriteFiles([l]), 0);
-    } finally {
-      process.stdout.write = write;
-    }
+    assert.equal(await quietly(() => rewriteFiles([l])), 0);
     const st = await fsp.lstat(l);
     assert.ok(st.isSymbolicLink());
     assert.deepEqual([st.uid, st.gid], [54321, 54322]);
