@@ -104,9 +104,11 @@ export function fuseOperations(fs: EcryptfsFs): FuseOperations {
       if (mode !== 0) throw new FuseErrno(OSC.errno.EOPNOTSUPP);
       const a = await fs.getattr(ino, ctx);
       // With HANDLE_KILLPRIV_V2 the kernel leaves clearing setuid/setgid to us but marks no
-      // FALLOCATE: clear them as for a write by anyone but root.
+      // FALLOCATE: clear them as for a write by anyone but root, also when the size stays (a local
+      // filesystem's fallocate does: file_modified).
       if (ctx.uid !== 0) ctx.killSuidgid = true;
       if (offset + length > a.size) await fs.setattr(ino, { size: offset + length }, ctx);
+      else if (ctx.killSuidgid) fs.dataModified(ino, ctx);
     },
     destroy: () => fs.closeAll(),
   };

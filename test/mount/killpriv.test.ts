@@ -81,6 +81,11 @@ test('the owner\'s write, truncate and O_TRUNC opens clear setuid/setgid; root\'
   const f = ownersFile('f', 0o4755);
   assert.equal(runAs(OWNER, `fallocate -l 8192 ${f}`).code, 0);
   assert.equal(mode(f), 0o755);
+  // Within the current size too (the file is 6 bytes), as a local filesystem's fallocate does.
+  const fin = ownersFile('fin', 0o6775);
+  assert.equal(runAs(OWNER, `fallocate -l 4 ${fin}`).code, 0);
+  assert.equal(mode(fin), 0o775);
+  assert.equal(readFileSync(fin, 'utf8'), 'hello\n');
   const c = ownersFile('c', 0o4755);
   const r = runAs(OWNER, `python3 -c "import os; os.close(os.open('${c}', os.O_CREAT | os.O_TRUNC | os.O_WRONLY))"`);
   assert.equal(r.code, 0, r.out);

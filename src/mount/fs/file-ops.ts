@@ -84,6 +84,15 @@ export class FsFileOps extends FsDirOps {
     return true;
   }
 
+  /**
+   * The data of `nodeid` changed by a request without its own clearing (truncate, FALLOCATE, which
+   * the kernel leaves to us unmarked): setuid/setgid as for a write (killSuidgid).
+   */
+  dataModified(nodeid: number, ctx: Caller): void {
+    const n = this.node(nodeid);
+    if (this.onNode(n, undefined, (fd, st) => this.killSuidgid(st ?? sys.fstat(fd), (m) => nodefs.chmodSync(sys.fdPath(fd), m), ctx))) ctx.attrsChanged = true;
+  }
+
   async setattr(
     nodeid: number,
     a: {
@@ -102,7 +111,7 @@ export class FsFileOps extends FsDirOps {
       if (a.size > this.maxSize) throw new ErrnoError(E.EFBIG);
       await this.withFile(nodeid, true, cr, (f) => f.truncate(a.size!, this.vol.keys, this.vol.newFileParams(), this.stopper(ctx)));
       // Before any mode change of this request: an explicit mode wins. The reply carries the result.
-      if (ctx?.killSuidgid && this.onNode(n, undefined, (fd, st) => this.killSuidgid(st ?? sys.fstat(fd), (m) => nodefs.chmodSync(sys.fdPath(fd), m), ctx))) ctx.attrsChanged = true;
+      if (ctx?.killSuidgid) this.dataModified(nodeid, ctx);
     }
     if (a.mode !== undefined) {
       const mode = a.mode & 0o7777;
