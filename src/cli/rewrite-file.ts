@@ -6,9 +6,8 @@
  */
 import { closeSync, constants as fsc, openSync, promises as fsp, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { isLnk, openDirPathTrusted } from '../lower/at.js';
-import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, fchownat, fstat, O_CLOEXEC, openat } from '../lower/sys.js';
-import { at, O_PATH } from '../home/held.js';
+import { openDirPathTrusted } from '../lower/at.js';
+import { at, chownNewLink, O_PATH } from '../home/held.js';
 import { escapeName } from '../volume/names.js';
 import { keptXattr, XattrNotes } from '../volume/tree.js';
 import { copyXattrsFd } from '../home/copytree.js';
@@ -67,7 +66,7 @@ async function rewriteOne(path: Path, notes: XattrNotes): Promise<string | undef
     try {
       if (st.isSymbolicLink()) {
         await fsp.symlink(await fsp.readlink(here, { encoding: 'buffer' }), t);
-        if (process.getuid?.() === 0) chownNewLink(dir, tName, st);
+        if (process.getuid?.() === 0) chownNewLink(dir, tName, st.uid, st.gid);
         await fsp.lutimes(t, st.atime, st.mtime);
       } else await copyByDescriptors(here, t, st, notes, show);
     } catch {
@@ -83,21 +82,6 @@ async function rewriteOne(path: Path, notes: XattrNotes): Promise<string | undef
     return undefined;
   } finally {
     closeSync(dir);
-  }
-}
-
-/**
- * Root's chown of the link just made as `name` in `dir`, on the link's own descriptor: by name, the
- * user owning `dir` could have swapped it meanwhile for a hard link to a file of someone else's
- * that the user may read and write, and root would have given that file to the user.
- */
-function chownNewLink(dir: number, name: Buffer, st: Stats): void {
-  const fd = openat(dir, name, O_PATH | fsc.O_NOFOLLOW | O_CLOEXEC);
-  try {
-    if (!isLnk(fstat(fd).mode)) throw new Error('not the link that was made');
-    fchownat(fd, '', st.uid, st.gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-  } finally {
-    closeSync(fd);
   }
 }
 

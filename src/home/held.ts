@@ -10,7 +10,9 @@ import { promises as fsp, constants as fsc, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError } from '../errors.js';
 
-import { O_PATH } from '../lower/sys.js';
+import { closeSync } from 'node:fs';
+import { isLnk } from '../lower/mode.js';
+import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, fchownat, fstat, O_CLOEXEC, O_PATH, openat, symlinkat, unlinkat } from '../lower/sys.js';
 
 export { O_PATH };
 export const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
@@ -51,6 +53,35 @@ export function shown(name: Name): string {
     }
   }
   return out;
+}
+
+/**
+ * Root's chown of the link just made as `name` in the directory open as `dir`, on the link's own
+ * descriptor: by name, the user owning `dir` could have swapped it meanwhile for a hard link to a
+ * file of someone else's that the user may read and write, and root would give that file away.
+ */
+export function chownNewLink(dir: number, name: Name, uid: number, gid: number): void {
+  const fd = openat(dir, name, O_PATH | fsc.O_NOFOLLOW | O_CLOEXEC);
+  try {
+    if (!isLnk(fstat(fd).mode)) throw new EcryptfsError('EINVAL', `${shown(name)} changed while it was being made; run again`);
+    fchownat(fd, '', uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `name` in the directory open as `dir` made (or made again) a symbolic link to `target` owned by
+ * uid:gid, without a path: an existing non-directory of that name goes first.
+ */
+export function replaceLinkAt(dir: number, name: Name, target: Name, owner?: { uid: number; gid: number }): void {
+  try {
+    unlinkat(dir, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  symlinkat(target, dir, name);
+  if (owner) chownNewLink(dir, name, owner.uid, owner.gid);
 }
 
 /** The entries of an open directory, as bytes. */

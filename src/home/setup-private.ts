@@ -6,7 +6,7 @@
  * (write, unmount, mount again, compare). Root setting up for a user runs the user's part as
  * the user (setpriv). Secrets come from files, LOGINPASS/MOUNTPASS or `io`, never argv.
  */
-import { promises as fsp, accessSync, constants as fsc } from 'node:fs';
+import { promises as fsp, accessSync, chmodSync, closeSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,9 @@ import { writeFileAtomic } from '../lower/atomic.js';
 import { umountEcryptfs } from '../mount/launch.js';
 import { readSecretFile } from '../volume/keysource.js';
 import { type Account, currentAccount, isMounted, isRoot, lookupAccount, type PrivatePaths, privatePaths } from './account.js';
-import { at, holdUserDir } from './held.js';
+import { at, holdUserDir, replaceLinkAt } from './held.js';
+import { openDirPathTrusted } from '../lower/at.js';
+import { AT_EMPTY_PATH, fchownat } from '../lower/sys.js';
 import type { ToolIO } from './io.js';
 import { runAsUser, runSync } from '../sys/run.js';
 import { addPrivateKeys, mountPrivateDir, mountPrivateNow, PW_ATTEMPTS, umountPrivate } from './private-mount.js';
@@ -204,13 +206,16 @@ async function touchIn(dir: FileHandle, name: string, owner: Account | undefined
 async function mountNewHome(who: Account, lower: string, sigs: string[], unmountAfter: boolean): Promise<void> {
   const ecdir = join(ECRYPTFS_DIR, who.name);
   if ((await mountPrivateDir(lower, who.home, sigs, [], true)) !== 0) fail('Could not mount');
-  for (const n of ['.ecryptfs', '.Private']) {
-    await fsp.rm(join(who.home, n), { force: true });
-    await fsp.symlink(join(ecdir, n), join(who.home, n));
-    await fsp.lchown(join(who.home, n), who.uid, who.gid);
+  // On the mounted home's own descriptor: links made, owned and checked without a path the user could change.
+  const home = openDirPathTrusted(who.home);
+  try {
+    for (const n of ['.ecryptfs', '.Private']) replaceLinkAt(home, n, join(ecdir, n), who);
+    // An O_PATH handle: owner through AT_EMPTY_PATH, mode through its /proc link (the same inode).
+    fchownat(home, '', who.uid, who.gid, AT_EMPTY_PATH);
+    chmodSync(`/proc/self/fd/${home}`, 0o700);
+  } finally {
+    closeSync(home);
   }
-  await fsp.chown(who.home, who.uid, who.gid);
-  await fsp.chmod(who.home, 0o700);
   if (!unmountAfter) return;
   if ((await umountEcryptfs(who.home)) !== 0) fail(`Could not unmount ${who.home}`);
   for (const s of sigs) await unlinkKey(s).catch(() => false);
@@ -275,9 +280,11 @@ export async function setupPrivate(o: SetupOptions, io: ToolIO): Promise<SetupRe
       const e = await hold(holdUserDir(undefined, ecdir, ecdir, who));
       dot = await hold(holdUserDir(e, '.ecryptfs', join(ecdir, '.ecryptfs'), who));
       lowerDir = `/proc/self/fd/${(await hold(holdUserDir(e, '.Private', lower, who))).fd}`;
-      for (const n of ['.ecryptfs', '.Private']) {
-        await fsp.rm(join(who.home, n), { force: true });
-        await fsp.symlink(join(ecdir, n), join(who.home, n));
+      const home = openDirPathTrusted(who.home);
+      try {
+        for (const n of ['.ecryptfs', '.Private']) replaceLinkAt(home, n, join(ecdir, n));
+      } finally {
+        closeSync(home);
       }
     } else {
       // A user's own run (or root's for itself): its own links are its own business.
