@@ -83,7 +83,7 @@ test('every bin answers --help and -h with its usage, exit 0, and changes nothin
 });
 
 test('every bin answers --help and -h as an ordinary user, and changes nothing', { skip: isRoot ? (sh('command -v keyctl setpriv').code !== 0 ? 'needs keyctl and setpriv' : false) : 'creating a user needs root (CI runs as root)' }, () => {
-  const { home, uid } = freshUser(USER);
+  const { home, uid, gid } = freshUser(USER);
   try {
     const as = (cmd: string) => spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--init-groups', 'sh', '-c', cmd], {
       encoding: 'utf8', env: { PATH: process.env.PATH, HOME: home, USER, LOGNAME: USER }, cwd: home,
@@ -97,6 +97,6 @@ test('every bin answers --help and -h as an ordinary user, and changes nothing',
     };
     runAll(run, () => snapshot(home, USER, keys));
   } finally {
-    sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u; rm -f /dev/shm/ecryptfs-${USER}-*; pkill -9 -u ${USER}; userdel -r ${USER} 2>/dev/null`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u; rm -f /dev/shm/ecryptfs-${USER}-*; pkill -9 -u ${USER}; userdel -r ${USER} 2>/dev/null`);
   }
 });

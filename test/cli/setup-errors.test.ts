@@ -34,10 +34,10 @@ function skipReason(): string | false {
  * Run `argv` as `user` (or root), after `setup` (shell commands run as root in a private mount
  * namespace, when given), with `path` as PATH.
  */
-function run(argv: string[], o: { user?: { uid: number; home: string }; setup?: string; path?: string } = {}): Promise<RunResult> {
+function run(argv: string[], o: { user?: { uid: number; gid: number; home: string }; setup?: string; path?: string } = {}): Promise<RunResult> {
   const path = o.path ?? SYSTEM_PATH;
   const env: NodeJS.ProcessEnv = { PATH: path, HOME: o.user?.home ?? '/root', LANG: 'C' };
-  const drop = o.user ? [which('setpriv'), `--reuid=${o.user.uid}`, `--regid=${o.user.uid}`, '--clear-groups'] : [];
+  const drop = o.user ? [which('setpriv'), `--reuid=${o.user.uid}`, `--regid=${o.user.gid}`, '--clear-groups'] : [];
   let cmd: string[] = [...drop, ...argv];
   if (o.setup !== undefined) {
     // The namespace's shell finds its tools in the normal PATH; the command gets `path`.
@@ -51,7 +51,7 @@ const node = (file: string, ...args: string[]) => [process.execPath, '--openssl-
 
 describe('set-up errors name the cause and the fix', { skip: skipReason() }, () => {
   let t: { path: string; cleanup(): void };
-  let user: { uid: number; home: string };
+  let user: { uid: number; gid: number; home: string };
   let lower: string;
   let upper: string;
   let pw: string;

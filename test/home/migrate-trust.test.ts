@@ -71,7 +71,7 @@ test('migrate-home: entries flipped to links to a root-only file during the copy
   const pw = `/tmp/etroot3-pw-${process.pid}`;
   const N = 400;
   cleanup(USER, `/home/${USER}`);
-  const { home, uid } = freshUser(USER, 'etroot3-login');
+  const { home, uid, gid } = freshUser(USER, 'etroot3-login');
   let flipper: ReturnType<typeof spawn> | undefined;
   try {
     writeFileSync(secret, SECRET.padEnd(64, 'S'), { mode: 0o600 });
@@ -83,7 +83,7 @@ test('migrate-home: entries flipped to links to a root-only file during the copy
     sh(`chown -R ${USER}: ${home}`);
     rmSync(hits, { force: true });
     writeFileSync(`${hits}.py`, FLIPPER);
-    flipper = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--init-groups', 'python3', `${hits}.py`, home, secret, String(N), hits], { stdio: 'ignore', cwd: '/tmp', env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+    flipper = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'python3', `${hits}.py`, home, secret, String(N), hits], { stdio: 'ignore', cwd: '/tmp', env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
     const r = await run('ecryptfs-migrate-home', ['-u', USER, '--loginpass-file', pw]);
     flipper.kill('SIGKILL');
     assert.doesNotMatch(r.stderr, /Unhandled|UnhandledPromiseRejection|\n\s+at /, `no crash: ${r.stderr}`);

@@ -116,7 +116,7 @@ test('a version-1 wrapped-passphrase is re-wrapped as version 2 at login, and op
 test('after ecryptfs-setup-private -u USER as root, logins mount; a login that cannot mount says so, logs why, and ecryptfs-verify explains', { skip, timeout: 180_000 }, () => {
   openDevFuse();
   const USER = 'etpam-root';
-  const { home, uid } = freshUser(USER, 'root-login-pw');
+  const { home, uid, gid } = freshUser(USER, 'root-login-pw');
   writeFileSync(SERVICE_FILE, pamService());
   const counter = `/dev/shm/ecryptfs-${USER}-Private`;
   try {
@@ -155,7 +155,7 @@ test('after ecryptfs-setup-private -u USER as root, logins mount; a login that c
 
     // A session without the keys (no authentication, e.g. su from root): the mount fails, the
     // user is told through the conversation, the reason is in the log, verify repeats it.
-    sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u`);
     const nokeys = pamtester(USER, ['open_session']);
     assert.equal(nokeys.code, 0, 'the stack never fails');
     assert.ok(!mountedAt(join(home, 'Private')));

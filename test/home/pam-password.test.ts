@@ -34,7 +34,7 @@ const tool = (name: string) => `${process.execPath} --openssl-legacy-provider ${
 test('passwd through PAM re-wraps the mount passphrase; the new password logs in, the old one no longer unwraps', { skip, timeout: 120_000 }, async () => {
   openDevFuse();
   const USER = 'ecryptfs-pw-user';
-  const { home, uid } = freshUser(USER, 'first-login-pw');
+  const { home, uid, gid } = freshUser(USER, 'first-login-pw');
   writeService();
   try {
     for (const [f, v] of [['lp', 'first-login-pw'], ['mp', 'pw-test-mount-pass-0123456789ab']]) {
@@ -66,7 +66,7 @@ test('passwd through PAM re-wraps the mount passphrase; the new password logs in
     assert.equal(realUnwrap(wrapped, 'second-login-pw').stdout.trim(), 'pw-test-mount-pass-0123456789ab');
     assert.notEqual(realUnwrap(wrapped, 'first-login-pw').status, 0);
 
-    sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u`);
     const old = pamtester(USER, ['authenticate'], 'first-login-pw\n');
     assert.notEqual(old.code, 0, 'the old password no longer logs in');
     const again = pamtester(USER, ['authenticate', 'open_session'], 'second-login-pw\n');
@@ -90,7 +90,7 @@ test('passwd through PAM re-wraps the mount passphrase; the new password logs in
 test('adduser-style encrypted home: setup-private -b, the first password set through PAM wraps it, login mounts the home', { skip, timeout: 120_000 }, async () => {
   openDevFuse();
   const USER = 'ecryptfs-boot-user';
-  const { home, uid } = freshUser(USER);
+  const { home, uid, gid } = freshUser(USER);
   const ecdir = `/home/.ecryptfs/${USER}`;
   const shm = `/dev/shm/.ecryptfs-${USER}`;
   writeService();
@@ -135,7 +135,7 @@ test('adduser-style encrypted home: setup-private -b, the first password set thr
     const lower = sh(`ls ${ecdir}/.Private`).out;
     assert.match(lower, /ECRYPTFS_FNEK_ENCRYPTED\./);
     assert.ok(!sh(`cat ${ecdir}/.Private/ECRYPTFS_FNEK_ENCRYPTED.*`).out.includes('my first file'), 'encrypted on disk');
-    sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u`);
     assert.equal(pamtester(USER, ['authenticate', 'open_session'], 'boot-login-pw\n').code, 0);
     assert.equal(asUser(USER, `cat ${home}/hello`).out, 'my first file');
     assert.equal(pamtester(USER, ['close_session']).code, 0);

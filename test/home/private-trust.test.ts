@@ -33,8 +33,8 @@ function cronUntouched(): void {
 
 test('setup-private -u as root: links and a rewritten Private.mnt pointing at root-owned directories are refused', { skip }, async () => {
   openDevFuse();
-  const { home, uid } = freshUser(USER, 'etroot2-login');
-  const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c '${cmd}'`);
+  const { home, uid, gid } = freshUser(USER, 'etroot2-login');
+  const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups sh -c '${cmd}'`);
   try {
     rmSync(CRON, { recursive: true, force: true });
     mkdirSync(CRON, { mode: 0o755 });
@@ -61,7 +61,7 @@ test('setup-private -u as root: links and a rewritten Private.mnt pointing at ro
     // write there), never root's chmod and mount.
     mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
     chownSync(join(home, '.ecryptfs'), uid, uid);
-    const flipper = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--init-groups', 'sh', '-c', `while :; do echo ${CRON} > ${home}/.ecryptfs/.m; mv -f ${home}/.ecryptfs/.m ${home}/.ecryptfs/Private.mnt 2>/dev/null; done`], { stdio: 'ignore' });
+    const flipper = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'sh', '-c', `while :; do echo ${CRON} > ${home}/.ecryptfs/.m; mv -f ${home}/.ecryptfs/.m ${home}/.ecryptfs/Private.mnt 2>/dev/null; done`], { stdio: 'ignore' });
     try {
       setup(home);
     } finally {
@@ -70,7 +70,7 @@ test('setup-private -u as root: links and a rewritten Private.mnt pointing at ro
     }
     cronUntouched();
     sh(`fusermount3 -uz ${home}/Private 2>/dev/null; rm -f /dev/shm/ecryptfs-${USER}-Private`);
-    sh(`setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --clear-groups keyctl clear @u`);
     asUser(`chmod -R u+w ${home}/Private 2>/dev/null; rm -rf ${home}/.ecryptfs ${home}/.Private ${home}/Private`);
 
     // Without interference: set up, tested, every file the user's (made with the user's rights).

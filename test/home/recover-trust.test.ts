@@ -71,7 +71,7 @@ const mountSkip = mountSkipReason() || (sh('keyctl show @u').code !== 0 ? 'no ke
 test('recover-private as root does not mount a lower directory of root\'s that the user linked .Private to', { skip: mountSkip }, async () => {
   const m = manifest('setup-private') as unknown as { passphrase: string };
   const U = 'etrcv2';
-  const { home, uid } = freshUser(U);
+  const { home, uid, gid } = freshUser(U);
   const rootDir = `/root/etrcv2-${process.pid}`;
   const lower = await unpackLower('setup-private');
   let mp = '';
@@ -79,7 +79,7 @@ test('recover-private as root does not mount a lower directory of root\'s that t
     // Root's own encrypted directory, in a root-only place; the user links ~/.Private to it.
     await fsp.mkdir(rootDir, { mode: 0o700 });
     await fsp.cp(lower.path, join(rootDir, '.Private'), { recursive: true });
-    const link = sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups ln -s ${rootDir}/.Private ${home}/.Private`);
+    const link = sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups ln -s ${rootDir}/.Private ${home}/.Private`);
     assert.equal(link.code, 0, link.out);
     const r = await tool('ecryptfs-recover-private', [join(home, '.Private')], `y\n${m.passphrase}\n`);
     mp = /Private data mounted at \[(.*)\]/.exec(r.stdout)?.[1] ?? '';

@@ -58,7 +58,7 @@ test('recovers a real ecryptfs-setup-private directory with the LOGIN passphrase
 test('recover-private as root follows no link the user made to a root-only wrapped-passphrase (issue #12)', { skip }, async () => {
   const m = manifest('setup-private') as unknown as { login_passphrase: string; passphrase: string; dot_ecryptfs: Record<string, { hex: string | null }> };
   const USER = 'etroot4';
-  const { home, uid } = freshUser(USER);
+  const { home, uid, gid } = freshUser(USER);
   const rootDir = `/root/etroot4-${process.pid}`;
   const lower = await unpackLower('setup-private');
   const mps: string[] = [];
@@ -68,7 +68,7 @@ test('recover-private as root follows no link the user made to a root-only wrapp
     await fsp.writeFile(join(rootDir, 'wrapped-passphrase'), Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex!, 'hex'), { mode: 0o600 });
     await fsp.cp(lower.path, join(home, '.Private'), { recursive: true });
     sh(`chown -R ${uid}:${uid} ${home}/.Private`);
-    const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c '${cmd}'`);
+    const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups sh -c '${cmd}'`);
     for (const [setup, what] of [[`ln -s ${rootDir} ${home}/.ecryptfs`, `${home}/.ecryptfs`], [`rm ${home}/.ecryptfs; mkdir ${home}/.ecryptfs; ln -s ${rootDir}/wrapped-passphrase ${home}/.ecryptfs/wrapped-passphrase`, `${home}/.ecryptfs/wrapped-passphrase`]] as const) {
       asUser(setup);
       // Only the MOUNT passphrase is asked: the link is not followed.

@@ -16,7 +16,7 @@ const USER = 'etrwf1';
 const skip = process.getuid?.() !== 0 ? 'needs root (a test user, a root-only directory)' : false;
 
 test('ecryptfs-rewrite-file as root follows no link a user made on the way to the file', { skip }, async () => {
-  const { uid } = freshUser(USER);
+  const { uid, gid } = freshUser(USER);
   const t = tempDir('etrwf1-');
   try {
     chmodSync(t.path, 0o755);
@@ -29,7 +29,7 @@ test('ecryptfs-rewrite-file as root follows no link a user made on the way to th
     const u = join(t.path, 'u');
     mkdirSync(u, { mode: 0o755 });
     chownSync(u, uid, uid);
-    const ln = sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups ln -s ${rootDir} ${u}/d`);
+    const ln = sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups ln -s ${rootDir} ${u}/d`);
     assert.equal(ln.code, 0, ln.out);
 
     const r = await runNode(`${BIN}ecryptfs-rewrite-file.js`, [join(u, 'd', 'f')]);
@@ -41,7 +41,7 @@ test('ecryptfs-rewrite-file as root follows no link a user made on the way to th
     assert.deepEqual(readFileSync(join(rootDir, 'f'), 'utf8'), "root's\n");
 
     // The user's own file, reached through root's link: rewritten, owner, mode and bytes kept.
-    sh(`setpriv --reuid=${uid} --regid=${uid} --init-groups sh -c 'rm ${u}/d && mkdir ${u}/d && printf mine > ${u}/d/g && chmod 640 ${u}/d/g'`);
+    sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups sh -c 'rm ${u}/d && mkdir ${u}/d && printf mine > ${u}/d/g && chmod 640 ${u}/d/g'`);
     symlinkSync(u, join(t.path, 'via-root'));
     const old = statSync(join(u, 'd', 'g'));
     const ok = await runNode(`${BIN}ecryptfs-rewrite-file.js`, [join(t.path, 'via-root', 'd', 'g')]);
