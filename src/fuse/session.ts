@@ -36,6 +36,7 @@ import { S_IFMT } from '../lower/mode.js';
 import { readableNow } from '../sys/libc.js';
 import { CpuPressure } from '../sys/pressure.js';
 import { SpinGate } from './spin-gate.js';
+import { SpinChoice } from './spin-choice.js';
 import { FuseErrno, toErrno, errnoOf } from './errno.js';
 import { isPromise, mapMaybe, type DirEntry, type Entry, type FuseOperations, type OpenResult, type RequestContext, type SetattrChanges } from './operations.js';
 import {
@@ -224,6 +225,8 @@ export class FuseServer {
   /** Set by handle() when a request asks the blocking loop to leave (our wake-up). */
   private leaveBlocking = false;
   private gate: SpinGate | undefined;
+  /** Poll or block at once, whichever serves the current requests faster (spin-choice.ts); FUSE_SPIN_ADAPT=0: always poll. */
+  private readonly choice = process.env.FUSE_SPIN_ADAPT === '0' ? undefined : new SpinChoice();
   private waker: Worker | undefined;
   private wakerState: Int32Array | undefined;
   private readonly stats = new Map<string, OpStats>();
@@ -348,6 +351,7 @@ export class FuseServer {
         }
         Atomics.add(st, 1, 1);
         this.blockingReads++;
+        this.choice?.request(performance.now());
         if (n === 0) {
           this.giveBuffer(buf);
           this.finish();
@@ -357,6 +361,7 @@ export class FuseServer {
         if (this.leaveBlocking) {
           // Woken because we were idle: wait in the event loop with one pooled read.
           this.leaveBlocking = false;
+          this.choice?.pause();
           Atomics.store(st, 0, W_LOOP);
           this.poolRead();
           return;
@@ -382,7 +387,7 @@ export class FuseServer {
    */
   private spinForRequest(): void {
     const us = this.opts.spinUs;
-    if (us <= 0) return;
+    if (us <= 0 || (this.choice && !this.choice.spin)) return;
     const now = process.hrtime.bigint();
     if (!this.spinGate().allowed(now)) return;
     const until = now + BigInt(us) * 1000n;
@@ -503,6 +508,7 @@ export class FuseServer {
       lines.push(`${op.padEnd(12)} ${String(s.count).padStart(6)} ${(s.totalUs / s.count).toFixed(1).padStart(9)} ${pct(s, 0.5).padStart(10)} ${pct(s, 0.99).padStart(10)}`);
     }
     lines.push(`reads: ${this.blockingReads} blocking, ${this.pooledReads} pooled; blocking reads ${this.syncOk || this.blockingReads ? 'on' : 'off'}; waker woken ${this.wakerWakes} times`);
+    if (this.choice) lines.push(`poll before blocking chosen in ${this.choice.chosePoll} of ${this.choice.probes} probes`);
     return lines.join('\n') + '\n';
   }
 
