@@ -69,7 +69,7 @@ test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode ch
     for (const nodeid of [entry.nodeid, ROOT]) {
       const name = nodeid === ROOT ? 'system.posix_acl_default' : 'system.posix_acl_access';
       const path = nodeid === ROOT ? lowerDir : lower;
-      assert.throws(() => fs.getxattrSync(nodeid, 'security.selinux'), noData);
+      assert.throws(() => fs.getxattrSync(nodeid, 'security.selinux'), (e: unknown) => (e as { errno?: number }).errno === OSC.errno.EOPNOTSUPP);
       assert.throws(() => fs.getxattrSync(nodeid, name), noData, 'absent (now remembered)');
       assert.throws(() => fs.getxattrSync(nodeid, name), noData);
       // Behind the mount: the ACL appears on the lower inode (its ctime moves).
@@ -87,6 +87,33 @@ test('xattrs `ls -l` asks for: a remembered absence ends when the lower inode ch
       assert.deepEqual(fs.getxattrSync(nodeid, name), sys.getxattr(path, name));
       await fs.removexattr(nodeid, name);
     }
+  });
+});
+
+test('security.selinux: absent is EOPNOTSUPP (so `ls -l` stops asking for every entry), present is its value, also once it appears behind the mount', async () => {
+  await withFreshFs(async ({ lowerDir, fs }) => {
+    const notSup = (e: unknown) => (e as { errno?: number }).errno === OSC.errno.EOPNOTSUPP;
+    const { entry, fh } = await fs.create(ROOT, 'l.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.release(fh);
+    const lower = join(lowerDir, await lowerName(lowerDir));
+    for (let i = 0; i < 2; i++) assert.throws(() => fs.getxattrSync(entry.nodeid, 'security.selinux'), notSup, i ? 'remembered absence' : 'listed');
+    assert.throws(() => fs.getxattrSync(ROOT, 'security.selinux'), notSup);
+    const label = Buffer.from('system_u:object_r:user_home_t:s0\0');
+    // Behind the mount (its ctime moves): seen at once.
+    try {
+      sys.setxattr(lower, 'security.selinux', label);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // no security.* xattrs on this /tmp
+      throw e;
+    }
+    assert.deepEqual(fs.getxattrSync(entry.nodeid, 'security.selinux'), label);
+    // Through the mount: removed, then set again.
+    await fs.removexattr(entry.nodeid, 'security.selinux');
+    assert.throws(() => fs.getxattrSync(entry.nodeid, 'security.selinux'), notSup);
+    await fs.setxattr(entry.nodeid, 'security.selinux', label, 0);
+    assert.deepEqual(fs.getxattrSync(entry.nodeid, 'security.selinux'), label);
+    // Other names still say "no such attribute".
+    assert.throws(() => fs.getxattrSync(entry.nodeid, 'security.ima'), (e: unknown) => (e as { code?: string }).code === 'ENODATA' || (e as { errno?: number }).errno === OSC.errno.ENODATA);
   });
 });
 

@@ -4,7 +4,7 @@ import { isDir } from '../../lower/at.js';
 import { asCaller, callerCreds, type Creds } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { XATTR_NAME } from '../../volume/file.js';
-import { ErrnoError } from './errno.js';
+import { ErrnoError, toErrno } from './errno.js';
 import { ROOT, type Caller, type Node } from './types.js';
 
 import { FsFileOps } from './file-ops.js';
@@ -19,6 +19,15 @@ const CAP_XATTR = 'security.capability';
  * /proc/self/fd and a close. security.* and system.* reads have no permission check in the VFS.
  */
 const ABSENT_BITS = new Map([['security.selinux', 1], ['system.posix_acl_access', 2], ['system.posix_acl_default', 4]]);
+
+/**
+ * `ls -l` (coreutils) asks every entry for its SELinux label and stops asking for the whole
+ * device once one answer is "not supported" (EOPNOTSUPP), never after "no such attribute"
+ * (ENODATA). With SELinux on, the kernel answers this name itself and never asks the daemon; here
+ * it only ever is a stored lower xattr. So a lower inode without one answers EOPNOTSUPP: one
+ * GETXATTR round trip less per listed entry. A label that is there is still returned.
+ */
+const SELINUX_XATTR = 'security.selinux';
 
 export class FsXattrOps extends FsFileOps {
   /**
@@ -47,6 +56,13 @@ export class FsXattrOps extends FsFileOps {
     const n = this.node(nodeid);
     const get = () => this.xattrOn(n, callerCreds(ctx), (p) => sys.getxattr(p, name));
     const bit = ABSENT_BITS.get(name);
+    if (bit !== undefined && name === SELINUX_XATTR) {
+      try {
+        return this.unlessAbsent(n, bit, callerCreds(ctx), get);
+      } catch (e) {
+        throw toErrno(e) === E.ENODATA ? new ErrnoError(E.EOPNOTSUPP) : e;
+      }
+    }
     if (bit !== undefined) return this.unlessAbsent(n, bit, callerCreds(ctx), get);
     if (name !== CAP_XATTR) return get();
     // Asked before every write: answered from the node once known (set/remove through the mount
