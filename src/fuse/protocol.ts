@@ -148,7 +148,8 @@ export interface InHeader {
 
 /** Numbers as the kernel sends them; u64 that cannot exceed 2^53 in practice become numbers. */
 function u64(b: Buffer, off: number): number {
-  return Number(b.readBigUInt64LE(off));
+  // Two 32-bit halves, not a BigInt per field (each request has several); one rounding either way.
+  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
 
 export function decodeInHeader(buf: Buffer): InHeader {
@@ -564,14 +565,30 @@ function big(v: Num | undefined): bigint {
   return typeof v === 'bigint' ? v : BigInt(Math.trunc(v));
 }
 function u32(v: Num | undefined): number {
+  // ToUint32 truncates and wraps modulo 2^32 as the BigInt mask does.
+  if (typeof v === 'number') return v >>> 0;
   return Number(big(v) & 0xffffffffn);
+}
+/**
+ * A u64 field. Attributes and replies are numbers almost always: written as two 32-bit halves
+ * without the BigInts (a reply's attributes made ~20) that cost more than the rest of a GETATTR.
+ */
+function writeU64(b: Buffer, off: number, v: Num | undefined): void {
+  if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+    const t = Math.trunc(v);
+    b.writeUInt32LE(t >>> 0, off);
+    b.writeUInt32LE(Math.floor(t / 0x1_0000_0000), off + 4);
+    return;
+  }
+  b.writeBigUInt64LE(big(v), off);
 }
 
 export function encodeAttr(b: Buffer, off: number, a: Attr): void {
-  const size = big(a.size);
-  b.writeBigUInt64LE(big(a.ino), off);
-  b.writeBigUInt64LE(size, off + 8);
-  b.writeBigUInt64LE(a.blocks === undefined ? (size + 511n) / 512n : big(a.blocks), off + 16);
+  writeU64(b, off, a.ino);
+  writeU64(b, off + 8, a.size);
+  if (a.blocks !== undefined) writeU64(b, off + 16, a.blocks);
+  else if (typeof a.size === 'number' && a.size >= 0 && a.size <= Number.MAX_SAFE_INTEGER - 511) writeU64(b, off + 16, Math.floor((Math.trunc(a.size) + 511) / 512));
+  else b.writeBigUInt64LE((big(a.size) + 511n) / 512n, off + 16);
   const [as, an] = splitTime(a.atimeMs, a.atimeNs);
   const [ms, mn] = splitTime(a.mtimeMs, a.mtimeNs);
   const [cs, cn] = splitTime(a.ctimeMs, a.ctimeNs);
@@ -611,10 +628,10 @@ export function decodeAttr(b: Buffer, off = 0) {
   };
 }
 
-function timeout(seconds: number): [bigint, number] {
+function timeout(seconds: number): [number, number] {
   const s = Math.max(0, seconds);
   const whole = Math.floor(s);
-  return [BigInt(whole), Math.min(999_999_999, Math.round((s - whole) * 1e9))];
+  return [whole, Math.min(999_999_999, Math.round((s - whole) * 1e9))];
 }
 
 export function encodeEntryOut(
@@ -640,10 +657,10 @@ function writeEntryOut(
 ): void {
   const [es, en] = timeout(entryTimeout);
   const [as, an] = timeout(attrTimeout);
-  b.writeBigUInt64LE(BigInt(nodeid), off);
-  b.writeBigUInt64LE(BigInt(generation), off + 8);
-  b.writeBigUInt64LE(es, off + 16);
-  b.writeBigUInt64LE(as, off + 24);
+  writeU64(b, off, nodeid);
+  writeU64(b, off + 8, generation);
+  writeU64(b, off + 16, es);
+  writeU64(b, off + 24, as);
   b.writeUInt32LE(en, off + 32);
   b.writeUInt32LE(an, off + 36);
   encodeAttr(b, off + 40, attr);
@@ -652,7 +669,7 @@ function writeEntryOut(
 export function encodeAttrOut(attrTimeout: number, attr: Attr): Buffer {
   const b = Buffer.alloc(ATTR_OUT_SIZE);
   const [s, n] = timeout(attrTimeout);
-  b.writeBigUInt64LE(s, 0);
+  writeU64(b, 0, s);
   b.writeUInt32LE(n, 8);
   encodeAttr(b, 16, attr);
   return b;
@@ -660,7 +677,7 @@ export function encodeAttrOut(attrTimeout: number, attr: Attr): Buffer {
 
 export function encodeOpenOut(fh: number, openFlags: number): Buffer {
   const b = Buffer.alloc(OPEN_OUT_SIZE);
-  b.writeBigUInt64LE(BigInt(fh), 0);
+  writeU64(b, 0, fh);
   b.writeUInt32LE(openFlags, 8);
   return b;
 }

@@ -220,3 +220,25 @@ describe('FUSE errno mapping', () => {
     assert.deepEqual(toErrno(new TypeError('bug')), { errno: errnoOf('EIO'), expected: false });
   });
 });
+
+describe('attribute encoding of numbers', () => {
+  it('writes a number field as the same bytes as the equal bigint (u64 and u32 fields, sizes, blocks)', () => {
+    const u64 = fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(0, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1));
+    const u32 = fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: -(2 ** 40), max: 2 ** 40 }));
+    fc.assert(
+      fc.property(u64, u64, fc.option(u64, { nil: undefined }), u32, u32, u32, fc.integer({ min: 0, max: 2 ** 31 }), (ino, size, blocks, mode, uid, gid, secs) => {
+        const t = secs * 1000 + 0.25;
+        const asNumbers = { ino, size, blocks, mode, nlink: 1, uid, gid, atimeMs: t, mtimeMs: t, ctimeMs: t };
+        const asBigints = { ...asNumbers, ino: BigInt(ino), size: BigInt(size), blocks: blocks === undefined ? undefined : BigInt(blocks), mode: BigInt(mode), uid: BigInt(uid), gid: BigInt(gid) };
+        assert.deepEqual(encodeAttrOut(1.5, asNumbers), encodeAttrOut(1.5, asBigints));
+        const d = decodeAttr(encodeAttrOut(0, asNumbers), 16);
+        assert.equal(d.ino, BigInt(ino));
+        assert.equal(d.size, BigInt(size));
+        assert.equal(d.blocks, blocks === undefined ? (BigInt(size) + 511n) / 512n : BigInt(blocks));
+        assert.equal(d.uid, Number(BigInt(uid) & 0xffff_ffffn));
+        assert.deepEqual(encodeEntryOut(ino, 3, 2, 1, asNumbers).subarray(0, 40), encodeEntryOut(ino, 3, 2, 1, asBigints).subarray(0, 40));
+        assert.equal(encodeEntryOut(ino, 3, 2, 1, asNumbers).readBigUInt64LE(0), BigInt(ino));
+      }),
+    );
+  });
+});
