@@ -73,6 +73,8 @@ export interface LowerReader {
 export interface LowerFs {
   /** Absolute path of the lower root (for messages and for helpers that need a real path). */
   readonly root: string;
+  /** The root held open (O_PATH): when set, every call resolves from it, never from `root` again. */
+  readonly rootFd?: number;
   abs(path: LowerPath): string;
   open(path: LowerPath, mode: OpenMode, createMode?: number): Promise<LowerFile>;
   lstat(path: LowerPath): Promise<Stats>;
@@ -113,6 +115,12 @@ export interface NodeLowerFsOptions {
    * several requests' disk I/O (the FUSE daemon) sets it low so large transfers run in the pool.
    */
   syncIoMax?: number;
+  /**
+   * The root, opened by the caller without following links (openDirPath): calls go through its
+   * /proc/self/fd link, so a path component swapped after the open (by a user owning a parent)
+   * changes nothing. `root` then only names it in messages.
+   */
+  rootFd?: number;
 }
 
 class NodeLowerFile implements LowerFile {
@@ -146,10 +154,15 @@ export class NodeLowerFs implements LowerFs {
   private readonly rootBytes: Buffer | undefined;
   /** The root for messages (bytes that are not UTF-8 shown as U+FFFD). */
   readonly root: string;
+  readonly rootFd: number | undefined;
+  /** Where the system calls start: the held root's /proc link, else the root's path. */
+  private readonly base: string | undefined;
   constructor(root: string | Buffer, opts: NodeLowerFsOptions = {}) {
     this.syncIoMax = opts.syncIoMax ?? SYNC_IO_MAX;
     this.root = root.toString();
-    if (typeof root !== 'string' && !Buffer.from(this.root).equals(root)) this.rootBytes = Buffer.from(root);
+    this.rootFd = opts.rootFd;
+    if (opts.rootFd !== undefined) this.base = `/proc/self/fd/${opts.rootFd}`;
+    else if (typeof root !== 'string' && !Buffer.from(this.root).equals(root)) this.rootBytes = Buffer.from(root);
   }
   /** Absolute path for messages (a Buffer path shown as UTF-8). */
   abs(path: LowerPath): string {
@@ -157,6 +170,10 @@ export class NodeLowerFs implements LowerFs {
   }
   /** Absolute path for the system calls: a Buffer for a Buffer path or root, so no byte is changed. */
   private real(path: LowerPath): string | Buffer {
+    if (this.base !== undefined) {
+      if (path.length === 0) return this.base;
+      return typeof path === 'string' ? `${this.base}/${path}` : Buffer.concat([Buffer.from(`${this.base}/`), path]);
+    }
     if (typeof path === 'string' && !this.rootBytes) return this.abs(path);
     const root = this.rootBytes ?? Buffer.from(this.root);
     return path.length === 0 ? root : Buffer.concat([root, Buffer.from('/'), typeof path === 'string' ? Buffer.from(path) : path]);

@@ -5,8 +5,9 @@
 import { stat, writeFile } from 'node:fs/promises';
 import type { DaemonRequest } from './request.js';
 import { KeyRing } from '../volume/keyring.js';
-import { Volume } from '../volume/volume.js';
+import { cannotOpenLower, Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
+import { openDirPath } from '../lower/at.js';
 import { EcryptfsFs, ROOT } from './fs.js';
 import { checkDevRuid, kernelOptionString } from './options.js';
 import { safeGeneric, serve, type Served } from './serve.js';
@@ -36,6 +37,15 @@ async function raiseReadahead(upper: string): Promise<void> {
   }
 }
 
+/** The lower root, walked from / without following any link (the launcher resolved the path). */
+function openLowerRoot(path: string): number {
+  try {
+    return openDirPath(path);
+  } catch (e) {
+    throw cannotOpenLower(e, path);
+  }
+}
+
 async function run(req: DaemonRequest): Promise<void> {
   const ring = new KeyRing();
   for (const k of req.keys) ring.add({ sig: k.sig, key: Buffer.from(k.key, 'hex'), origin: k.origin });
@@ -49,7 +59,9 @@ async function run(req: DaemonRequest): Promise<void> {
     ring.outsideSync = kernelKeyForSync;
   }
   // Large lower reads/writes go through the thread pool so concurrent FUSE requests overlap.
-  const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024) });
+  // The lower root held from here on: Volume.open's checks and the mount see the same directory.
+  const rootFd = openLowerRoot(req.lower);
+  const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024), rootFd });
   const vol = await Volume.open(lower, ring, {
     cipher: o.cipher, keyBytes: o.keyBytes, sigs: o.sigs, fnekSig: o.fnekSig ?? null,
     fnCipher: o.fnCipher, fnKeyBytes: o.fnKeyBytes, passthrough: o.passthrough, xattrMetadata: o.xattrMetadata,

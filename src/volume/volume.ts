@@ -136,8 +136,8 @@ export class Volume {
   /** Open a lower directory with the keys in `keys`. */
   static async open(lowerRoot: string | LowerFs, keys: KeyRing, opts: VolumeOptions = {}): Promise<Volume> {
     const lower = typeof lowerRoot === 'string' ? new NodeLowerFs(lowerRoot) : lowerRoot;
-    const st = await lower.stat('').catch((e: NodeJS.ErrnoException) => {
-      throw new EcryptfsError('EIO', `cannot open the lower directory: ${e.code ?? e.message}`, lower.root);
+    const st = await lower.stat('').catch((e: unknown) => {
+      throw cannotOpenLower(e, lower.root);
     });
     if (!st.isDirectory()) throw new EcryptfsError('EINVAL', 'the lower path is not a directory', lower.root);
     const cipher = opts.cipher ?? 'aes';
@@ -528,6 +528,12 @@ export class Volume {
     this.nameEncryptor = undefined;
     this.keys.destroy();
   }
+}
+
+/** The lower directory could not be opened (or stat'ed): the error users get, naming it. */
+export function cannotOpenLower(e: unknown, root: string): EcryptfsError {
+  const err = e as NodeJS.ErrnoException;
+  return new EcryptfsError('EIO', `cannot open the lower directory: ${err.code ?? err.message}`, root);
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The path-based lower interface never acts through a symlink in place of the entry it names. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, fstatSync, lchownSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lchownSync, mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { openDirPath, openDirPathTrusted } from '../../src/lower/at.js';
 import { join } from 'node:path';
 import { NodeLowerFs, resolveBytes } from '../../src/lower/lowerfs.js';
@@ -99,5 +99,31 @@ test('resolveBytes: a relative byte path under a working directory that is not A
   } finally {
     process.chdir(cwd);
     t.cleanup();
+  }
+});
+
+test('a NodeLowerFs on a held root keeps working on that directory when its path is swapped', async () => {
+  const tmp = tempDir('held-root');
+  const base = tmp.path;
+  const dir = join(base, 'lower');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'mine'), 'kept');
+  const fd = openDirPath(dir);
+  try {
+    const lower = new NodeLowerFs(dir, { rootFd: fd });
+    // What a user owning `base` could do between the check and the use of a path.
+    renameSync(dir, join(base, 'moved'));
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'planted'), 'not the lower root');
+    assert.ok((await lower.stat('')).isDirectory());
+    assert.deepEqual(await lower.readdir(''), ['mine']);
+    assert.deepEqual(await lower.readdirBytes(''), [Buffer.from('mine')]);
+    assert.equal((await lower.lstat('mine')).size, 4);
+    await lower.mkdir(Buffer.from('sub\xff', 'latin1'), 0o700);
+    assert.ok(statSync(Buffer.from(join(base, 'moved', 'sub\xff'), 'latin1')).isDirectory());
+    assert.equal(lower.abs('mine'), join(dir, 'mine'), 'messages still name the path');
+  } finally {
+    closeSync(fd);
+    tmp.cleanup();
   }
 });

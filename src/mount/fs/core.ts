@@ -107,8 +107,9 @@ export class FsCore {
     const limit = fdLimit();
     this.perUserFds = opts.perUserFds ?? Math.max(64, Math.floor(limit / 4));
     this.dirs = new FdLru(opts.dirCache ?? Math.max(16, Math.min(1024, Math.floor(limit / 16))));
-    // The lower root, walked from / without following any link (the path was resolved by the launcher).
-    this.rootFd = openDirPath(vol.lower.root);
+    // The lower root, walked from / without following any link (the path was resolved by the
+    // launcher), unless the lower layer already holds it so (the daemon's, opened before Volume.open).
+    this.rootFd = vol.lower.rootFd ?? openDirPath(vol.lower.root);
     const st = sys.fstat(this.rootFd);
     this.rootDev = st.dev;
     const root = new Node(ROOT, ROOT, '', st.dev, st.ino, st.mode & S_IFMT);
