@@ -2,7 +2,8 @@
  * The mount daemon: forked by `ecryptfs mount`, gets the lower/upper paths, options and keys
  * over IPC, serves the eCryptfs filesystem through FUSE, and ends on unmount, SIGINT or SIGTERM.
  */
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { MOUNT_INFO, mountDevAt } from '../sys/mounts.js';
 import type { DaemonRequest } from './request.js';
 import { KeyRing } from '../volume/keyring.js';
 import { cannotOpenLower, Volume } from '../volume/volume.js';
@@ -29,8 +30,10 @@ function log(msg: string): void {
 async function raiseReadahead(upper: string): Promise<void> {
   if (process.getuid?.() !== 0) return;
   try {
-    const st = await stat(upper);
-    const dev = `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`;
+    // The device of the mount just made, from the kernel's table: a stat of the path would follow
+    // whatever a user owning a parent put there since, and tune that filesystem instead.
+    const dev = mountDevAt(upper);
+    if (dev === undefined) throw new Error(`${upper} is not in ${MOUNT_INFO}`);
     await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, '4096');
   } catch (e) {
     log(`could not raise readahead: ${(e as Error).message}`);
@@ -100,7 +103,7 @@ async function run(req: DaemonRequest): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGHUP', () => undefined);
   process.send?.({ mounted: true });
-  // After the report: it only speeds later reads (and its stat of the mount point is a request to this server).
+  // After the report: it only speeds later reads.
   await raiseReadahead(req.upper);
   if (!process.connected) process.stdin?.destroy?.();
   process.on('disconnect', () => undefined);

@@ -46,6 +46,23 @@ export function mountAt(entries: MountEntry[], path: string): MountEntry | undef
   return top;
 }
 
+/** The same mounts with their device numbers: "ID PARENT MAJOR:MINOR ROOT TARGET ...". */
+export const MOUNT_INFO = '/proc/self/mountinfo';
+
+/**
+ * The device ("MAJOR:MINOR") of the mount on top at `path` (compared as written) as the kernel
+ * records it: unlike a stat of the path, nothing is resolved, so no link swapped in on the way
+ * can point it at another filesystem.
+ */
+export function mountDevAt(path: string, text = readFileSync(MOUNT_INFO, 'utf8')): string | undefined {
+  let dev: string | undefined;
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length >= 5 && unescapeMountField(f[4]) === path) dev = f[2];
+  }
+  return dev;
+}
+
 /** Is something mounted on `path`? */
 export async function isMountPoint(path: string): Promise<boolean> {
   return mountAt(await readMounts(), path) !== undefined;

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isMountPoint, mountAt, mountsOfType, parseMounts, readMounts } from '../../src/sys/mounts.js';
+import { statSync } from 'node:fs';
+import { isMountPoint, mountAt, mountDevAt, mountsOfType, parseMounts, readMounts } from '../../src/sys/mounts.js';
 
 const runs = (n: number) => Number(process.env.FUZZ_RUNS ?? n);
 /** As the kernel's seq_file mangle writes a field: space, tab, newline and backslash as \ooo. */
@@ -30,4 +31,19 @@ test('this process\'s table: / is a mount point, /proc/self/fd is not', async ()
   assert.ok((await readMounts()).length > 0);
   assert.equal(await isMountPoint('/'), true);
   assert.equal(await isMountPoint('/proc/self/fd'), false);
+});
+
+test('mountDevAt gives the device of the mount on top at a path as written, from mountinfo', () => {
+  const info = [
+    '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+    '40 22 0:45 / /home/u/Private rw,nosuid,nodev shared:20 - fuse.ecryptfs /home/u/.Private rw,user_id=0,group_id=0',
+    '41 22 0:46 / /mnt/with\\040space rw - tmpfs tmpfs rw',
+    '42 40 0:47 / /home/u/Private rw,nosuid,nodev - fuse.ecryptfs /home/u/.Private rw,user_id=0,group_id=0',
+  ].join('\n');
+  assert.equal(mountDevAt('/home/u/Private', info), '0:47', 'the last mount at the path is the one on top');
+  assert.equal(mountDevAt('/mnt/with space', info), '0:46');
+  assert.equal(mountDevAt('/home/u', info), undefined);
+  // The live table agrees with stat(2) for a mount that exists here.
+  const st = statSync('/proc');
+  assert.equal(mountDevAt('/proc'), `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`);
 });
