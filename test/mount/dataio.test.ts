@@ -13,6 +13,7 @@ import { EcryptfsFs, ErrnoError, ROOT } from '../../src/mount/fs.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { READ_BUFFERS_MAX } from '../../src/mount/fs/file-ops.js';
 
 const caller = (pid: number) => ({ uid: 0, gid: 0, pid });
 
@@ -94,6 +95,30 @@ test('readReply: a synchronous answer is a view into one reused buffer, an async
     assert.notEqual(c.buffer, (a as Buffer).buffer);
     assert.deepEqual(c, data.subarray(0, 4096));
     assert.deepEqual(d, data.subarray(8192, 12288));
+    await fs.release(fh);
+    await fs.closeAll();
+  });
+});
+
+test('at most READ_BUFFERS_MAX asynchronous READ buffers: one more READ waits for a buffer readDone gives back', async () => {
+  await withFile(async (fs, fh) => {
+    const data = randomBytes(1 << 20);
+    await fs.write(fh, 0, data, caller(100));
+    const size = 100000; // over the synchronous limit
+    const at = (i: number) => (i * 4099) % (data.length - size);
+    const first = await Promise.all([...Array(READ_BUFFERS_MAX).keys()].map((i) => fs.readReply(fh, at(i), size, caller(100))));
+    assert.equal(new Set(first.map((b) => b.buffer)).size, READ_BUFFERS_MAX, 'each its own buffer');
+    first.forEach((b, i) => assert.deepEqual(b, data.subarray(at(i), at(i) + size)));
+    const extra = fs.readReply(fh, 7, size, caller(100));
+    assert.ok(isPromise(extra));
+    const early = await Promise.race([extra, new Promise((r) => setTimeout(r, 50, 'waiting'))]);
+    assert.equal(early, 'waiting', 'no buffer is free: the READ waits');
+    fs.readDone(first[3]);
+    const got = await extra;
+    assert.equal(got.buffer, first[3].buffer, 'the buffer given back');
+    assert.deepEqual(got, data.subarray(7, 7 + size));
+    for (const b of first) if (b !== first[3]) fs.readDone(b);
+    fs.readDone(got);
     await fs.release(fh);
     await fs.closeAll();
   });

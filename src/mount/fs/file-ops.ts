@@ -39,14 +39,17 @@ const SYNC_WRITE_MAX = Number(process.env.ECRYPTFS_SYNC_WRITE_MAX ?? 1 << 20);
  */
 const CONCURRENT_MS = 20;
 /**
- * Size of the reused buffers of asynchronous READs (FUSE's largest READ), and how many are kept
- * between READs: the 4 MiB readahead keeps up to two windows of four 1 MiB READs in flight.
- * Daemon CPU per MiB of cold sequential read on tmpfs, 3 interleaved rounds at load ~11: none
- * kept 705-844 us, 4 kept 598-689, 8 kept 533-583 (peak RSS of 8 readers at once unchanged,
- * 123-152 MiB either way).
+ * Size of the reused buffers of asynchronous READs (FUSE's largest READ), and how many there are
+ * at most: the 4 MiB readahead keeps up to two windows of four 1 MiB READs in flight. Daemon CPU
+ * per MiB of cold sequential read on tmpfs, 3 interleaved rounds at load ~11: none kept 705-844
+ * us, 4 kept 598-689, 8 kept 533-583. A READ finding none free waits for one (readDone): before,
+ * 8 were kept and the rest, up to the kernel's 64 background requests, made anew and left to the
+ * garbage collector, which lets external memory grow by tens of MiB before it runs: 8 readers at
+ * once raised the daemon's peak RSS by ~50-60 MiB (8 x 64 MiB written then read at once, lower on
+ * disk: peak 158-179 MiB, now 102-104; with 16 buffers 111, with 32 125 and no faster).
  */
 const READ_BUFFER = 1 << 20;
-const READ_BUFFERS_KEPT = 8;
+export const READ_BUFFERS_MAX = 8;
 const HOLD_MS = 500;
 
 export class FsFileOps extends FsDirOps {
@@ -359,7 +362,24 @@ export class FsFileOps extends FsDirOps {
   /** The FUSE server wrote the answer `data`: a buffer of the free list goes back to it. */
   readDone(data: Buffer): void {
     const ab = data.buffer;
-    if (this.readBuffers.length < READ_BUFFERS_KEPT && this.ownReadBuffers.has(ab)) this.readBuffers.push(Buffer.from(ab, 0, READ_BUFFER));
+    if (!this.ownReadBuffers.has(ab)) return;
+    const b = Buffer.from(ab, 0, READ_BUFFER);
+    const waiter = this.readWaiters.shift();
+    if (waiter) waiter(b);
+    else this.readBuffers.push(b);
+  }
+
+  /** A free READ buffer, a new one while fewer than READ_BUFFERS_MAX exist, else the next one readDone gives back. */
+  private takeReadBuffer(): Buffer | Promise<Buffer> {
+    const free = this.readBuffers.pop();
+    if (free) return free;
+    if (this.readBuffersMade < READ_BUFFERS_MAX) {
+      this.readBuffersMade++;
+      const b = Buffer.allocUnsafeSlow(READ_BUFFER);
+      this.ownReadBuffers.add(b.buffer);
+      return b;
+    }
+    return new Promise((resolve) => this.readWaiters.push(resolve));
   }
 
   /** SYNC_READ_MAX plus the partial extents at either end (extents are 4 KiB; larger ones go without). */
@@ -367,6 +387,9 @@ export class FsFileOps extends FsDirOps {
   /** Buffers for asynchronous READs (the kernel asks for at most max_pages, 1 MiB), and which are ours. */
   private readonly readBuffers: Buffer[] = [];
   private readonly ownReadBuffers = new WeakSet<ArrayBufferLike>();
+  private readBuffersMade = 0;
+  /** READs waiting for a buffer (all READ_BUFFERS_MAX in use), first come first served. */
+  private readonly readWaiters: ((b: Buffer) => void)[] = [];
 
   private readAt(fh: number, offset: number, size: number, ctx: Caller | undefined, scratch: Buffer | undefined): Buffer | Promise<Buffer> {
     try {
@@ -375,21 +398,25 @@ export class FsFileOps extends FsDirOps {
       const now = this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined;
       if (now) return now;
       if (!scratch || size > READ_BUFFER) return state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
-      let buf = this.readBuffers.pop();
-      if (!buf) {
-        buf = Buffer.allocUnsafeSlow(READ_BUFFER);
-        this.ownReadBuffers.add(buf.buffer);
-      }
-      const b = buf;
-      return state.file.readInto(b.subarray(0, size), offset).then(
-        (n) => b.subarray(0, n),
-        (e: unknown) => {
-          this.readDone(b);
-          return Promise.reject(this.fileError(e));
-        },
-      );
+      const buf = this.takeReadBuffer();
+      // After a wait the handle is looked up again (its file may have been reopened read-write).
+      if (buf instanceof Promise) return buf.then((b) => this.readIntoBuffer(b, fh, offset, size));
+      return this.readIntoBuffer(buf, fh, offset, size, state);
     } catch (e) {
       return Promise.reject(this.fileError(e));
+    }
+  }
+
+  /** The asynchronous READ into `b`, one of the READ buffers, which a failure gives back. */
+  private readIntoBuffer(b: Buffer, fh: number, offset: number, size: number, state?: OpenState): Promise<Buffer> {
+    const fail = (e: unknown) => {
+      this.readDone(b);
+      return Promise.reject(this.fileError(e));
+    };
+    try {
+      return (state ?? this.handle(fh).state).file.readInto(b.subarray(0, size), offset).then((n) => b.subarray(0, n), fail);
+    } catch (e) {
+      return fail(e);
     }
   }
 
