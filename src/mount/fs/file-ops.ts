@@ -40,16 +40,17 @@ const SYNC_WRITE_MAX = Number(process.env.ECRYPTFS_SYNC_WRITE_MAX ?? 1 << 20);
 const CONCURRENT_MS = 20;
 /**
  * Size of the reused buffers of asynchronous READs (FUSE's largest READ), and how many there are
- * at most: the 4 MiB readahead keeps up to two windows of four 1 MiB READs in flight. Daemon CPU
- * per MiB of cold sequential read on tmpfs, 3 interleaved rounds at load ~11: none kept 705-844
- * us, 4 kept 598-689, 8 kept 533-583. A READ finding none free waits for one (readDone): before,
- * 8 were kept and the rest, up to the kernel's 64 background requests, made anew and left to the
- * garbage collector, which lets external memory grow by tens of MiB before it runs: 8 readers at
- * once raised the daemon's peak RSS by ~50-60 MiB (8 x 64 MiB written then read at once, lower on
- * disk: peak 158-179 MiB, now 102-104; with 16 buffers 111, with 32 125 and no faster).
+ * at most (the 4 MiB readahead keeps up to two windows of four 1 MiB READs in flight per reader).
+ * Daemon CPU per MiB of cold sequential read on tmpfs, 3 interleaved rounds at load ~11: none
+ * reused 705-844 us, 4 598-689, 8 533-583. A READ finding none free waits for one (readDone):
+ * before, 8 were kept and the rest, up to the kernel's 64 background requests, made anew and left
+ * to the garbage collector, which lets external memory grow by tens of MiB before it runs; 8
+ * readers at once raised the daemon's peak RSS by ~50-60 MiB (8 x 64 MiB written then read at
+ * once, lower on disk: peak 158-223 MiB, now 111; with 8 buffers 102-104, but one reader read
+ * slower: 128 MiB cold, 6 runs, medians 944 MB/s with 8, 1,575 with 16, 1,120 with 64).
  */
 const READ_BUFFER = 1 << 20;
-export const READ_BUFFERS_MAX = 8;
+export const READ_BUFFERS_MAX = 16;
 const HOLD_MS = 500;
 
 export class FsFileOps extends FsDirOps {
