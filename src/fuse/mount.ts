@@ -15,6 +15,7 @@ import type { FuseOperations } from './operations.js';
 import { FuseServer, type FuseServerOptions } from './session.js';
 import { mountAt, type MountEntry, readMountsSync } from '../sys/mounts.js';
 import { mountSyscall } from '../sys/libc.js';
+import { openDirPathTrusted } from '../lower/at.js';
 import { run as runCommand } from '../sys/run.js';
 
 export interface MountParams {
@@ -162,11 +163,20 @@ export async function mountAsRoot(p: MountParams): Promise<number> {
   // mount(2) itself, as mount(8) -i would call it (the generic options as flags, the rest as
   // data): no process start (~10-70 ms of a mount here). /etc/mtab is /proc/mounts and these
   // options are none that mount(8) keeps in utab, so `mount`, `findmnt` and `umount` see the same.
+  // The target is the directory walked to from / following root's links only, mounted on through
+  // its descriptor: a link a user swapped in on the way (in a directory the user owns) is refused,
+  // never followed as root to put the mount somewhere else (over /etc, say).
+  let target: number | undefined;
   try {
-    mountSyscall(p.source, p.mountpoint, `fuse.${p.subtype}`, opts);
+    target = openDirPathTrusted(p.mountpoint);
+    mountSyscall(p.source, `/proc/self/fd/${target}`, `fuse.${p.subtype}`, opts);
   } catch (e) {
     closeSync(fd);
-    throw new Error(`mount failed: mount(2) of ${p.source} on ${p.mountpoint}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ELOOP' ? 'ELOOP (the path goes through a symbolic link that is not root\'s, or that others could change: give the directory it stands for)' : code ?? (e as Error).message;
+    throw new Error(`mount failed: mount(2) of ${p.source} on ${p.mountpoint}: ${why}`);
+  } finally {
+    if (target !== undefined) closeSync(target);
   }
   return fd;
 }
