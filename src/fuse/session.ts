@@ -68,6 +68,7 @@ import {
   writeDirent,
   writeDirentPlus,
   type InitIn,
+  type ReadIn,
   type Request,
 } from './protocol.js';
 
@@ -528,19 +529,43 @@ export class FuseServer {
   private reply(unique: bigint, error: number, ...parts: Buffer[]): void {
     let len = OUT_HEADER_SIZE;
     for (const p of parts) len += p.length;
-    // Replies are written synchronously, so one header buffer serves them all.
-    const h = this.replyHeader;
-    h.writeUInt32LE(len, 0);
-    h.writeInt32LE(-error, 4);
-    h.writeBigUInt64LE(unique, 8);
+    const h = this.header(unique, error, len);
     try {
       if (parts.length === 0) fs.writeSync(this.fd, h);
       else fs.writevSync(this.fd, parts.length === 1 ? [h, parts[0]] : [h, ...parts]);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // ENOENT: the request was interrupted and is gone. ENODEV/EBADF: we are unmounted.
-      if (code !== 'ENOENT' && code !== 'ENODEV' && code !== 'EBADF') this.opts.onError(e, 'writing a reply');
+      this.replyFailed(e);
     }
+  }
+
+  /** reply() of a success with one part (a READ's data), without the rest parameter's array. */
+  private reply1(unique: bigint, part: Buffer): void {
+    const h = this.header(unique, 0, OUT_HEADER_SIZE + part.length);
+    try {
+      fs.writevSync(this.fd, [h, part]);
+    } catch (e) {
+      this.replyFailed(e);
+    }
+  }
+
+  /** The reply header; replies are written synchronously, so one buffer serves them all. */
+  private header(unique: bigint, error: number, len: number): Buffer {
+    const h = this.replyHeader;
+    h.writeUInt32LE(len, 0);
+    h.writeInt32LE(-error, 4);
+    // The kernel's request ids count up from 1: as a number, written without BigInt arithmetic.
+    const u = Number(unique);
+    if (u <= Number.MAX_SAFE_INTEGER) {
+      h.writeUInt32LE(u >>> 0, 8);
+      h.writeUInt32LE(Math.floor(u / 0x1_0000_0000), 12);
+    } else h.writeBigUInt64LE(unique, 8);
+    return h;
+  }
+
+  private replyFailed(e: unknown): void {
+    const code = (e as NodeJS.ErrnoException).code;
+    // ENOENT: the request was interrupted and is gone. ENODEV/EBADF: we are unmounted.
+    if (code !== 'ENOENT' && code !== 'ENODEV' && code !== 'EBADF') this.opts.onError(e, 'writing a reply');
   }
 
   private replyError(unique: bigint, err: unknown, what: string): void {
@@ -649,6 +674,27 @@ export class FuseServer {
 
   /** Reply to one request: synchronously when the operation returned a value, else a promise. */
   private dispatch(ino: number, unique: bigint, req: Request, ctx: RequestContext): void | Promise<void> {
+    // READ first, in a function of its own: the closures below are made per request (random
+    // 4 KiB reads are one READ each, and these closures were an eighth of their garbage).
+    if (req.op === Opcode.READ) return this.read(ino, unique, req.arg, ctx);
+    return this.dispatchOther(ino, unique, req, ctx);
+  }
+
+  private read(ino: number, unique: bigint, arg: ReadIn, ctx: RequestContext): void | Promise<void> {
+    const ops = this.ops;
+    if (!ops.read) return this.reply(unique, ENOSYS);
+    const size = arg.size;
+    const r = ops.read(ino, arg.fh, arg.offset, size, ctx);
+    if (isPromise(r)) return r.then((data) => this.readReply(unique, size, data));
+    this.readReply(unique, size, r);
+  }
+
+  private readReply(unique: bigint, size: number, data: Buffer): void {
+    this.reply1(unique, data.length > size ? data.subarray(0, size) : data);
+    this.ops.readDone?.(data);
+  }
+
+  private dispatchOther(ino: number, unique: bigint, req: Request, ctx: RequestContext): void | Promise<void> {
     const ops = this.ops;
     const ok = (...parts: Buffer[]) => this.reply(unique, 0, ...parts);
     const done = () => this.reply(unique, 0);
@@ -753,14 +799,6 @@ export class FuseServer {
         });
       case Opcode.OPENDIR:
         return then(ops.opendir ? ops.opendir(ino, req.flags, ctx) : undefined, (o) => ok(this.openOut(o, true)));
-      case Opcode.READ: {
-        if (!ops.read) return nosys();
-        const { fh, offset, size } = req.arg;
-        return then(ops.read(ino, fh, offset, size, ctx), (data) => {
-          ok(data.length > size ? data.subarray(0, size) : data);
-          ops.readDone?.(data);
-        });
-      }
       case Opcode.WRITE: {
         if (!ops.write) return nosys();
         const { fh, offset, data } = req.arg;

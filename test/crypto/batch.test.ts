@@ -113,6 +113,22 @@ for (const name of ALL) {
 }
 
 
+test('one extent decrypted in a longer buffer (the mount\'s read scratch) changes that extent only', () => {
+  for (const name of ['aes', 'des3_ede'] as const) {
+    const key = bytes(21, KEY[name]), data = bytes(22, 4096), ivs = bytes(23, 16);
+    const ct = Buffer.alloc(4096);
+    createBlockCipher(name, key).cbcEncryptExtents(data, ct, 4096, ivs);
+    const scratch = Buffer.concat([ct, bytes(24, 3 * 4096)]);
+    const tail = Buffer.from(scratch.subarray(4096));
+    createBlockCipher(name, key).cbcDecryptExtents(scratch, scratch, 4096, ivs);
+    assert.ok(scratch.subarray(0, 4096).equals(data), `${name} in place`);
+    assert.ok(scratch.subarray(4096).equals(tail), `${name}: the rest of the buffer is left alone`);
+    const out = bytes(25, 2 * 4096), after = Buffer.from(out.subarray(4096));
+    createBlockCipher(name, key).cbcDecryptExtents(Buffer.concat([ct, tail]).subarray(0, 4096), out, 4096, ivs);
+    assert.ok(out.subarray(0, 4096).equals(data) && out.subarray(4096).equals(after), `${name} into a longer dst`);
+  }
+});
+
 test('runs longer than one EVP call decrypt in pieces, each restarting at its own IV', () => {
   setMaxEvpRun(3 * 4096 + 100);
   try {

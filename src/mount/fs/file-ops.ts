@@ -336,6 +336,14 @@ export class FsFileOps extends FsDirOps {
     return { ...h, state };
   }
 
+  /** handle(fh).state without the object handle() builds (a READ's only garbage in this layer). */
+  protected openState(fh: number): OpenState {
+    const h = this.handles.get(fh);
+    const state = h && this.open.get(h.nodeid);
+    if (!state) throw new ErrnoError(E.EBADF);
+    return state;
+  }
+
   /** A file layer error as the errno the caller gets (the details go to the log). */
   protected fileError(e: unknown): unknown {
     if (!isEcryptfsError(e)) return e;
@@ -394,7 +402,7 @@ export class FsFileOps extends FsDirOps {
 
   private readAt(fh: number, offset: number, size: number, ctx: Caller | undefined, scratch: Buffer | undefined): Buffer | Promise<Buffer> {
     try {
-      const { state } = this.handle(fh);
+      const state = this.openState(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
       const now = this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined;
       if (now) return now;
