@@ -32,17 +32,18 @@ export class SpinChoice {
     private readonly rounds = 2,
     /** Requests served the chosen way before the next probe. */
     private readonly keep = 4096,
-    /** Longest gap counted (ms): an idle pause says nothing about either way. */
-    private readonly capMs = 2,
+    /** Longest gap between two requests that is counted (ms): round trips take 20-200 us. */
+    private readonly maxGapMs = 1,
   ) {}
 
   /** A request was read at `now` (milliseconds, any monotonic origin). */
   request(now: number): void {
     const last = this.last;
     this.last = now;
-    // The first request after a pause has no gap to count.
-    if (last < 0) return;
-    const gap = Math.min(now - last, this.capMs);
+    // The first request after a pause has no gap to count, nor has one after a longer gap: the
+    // caller was doing something else (an idle pause says nothing about either way).
+    const gap = now - last;
+    if (last < 0 || gap > this.maxGapMs) return;
     if (!this.probing) {
       if (++this.count >= this.keep) this.startProbe();
       return;

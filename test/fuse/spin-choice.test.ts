@@ -47,16 +47,21 @@ test('SpinChoice: blocks at once when polling serves requests slower, and probes
   assert.equal(c.chosePoll, 1);
 });
 
-test('SpinChoice: an idle pause neither counts in full nor, after pause(), at all', () => {
-  // Without the cap, one 1 s pause in a polling window would make polling look slower.
-  const capped = new SpinChoice(8, 1, 1000, 0.5);
+test('SpinChoice: a gap longer than maxGapMs, or the first after pause(), is not counted', () => {
+  // Counted, one 1 s pause in a polling window would make polling look slower.
+  const gaps = new SpinChoice(8, 1, 1000, 0.5);
   let t = 0;
-  capped.request(t);
+  gaps.request(t);
   for (let i = 0; i < 16; i++) {
-    t += capped.spin ? (i === 3 ? 1000 : 0.02) : 0.2;
-    capped.request(t);
+    t += gaps.spin ? (i === 3 ? 1000 : 0.02) : 0.2;
+    gaps.request(t);
   }
-  assert.equal(capped.spin, true, 'the pause counts as 0.5 ms: polling 0.64 ms against 1.6 ms');
+  // the pause took no place in its window: one more polling request was needed to fill it
+  assert.equal(gaps.probes, 0);
+  t += 0.2;
+  gaps.request(t);
+  assert.equal(gaps.probes, 1);
+  assert.equal(gaps.spin, true);
 
   const paused = new SpinChoice(8, 1, 1000, 2);
   t = 0;
@@ -64,11 +69,12 @@ test('SpinChoice: an idle pause neither counts in full nor, after pause(), at al
   for (let i = 0; i < 16; i++) {
     if (paused.spin && i === 3) {
       paused.pause();
-      t += 1000;
+      t += 1;
       paused.request(t); // not counted: no gap after a pause
     }
     t += paused.spin ? 0.02 : 0.2;
     paused.request(t);
   }
   assert.equal(paused.spin, true);
+  assert.equal(paused.probes, 1);
 });
