@@ -52,6 +52,8 @@ interface Calls {
   lseek(fd: number, off: bigint, whence: number): bigint;
   posix_fadvise(fd: number, off: bigint, len: bigint, advice: number): number;
   syscall(nr: number, ...a: unknown[]): number;
+  /** syscall(2) for listxattrat (nr, dir, name, at flags, buf, size): prototyped, so koffi parses no types per call. */
+  listxattrat(nr: number, dir: number, name: Buffer, flags: number, buf: Buffer | null, size: number): number;
 }
 
 let calls: Calls | undefined;
@@ -88,6 +90,7 @@ function lib(): Calls {
     lseek: c.func('int64_t lseek(int, int64_t, int)'),
     posix_fadvise: c.func('int posix_fadvise(int, int64_t, int64_t, int)'),
     syscall: c.func('long syscall(long, ...)'),
+    listxattrat: c.func(`long syscall(long, int, ${s}, int, _Out_ uint8_t *, size_t)`),
   } as unknown as Calls;
   return calls;
 }
@@ -260,6 +263,31 @@ export function listxattr(path: Name): string[] {
 }
 export function removexattr(path: Name, name: string): void {
   check(lib().removexattr(cstr(path), cstr(name, 1)), 'removexattr');
+}
+
+/** listxattrat(2)'s number (Linux 6.13, the same on x86-64 and arm64); false once it answered ENOSYS. */
+const NR_LISTXATTRAT = 465;
+let haveListxattrat = process.arch === 'x64' || process.arch === 'arm64';
+
+/**
+ * The xattr names of `name` in directory `dir`, never following a symlink (listxattrat, Linux
+ * 6.13+: one call, no /proc path walk), or the errno it failed with: ENOSYS on an older kernel
+ * (then remembered: no more tries).
+ */
+export function listxattratOrErrno(dir: number, name: Name): string[] | number {
+  if (!haveListxattrat) return OSC.errno.ENOSYS;
+  const n = cstr(name);
+  let size = 256;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(size);
+    const r = lib().listxattrat(NR_LISTXATTRAT, dir, n, AT_SYMLINK_NOFOLLOW, buf, size);
+    if (r >= 0) return splitNames(buf.subarray(0, r));
+    const errno = lastErrno();
+    if (errno === OSC.errno.ENOSYS) haveListxattrat = false;
+    if (errno !== OSC.errno.ERANGE) return errno;
+    size *= 2;
+    if (size > 1 << 20) return OSC.errno.E2BIG;
+  }
 }
 
 // ---- stat and directory streams ----

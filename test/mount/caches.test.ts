@@ -117,6 +117,28 @@ test('security.selinux: absent is EOPNOTSUPP (so `ls -l` stops asking for every 
   });
 });
 
+test('a node whose lower name now leads to another inode never answers with that inode\'s xattrs', async () => {
+  await withFreshFs(async ({ lowerDir, fs }) => {
+    const { entry, fh } = await fs.create(ROOT, 'a.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.release(fh);
+    const lowerA = await lowerName(lowerDir);
+    const b = await fs.create(ROOT, 'b.txt', 0o100644, C.O_RDWR | C.O_CREAT);
+    await fs.release(b.fh);
+    const lowerB = await lowerName(lowerDir, lowerA);
+    try {
+      sys.setxattr(join(lowerDir, lowerB), 'system.posix_acl_access', aclValue());
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EOPNOTSUPP') return; // no ACLs on this /tmp
+      throw e;
+    }
+    // Behind the mount: b's lower file takes a's name before the node of a.txt is asked anything.
+    await fsp.rename(join(lowerDir, lowerB), join(lowerDir, lowerA));
+    assert.throws(() => fs.getxattrSync(entry.nodeid, 'system.posix_acl_access'), (e: unknown) => (e as { code?: string }).code === 'ESTALE' || (e as { errno?: number }).errno === OSC.errno.ESTALE);
+    // Looked up again, the name is b's inode, with b's ACL.
+    assert.deepEqual(fs.getxattrSync(fs.lookupSync(ROOT, 'a.txt').nodeid, 'system.posix_acl_access'), aclValue());
+  });
+});
+
 test('the clear size remembered when a file is closed is the one it was closed with', async () => {
   await withFreshFs(async ({ fs, openOther }) => {
     const { entry, fh } = await fs.create(ROOT, 'c.txt', 0o100644, C.O_RDWR | C.O_CREAT);

@@ -121,7 +121,25 @@ export class FsXattrOps extends FsFileOps {
       const ctime = Number(this.statNode(n).ctimeNs);
       return { ctime, names: this.xattrOn(n, cr, (p) => sys.listxattr(p)) };
     }
-    return this.onNode(n, cr, (fd, st) => ({ ctime: Number(st!.ctimeNs), names: sys.listxattr(sys.fdPath(fd)) }));
+    return asCaller(cr, () => this.listedByName(n)) ?? this.onNode(n, cr, (fd, st) => ({ ctime: Number(st!.ctimeNs), names: sys.listxattr(sys.fdPath(fd)) }));
+  }
+
+  /**
+   * listedAt by the node's name in its directory (listxattrat, no-follow: three syscalls against
+   * an O_PATH open, fstat, listxattr through /proc and close), or undefined to take that way. The
+   * name is stat'ed before and after the list: both must show the node's inode at one ctime. A
+   * name moved to another inode in between and back would have moved this inode's ctime (a
+   * rename, unlink or link does), so the list is of this inode, as of that ctime or later.
+   */
+  private listedByName(n: Node): { ctime: number; names: string[] } | undefined {
+    const dir = this.dirFd(n.parent);
+    const before = sys.fstatatOrErrno(dir, n.name);
+    if (typeof before === 'number' || before.dev !== n.dev || before.ino !== n.ino) return undefined;
+    const names = sys.listxattratOrErrno(dir, n.name);
+    if (typeof names === 'number') return undefined;
+    const after = sys.fstatatOrErrno(dir, n.name);
+    if (typeof after === 'number' || after.dev !== n.dev || after.ino !== n.ino || after.ctimeNs !== before.ctimeNs) return undefined;
+    return { ctime: Number(before.ctimeNs), names };
   }
 
   async setxattr(nodeid: number, name: string, value: Buffer, flags: number, ctx?: Caller): Promise<void> {
