@@ -28,14 +28,24 @@ const ALPHABET = '-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 const REVERSE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 64; i++) REVERSE[ALPHABET.charCodeAt(i)] = i;
 
-/** enc64: 3 bytes -> 4 chars; a final 1- or 2-byte group is zero-padded and still gives 4 chars. */
+const ALPHABET_BYTES = Buffer.from(ALPHABET, 'latin1');
+
+/**
+ * enc64: 3 bytes -> 4 chars; a final 1- or 2-byte group is zero-padded and still gives 4 chars.
+ * Into bytes, then one string (every new name is encoded, every listed one re-encoded to check it
+ * is canonical: an array of one-character strings joined cost several times more).
+ */
 export function encode64(b: Uint8Array): string {
-  const out: string[] = [];
+  const out = Buffer.allocUnsafe(4 * Math.ceil(b.length / 3));
+  let o = 0;
   for (let i = 0; i < b.length; i += 3) {
     const x = (b[i] << 16) | ((i + 1 < b.length ? b[i + 1] : 0) << 8) | (i + 2 < b.length ? b[i + 2] : 0);
-    out.push(ALPHABET[x >> 18], ALPHABET[(x >> 12) & 63], ALPHABET[(x >> 6) & 63], ALPHABET[x & 63]);
+    out[o++] = ALPHABET_BYTES[x >> 18];
+    out[o++] = ALPHABET_BYTES[(x >> 12) & 63];
+    out[o++] = ALPHABET_BYTES[(x >> 6) & 63];
+    out[o++] = ALPHABET_BYTES[x & 63];
   }
-  return out.join('');
+  return out.toString('latin1', 0, o);
 }
 
 /** True when every character of s is in the eCryptfs alphabet. */
