@@ -10,6 +10,7 @@ import { constants as OSC } from 'node:os';
 interface Koffi {
   load(lib: string): { func(sig: string): (...a: unknown[]) => number };
   errno(): number;
+  view(ptr: unknown, len: number): ArrayBuffer;
 }
 
 interface Calls {
@@ -17,6 +18,7 @@ interface Calls {
   syscall(nr: number, ...a: unknown[]): number;
   strerror(errno: number): string;
   poll(fds: Buffer, n: number, timeoutMs: number): number;
+  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
 }
 
 type Libc = ReturnType<Koffi['load']>;
@@ -41,8 +43,27 @@ function lib(): Calls {
     syscall: c.func('long syscall(long, ...)'),
     strerror: c.func('const char *strerror(int)'),
     poll: c.func('int poll(_Inout_ uint8_t *, unsigned long, int)'),
+    mmap: c.func('void *mmap(void *, size_t, int, int, int, int64_t)'),
   } as unknown as Calls;
   return calls;
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_PRIVATE = 2;
+const MAP_ANONYMOUS = 0x20;
+
+/**
+ * `bytes` of page-aligned memory of the process's own (an anonymous mapping), as a Buffer: what a
+ * read with O_DIRECT needs. Never unmapped: for buffers kept as long as the process (a Buffer over
+ * external memory does not own it).
+ */
+export function pageAlignedBuffer(bytes: number): Buffer {
+  const p = lib().mmap(null, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // MAP_FAILED is (void *) -1.
+  const addr = p === null ? 0n : BigInt.asIntN(64, (koffi as unknown as { address(x: unknown): bigint }).address(p));
+  if (addr === -1n || addr === 0n) throw callError('mmap', lastErrno(), '');
+  return Buffer.from(koffi!.view(p, bytes));
 }
 
 /** Load koffi and libc now (a process that waits for work can take this cost before it comes). */

@@ -7,6 +7,7 @@ import { FdLowerFile, isDir, openFileAt, type LowerStat } from '../../lower/at.j
 import { asCaller, callerCreds, groupsOf, withUmask, type Creds } from '../../lower/creds.js';
 import * as sys from '../../lower/sys.js';
 import { EcryptfsFile, XATTR_NAME } from '../../volume/file.js';
+import { pageAlignedBuffer } from '../../sys/libc.js';
 import { ErrnoError } from './errno.js';
 import { headerFromXattr } from './encrypted-view.js';
 import { type Attr, type Caller, type Entry, type OpenState } from './types.js';
@@ -52,6 +53,15 @@ const CONCURRENT_MS = 20;
 const READ_BUFFER = 1 << 20;
 export const READ_BUFFERS_MAX = 16;
 const HOLD_MS = 500;
+
+/** A READ buffer: page-aligned, so the lower file may read into it with O_DIRECT (FdLowerFile). */
+function readBuffer(): Buffer {
+  try {
+    return pageAlignedBuffer(READ_BUFFER);
+  } catch {
+    return Buffer.allocUnsafeSlow(READ_BUFFER);
+  }
+}
 
 export class FsFileOps extends FsDirOps {
   /** The last data request's caller and time, and until when requests take the asynchronous path. */
@@ -384,7 +394,7 @@ export class FsFileOps extends FsDirOps {
     if (free) return free;
     if (this.readBuffersMade < READ_BUFFERS_MAX) {
       this.readBuffersMade++;
-      const b = Buffer.allocUnsafeSlow(READ_BUFFER);
+      const b = readBuffer();
       this.ownReadBuffers.add(b.buffer);
       return b;
     }
@@ -404,8 +414,11 @@ export class FsFileOps extends FsDirOps {
     try {
       const state = this.openState(fh);
       if (this.encryptedView) return this.readEncryptedView(state, offset, size);
-      const now = this.inline(ctx) ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined;
+      const inline = this.inline(ctx);
+      const now = inline ? state.file.readNow(offset, size, SYNC_READ_MAX, scratch) : undefined;
       if (now) return now;
+      // Several processes at once: large lower reads skip the lower page cache (FdLowerFile.direct).
+      state.fh.directReads = !inline;
       if (!scratch || size > READ_BUFFER) return state.file.read(offset, size).catch((e: unknown) => Promise.reject(this.fileError(e)));
       const buf = this.takeReadBuffer();
       // After a wait the handle is looked up again (its file may have been reopened read-write).
