@@ -1,4 +1,5 @@
 /** Extended attributes: user.*, ACLs and file capabilities kept on the lower inode; the header xattr hidden. */
+import * as nodefs from 'node:fs';
 import { constants as OSC } from 'node:os';
 import { isDir } from '../../lower/at.js';
 import { asCaller, callerCreds, type Creds } from '../../lower/creds.js';
@@ -23,11 +24,14 @@ const ABSENT_BITS = new Map([['security.selinux', 1], ['system.posix_acl_access'
 /**
  * `ls -l` (coreutils) asks every entry for its SELinux label and stops asking for the whole
  * device once one answer is "not supported" (EOPNOTSUPP), never after "no such attribute"
- * (ENODATA). With SELinux on, the kernel answers this name itself and never asks the daemon; here
- * it only ever is a stored lower xattr. So a lower inode without one answers EOPNOTSUPP: one
- * GETXATTR round trip less per listed entry. A label that is there is still returned.
+ * (ENODATA). Without SELinux this name is only ever a stored lower xattr, so a lower inode without
+ * one answers EOPNOTSUPP: one GETXATTR round trip less per listed entry; a label that is there is
+ * still returned. With SELinux on (selinuxfs mounted) the kernel answers users' questions for it
+ * itself, and a policy labelling this filesystem from xattrs would take EOPNOTSUPP for a failure
+ * (ENODATA for "use the default label"): then the answer stays ENODATA.
  */
 const SELINUX_XATTR = 'security.selinux';
+const SELINUX_ON = nodefs.existsSync('/sys/fs/selinux/enforce');
 
 export class FsXattrOps extends FsFileOps {
   /**
@@ -56,7 +60,7 @@ export class FsXattrOps extends FsFileOps {
     const n = this.node(nodeid);
     const get = () => this.xattrOn(n, callerCreds(ctx), (p) => sys.getxattr(p, name));
     const bit = ABSENT_BITS.get(name);
-    if (bit !== undefined && name === SELINUX_XATTR) {
+    if (bit !== undefined && name === SELINUX_XATTR && !SELINUX_ON) {
       try {
         return this.unlessAbsent(n, bit, callerCreds(ctx), get);
       } catch (e) {
