@@ -52,6 +52,8 @@ interface Calls {
   lseek(fd: number, off: bigint, whence: number): bigint;
   posix_fadvise(fd: number, off: bigint, len: bigint, advice: number): number;
   syscall(nr: number, ...a: unknown[]): number;
+  /** syscall(2) for cachestat (nr, fd, range, out, flags): prototyped as listxattrat below. */
+  cachestat(nr: number, fd: number, range: BigUint64Array, out: BigUint64Array, flags: number): number;
   /** syscall(2) for listxattrat (nr, dir, name, at flags, buf, size): prototyped, so koffi parses no types per call. */
   listxattrat(nr: number, dir: number, name: Buffer, flags: number, buf: Buffer | null, size: number): number;
 }
@@ -91,6 +93,7 @@ function lib(): Calls {
     posix_fadvise: c.func('int posix_fadvise(int, int64_t, int64_t, int)'),
     syscall: c.func('long syscall(long, ...)'),
     listxattrat: c.func(`long syscall(long, int, ${s}, int, _Out_ uint8_t *, size_t)`),
+    cachestat: c.func('long syscall(long, unsigned int, const uint64_t *, _Out_ uint64_t *, unsigned int)'),
   } as unknown as Calls;
   return calls;
 }
@@ -288,6 +291,27 @@ export function listxattratOrErrno(dir: number, name: Name): string[] | number {
     size *= 2;
     if (size > 1 << 20) return OSC.errno.E2BIG;
   }
+}
+
+/** cachestat(2)'s number (Linux 6.5, the same on x86-64 and arm64); false once it answered ENOSYS. */
+const NR_CACHESTAT = 451;
+let haveCachestat = process.arch === 'x64' || process.arch === 'arm64';
+const cacheRange = new BigUint64Array(2);
+const cacheStat = new BigUint64Array(5);
+
+/**
+ * How many pages of [off, off+len) of the file on `fd` are in the page cache (cachestat, Linux
+ * 6.5+), or undefined where the kernel cannot tell (older kernels: ENOSYS, then remembered).
+ */
+export function cachedPages(fd: number, off: number, len: number): number | undefined {
+  if (!haveCachestat) return undefined;
+  cacheRange[0] = BigInt(off);
+  cacheRange[1] = BigInt(len);
+  if (lib().cachestat(NR_CACHESTAT, fd, cacheRange, cacheStat, 0) !== 0) {
+    if (lastErrno() === OSC.errno.ENOSYS) haveCachestat = false;
+    return undefined;
+  }
+  return Number(cacheStat[0]);
 }
 
 // ---- stat and directory streams ----

@@ -1,19 +1,20 @@
 /**
  * FdLowerFile's large reads with O_DIRECT (a second descriptor on the same file, opened through
  * the first one's /proc link): only while the mount asks for them, only for whole pages of at
- * least 128 KiB, the same bytes as the buffered read, a buffer that is not page-aligned read the
- * buffered way, and the second descriptor closed with the file.
+ * least 128 KiB none of which is in the page cache, the same bytes as the buffered read, a buffer
+ * that is not page-aligned read the buffered way, and the second descriptor closed with the file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as C, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FdLowerFile } from '../../src/lower/at.js';
+import { cachedPages } from '../../src/lower/sys.js';
 import { pageAlignedBuffer } from '../../src/sys/libc.js';
 import { seededBytes } from '../helpers/prng.js';
 
-const O_DIRECT = 0o40000;
+const MiB = 1 << 20;
 
 /** Descriptors of this process open on `path`, with their open flags (from /proc/self/fdinfo). */
 function descriptorsOn(path: string): { fd: number; flags: number }[] {
@@ -34,49 +35,81 @@ function descriptorsOn(path: string): { fd: number; flags: number }[] {
   return out;
 }
 
-test('large page-aligned reads use O_DIRECT while asked to, with the same bytes; the second descriptor goes with the file', async (t) => {
-  // /var/tmp: on disk where /tmp may be a tmpfs (O_DIRECT there only since Linux 6.6).
-  const path0 = mkdtempSync(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'ecryptfs-direct-'));
-  const dir = { path: path0, cleanup: () => rmSync(path0, { recursive: true, force: true }) };
+/** `data` written to a new file with O_DIRECT, so none of it is in the page cache; false where refused. */
+function writeUncached(path: string, data: Buffer): boolean {
+  const b = pageAlignedBuffer(data.length);
+  data.copy(b);
+  let fd: number;
   try {
-    const path = join(dir.path, 'lower');
-    const data = seededBytes(7, 3 << 20);
+    fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_DIRECT, 0o600);
+  } catch {
     writeFileSync(path, data);
+    return false;
+  }
+  try {
+    writeSync(fd, b, 0, b.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+test('large page-aligned reads of uncached pages use O_DIRECT while asked to, with the same bytes; the second descriptor goes with the file', async (t) => {
+  // /var/tmp: on disk where /tmp may be a tmpfs (O_DIRECT there only since Linux 6.6).
+  const root = mkdtempSync(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'ecryptfs-direct-'));
+  try {
+    const data = seededBytes(7, 3 * MiB);
+    const aligned = pageAlignedBuffer(MiB);
+    // Not asked to: a buffered read, no second descriptor.
+    const other = join(root, 'other');
+    writeUncached(other, data);
+    const g = new FdLowerFile(openSync(other, 'r'), 64 * 1024, other);
+    assert.equal(await g.read(aligned, 0, MiB, 2 * MiB), MiB);
+    assert.deepEqual(aligned, data.subarray(2 * MiB));
+    assert.equal(descriptorsOn(other).length, 1);
+    await g.close();
+
+    const path = join(root, 'lower');
+    const direct = writeUncached(path, data);
     const f = new FdLowerFile(openSync(path, 'r'), 64 * 1024, path);
-    const aligned = pageAlignedBuffer(1 << 20);
-    // Not asked to: buffered, no second descriptor.
-    assert.equal(await f.read(aligned, 0, 1 << 20, 8192), 1 << 20);
-    assert.deepEqual(aligned, data.subarray(8192, 8192 + (1 << 20)));
-    assert.equal(descriptorsOn(path).length, 1);
     f.directReads = true;
-    // Small or not whole pages: buffered still.
-    assert.equal(await f.read(aligned, 0, 64 * 1024, 4096), 64 * 1024);
-    assert.equal(await f.read(aligned, 0, 200000, 4096), 200000);
-    assert.deepEqual(aligned.subarray(0, 200000), data.subarray(4096, 204096));
-    assert.equal(descriptorsOn(path).length, 1, 'no O_DIRECT descriptor for reads that cannot use it');
+    if (direct) assert.equal(cachedPages(f.fd, 0, 3 * MiB) ?? 0, 0, 'written around the page cache');
     aligned.fill(0);
-    assert.equal(await f.read(aligned, 0, 1 << 20, 4096), 1 << 20);
-    assert.deepEqual(aligned, data.subarray(4096, 4096 + (1 << 20)));
+    assert.equal(await f.read(aligned, 0, MiB, 2 * MiB), MiB);
+    assert.deepEqual(aligned, data.subarray(2 * MiB));
     const fds = descriptorsOn(path);
-    if (!fds.some((d) => d.flags & O_DIRECT)) {
-      // The filesystem refused O_DIRECT (tmpfs before Linux 6.6): the reads above were buffered and right.
-      t.diagnostic(`no O_DIRECT on the filesystem of ${dir.path}: the buffered fallback was checked`);
+    if (!direct || cachedPages(f.fd, 0, 4096) === undefined || !fds.some((d) => d.flags & C.O_DIRECT)) {
+      // No O_DIRECT on this filesystem (tmpfs before Linux 6.6) or no cachestat (before 6.5): buffered, and right.
+      t.diagnostic(`no O_DIRECT reads in ${root}: the buffered reads were checked`);
       assert.equal(fds.length, 1);
       await f.close();
       return;
     }
     assert.equal(fds.length, 2, 'one O_DIRECT descriptor beside the first');
+    assert.equal(cachedPages(f.fd, 2 * MiB, MiB), 0, 'read around the page cache');
     // A buffer that is not page-aligned: O_DIRECT refuses it (EINVAL), the buffered read serves.
-    const unaligned = Buffer.allocUnsafeSlow((1 << 20) + 4096).subarray(1, 1 + (1 << 20));
-    assert.equal(await f.read(unaligned, 0, 1 << 20, 2 << 20), 1 << 20);
-    assert.deepEqual(unaligned, data.subarray(2 << 20, 3 << 20));
+    const unaligned = Buffer.allocUnsafeSlow(MiB + 4096).subarray(1, 1 + MiB);
+    assert.equal(await f.read(unaligned, 0, MiB, MiB), MiB);
+    assert.deepEqual(unaligned, data.subarray(MiB, 2 * MiB));
+    assert.ok(cachedPages(f.fd, MiB, MiB)! > 0, 'that one went through the page cache');
+    // Pages in the page cache are copied from it: no O_DIRECT descriptor for them.
+    const h = new FdLowerFile(openSync(path, 'r'), 64 * 1024, path);
+    h.directReads = true;
+    assert.equal(await h.read(aligned, 0, MiB, MiB), MiB);
+    assert.deepEqual(aligned, data.subarray(MiB, 2 * MiB));
+    assert.equal(descriptorsOn(path).length, 3, 'f\'s two and h\'s one');
+    await h.close();
+    // Small or not whole pages: buffered.
+    assert.equal(await f.read(aligned, 0, 64 * 1024, 4096), 64 * 1024);
+    assert.equal(await f.read(aligned, 0, 200000, 4096), 200000);
+    assert.deepEqual(aligned.subarray(0, 200000), data.subarray(4096, 204096));
     // Short at the end of the file, as a buffered read.
-    assert.equal(await f.read(aligned, 0, 1 << 20, (3 << 20) - (256 << 10)), 256 << 10);
-    assert.deepEqual(aligned.subarray(0, 256 << 10), data.subarray((3 << 20) - (256 << 10)));
+    assert.equal(await f.read(aligned, 0, MiB, 3 * MiB - 256 * 1024), 256 * 1024);
+    assert.deepEqual(aligned.subarray(0, 256 * 1024), data.subarray(3 * MiB - 256 * 1024));
     await f.close();
     assert.deepEqual(descriptorsOn(path), [], 'both descriptors closed');
-    await assert.rejects(f.read(aligned, 0, 1 << 20, 0), { code: 'EBADF' });
+    await assert.rejects(f.read(aligned, 0, MiB, 0), { code: 'EBADF' });
   } finally {
-    dir.cleanup();
+    rmSync(root, { recursive: true, force: true });
   }
 });
