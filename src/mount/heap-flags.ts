@@ -15,17 +15,3 @@ export const HEAP_FLAGS: readonly { name: string; value: string; v8Default: stri
   { name: '--max-semi-space-size', value: '2', v8Default: '0' },
   { name: '--heap-growing-percent', value: '50', v8Default: '0' },
 ];
-
-/**
- * V8 flags the boot sets once the daemon's modules are loaded (not on the command line, which
- * would cost the built-in modules' code cache as above): a fresh daemon's metadata paths (create,
- * lookup, listing, unlink) run cold while a workload starts, interpreted and without type
- * feedback. Feedback from the first call and optimization after a quarter of the usual budget
- * (V8's default 67,584) make them fast sooner; measured in metatime's PERFORMANCE.md entry.
- */
-export const JIT_FLAGS: readonly string[] = ['--no-lazy-feedback-allocation', '--interrupt-budget=16384'];
-
-/** The flags the boot sets after loading: the heap flags' values, then JIT_FLAGS unless ECRYPTFS_DAEMON_JIT=0. */
-export function afterLoadFlags(env: NodeJS.ProcessEnv): string[] {
-  return [...HEAP_FLAGS.map((f) => `${f.name}=${f.value}`), ...(env.ECRYPTFS_DAEMON_JIT === '0' ? [] : JIT_FLAGS)];
-}

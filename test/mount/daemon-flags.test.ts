@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS, daemonCommand } from '../../src/mount/daemon-fork.js';
-import { afterLoadFlags, HEAP_FLAGS, JIT_FLAGS } from '../../src/mount/heap-flags.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('the daemon flags are accepted by this Node and keep the new space small', () => {
@@ -50,16 +49,4 @@ test('the daemon boot loads its script and the heap flags still hold (they are s
   } finally {
     t.cleanup();
   }
-});
-
-test('the JIT flags the boot sets after loading are V8 flags this Node knows, and ECRYPTFS_DAEMON_JIT=0 leaves them out', () => {
-  // setFlagsFromString ignores a flag V8 does not know: ask this Node to take each on its command line.
-  for (const f of JIT_FLAGS) {
-    const r = spawnSync(process.execPath, [f, '-e', '0'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `${f}: ${r.stderr}`);
-  }
-  const heap = HEAP_FLAGS.map((f) => `${f.name}=${f.value}`);
-  assert.deepEqual(afterLoadFlags({}), [...heap, ...JIT_FLAGS]);
-  assert.deepEqual(afterLoadFlags({ ECRYPTFS_DAEMON_JIT: '0' }), heap);
-  assert.ok(JIT_FLAGS.includes('--no-lazy-feedback-allocation'));
 });
