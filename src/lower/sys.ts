@@ -275,7 +275,7 @@ let haveListxattrat = process.arch === 'x64' || process.arch === 'arm64';
 /**
  * The xattr names of `name` in directory `dir`, never following a symlink (listxattrat, Linux
  * 6.13+: one call, no /proc path walk), or the errno it failed with: ENOSYS on an older kernel
- * (then remembered: no more tries).
+ * or under a seccomp filter (then remembered: no more tries).
  */
 export function listxattratOrErrno(dir: number, name: Name): string[] | number {
   if (!haveListxattrat) return OSC.errno.ENOSYS;
@@ -286,7 +286,9 @@ export function listxattratOrErrno(dir: number, name: Name): string[] | number {
     const r = lib().listxattrat(NR_LISTXATTRAT, dir, n, AT_SYMLINK_NOFOLLOW, buf, size);
     if (r >= 0) return splitNames(buf.subarray(0, r));
     const errno = lastErrno();
-    if (errno === OSC.errno.ENOSYS) haveListxattrat = false;
+    // ENOSYS: a kernel before 6.13; EPERM: a seccomp filter that refuses syscalls it does not know
+    // (listxattr itself never answers EPERM). Either way the callers' O_PATH way stays.
+    if (errno === OSC.errno.ENOSYS || errno === OSC.errno.EPERM) haveListxattrat = false;
     if (errno !== OSC.errno.ERANGE) return errno;
     size *= 2;
     if (size > 1 << 20) return OSC.errno.E2BIG;
