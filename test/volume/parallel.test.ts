@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { isEcryptfsError } from '../../src/errors.js';
-import { setCryptoWorkers } from '../../src/crypto/pool.js';
+import { cryptoPool, setCryptoWorkers } from '../../src/crypto/pool.js';
 import { KeyRing } from '../../src/volume/keyring.js';
 import { Volume } from '../../src/volume/volume.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -105,6 +105,46 @@ test('the lower bytes are the same whichever threads wrote them; a lower file cu
     }
     vol.close();
   } finally {
+    dir.cleanup();
+  }
+});
+
+test('writes of many files share a few scratch buffers: the crypto pool is sent the same shared memory again, not one per file', async () => {
+  const dir = tempDir();
+  const pool = cryptoPool();
+  const run = pool.run.bind(pool);
+  const sent = new Set<SharedArrayBuffer>();
+  pool.run = (job) => {
+    if (job.op === 'encrypt') sent.add(job.buf);
+    return run(job);
+  };
+  try {
+    setCryptoWorkers(1);
+    // Its own keys: closing a volume wipes its ring.
+    const ring3 = new KeyRing();
+    const [k3] = ring3.addPassphraseSync('parallel-pass-3');
+    const vol = await Volume.open(dir.path, ring3, { cipher: 'aes', keyBytes: 16, sigs: [k3.sig], fnekSig: null });
+    const files = 24;
+    for (let i = 0; i < files; i++) {
+      // Two files at a time, each with 1 MiB writes (large enough for the pool's threads); a new
+      // start of the pool's choice, so that the next batch is spread.
+      setCryptoWorkers(1);
+      await Promise.all([0, 1].map(async (k) => {
+        const f = await vol.createFile(`f${i}-${k}`);
+        try {
+          await f.write(0, bytes(i * 2 + k, 2 << 20));
+        } finally {
+          await f.close();
+        }
+      }));
+    }
+    for (let i = 0; i < files; i += 7) assert.ok((await vol.readFile(`f${i}-1`)).equals(bytes(i * 2 + 1, 2 << 20)));
+    assert.ok(sent.size > 0, 'the pool encrypted shares of the writes');
+    assert.ok(sent.size <= 8, `${sent.size} scratch buffers for ${2 * files} files`);
+    vol.close();
+  } finally {
+    pool.run = run;
+    setCryptoWorkers(undefined);
     dir.cleanup();
   }
 });
