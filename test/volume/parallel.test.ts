@@ -148,3 +148,35 @@ test('writes of many files share a few scratch buffers: the crypto pool is sent 
     dir.cleanup();
   }
 });
+
+test('reads of many files share a few scratch buffers with the crypto pool, and the clear bytes in them are wiped', async () => {
+  const dir = tempDir();
+  const pool = cryptoPool();
+  const run = pool.run.bind(pool);
+  const sent = new Set<SharedArrayBuffer>();
+  pool.run = (job) => {
+    if (job.op === 'decrypt') sent.add(job.buf);
+    return run(job);
+  };
+  try {
+    const ring4 = new KeyRing();
+    const [k4] = ring4.addPassphraseSync('parallel-pass-4');
+    const vol = await Volume.open(dir.path, ring4, { cipher: 'aes', keyBytes: 16, sigs: [k4.sig], fnekSig: null });
+    const files = 20;
+    const data = Buffer.alloc(2 << 20, 0x5a);
+    for (let i = 0; i < files; i++) await vol.writeFile(`f${i}`, data);
+    for (let i = 0; i < files; i += 2) {
+      setCryptoWorkers(1); // a new start of the pool's choice: the next batch is spread
+      const got = await Promise.all([vol.readFile(`f${i}`), vol.readFile(`f${i + 1}`)]);
+      for (const g of got) assert.ok(g.equals(data));
+    }
+    assert.ok(sent.size > 0, 'the pool decrypted shares of the reads');
+    assert.ok(sent.size <= 4, `${sent.size} scratch buffers for ${files} files`);
+    for (const b of sent) assert.equal(Buffer.from(b).indexOf(0x5a), -1, 'no clear byte left in a scratch');
+    vol.close();
+  } finally {
+    pool.run = run;
+    setCryptoWorkers(undefined);
+    dir.cleanup();
+  }
+});
