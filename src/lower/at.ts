@@ -157,6 +157,13 @@ export function openFileAt(
 const DIRECT_MIN = 128 * 1024;
 const DIRECT_ALIGN = 4096;
 const DIRECT_READS = process.env.ECRYPTFS_DIRECT_READS !== '0';
+/**
+ * O_DIRECT descriptors open at once in the process, at most: they are not charged to a user's
+ * descriptors (the mount counts open files), so their number is bounded here; past it, reads go
+ * through the page cache.
+ */
+export const DIRECT_FDS_MAX = 64;
+let directFds = 0;
 
 /** A lower file by its descriptor, with its extended attributes on the same descriptor. */
 export class FdLowerFile implements LowerFile {
@@ -194,7 +201,10 @@ export class FdLowerFile implements LowerFile {
   private direct(): number | null {
     if (this.directFd !== undefined) return this.directFd;
     this.directFd = null;
-    if (!DIRECT_READS) return null;
+    if (!DIRECT_READS || directFds >= DIRECT_FDS_MAX) {
+      this.directFd = undefined; // asked again later: one may be free by then
+      return null;
+    }
     let d: number;
     try {
       d = fs.openSync(fdPath(this.fd), C.O_RDONLY | C.O_DIRECT | C.O_NONBLOCK | O_CLOEXEC);
@@ -208,6 +218,7 @@ export class FdLowerFile implements LowerFile {
       // not kept
     }
     if (this.directFd === null) closeQuiet(d);
+    else directFds++;
     return this.directFd;
   }
   private directFd: number | null | undefined;
@@ -261,7 +272,10 @@ export class FdLowerFile implements LowerFile {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    if (typeof this.directFd === 'number') closeQuiet(this.directFd);
+    if (typeof this.directFd === 'number') {
+      closeQuiet(this.directFd);
+      directFds--;
+    }
     return attempt(() => fs.closeSync(this.fd));
   }
   getxattr(name: string): Promise<Buffer | undefined> {

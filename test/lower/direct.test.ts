@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { closeSync, constants as C, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FdLowerFile } from '../../src/lower/at.js';
+import { DIRECT_FDS_MAX, FdLowerFile } from '../../src/lower/at.js';
 import { cachedPages } from '../../src/lower/sys.js';
 import { pageAlignedBuffer } from '../../src/sys/libc.js';
 import { seededBytes } from '../helpers/prng.js';
@@ -110,6 +110,40 @@ test('large page-aligned reads of uncached pages use O_DIRECT while asked to, wi
     assert.deepEqual(descriptorsOn(path), [], 'both descriptors closed');
     await assert.rejects(f.read(aligned, 0, MiB, 0), { code: 'EBADF' });
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('at most DIRECT_FDS_MAX O_DIRECT descriptors at once in the process; past them reads go through the page cache', async () => {
+  const root = mkdtempSync(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'ecryptfs-direct-'));
+  const files: FdLowerFile[] = [];
+  try {
+    const data = seededBytes(9, 128 * 1024);
+    const buf = pageAlignedBuffer(128 * 1024);
+    let direct = 0;
+    for (let i = 0; i < DIRECT_FDS_MAX + 3; i++) {
+      const path = join(root, `f${i}`);
+      if (!writeUncached(path, data)) return; // no O_DIRECT here: nothing to bound
+      const f = new FdLowerFile(openSync(path, 'r'), 64 * 1024, path);
+      files.push(f);
+      f.directReads = true;
+      assert.equal(await f.read(buf, 0, buf.length, 0), buf.length);
+      assert.deepEqual(buf, data);
+      if (descriptorsOn(path).some((d) => d.flags & C.O_DIRECT)) direct++;
+    }
+    if (direct === 0) return; // no cachestat or O_DIRECT reads on this kernel
+    assert.equal(direct, DIRECT_FDS_MAX);
+    // One closed: the next file may have one again.
+    await files[0].close();
+    const path = join(root, 'again');
+    writeUncached(path, data);
+    const g = new FdLowerFile(openSync(path, 'r'), 64 * 1024, path);
+    files.push(g);
+    g.directReads = true;
+    assert.equal(await g.read(buf, 0, buf.length, 0), buf.length);
+    assert.ok(descriptorsOn(path).some((d) => d.flags & C.O_DIRECT));
+  } finally {
+    for (const f of files) await f.close();
     rmSync(root, { recursive: true, force: true });
   }
 });
