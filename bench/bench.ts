@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fuseLatency } from './fuselat.js';
 import { formatLibraryBench, libraryBench } from './library.js';
-import { compareTable, formatTable, scaleChecks } from './mountbench.js';
+import { compareTable, formatTable, parallelOnly, scaleChecks } from './mountbench.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MB ?? 256) * MiB;
@@ -49,6 +49,12 @@ async function main(): Promise<void> {
     const kinds = process.env.BENCH_SCALE_GOCRYPTFS === '1' ? (['gocryptfs', 'ecryptfs-ts'] as const) : (['ecryptfs-ts'] as const);
     for (const k of kinds) {
       for (const row of await scaleChecks(k, '/var/tmp', log)) console.log(`- ${k}: ${row.what}: ${row.value}`);
+    }
+    // Whether more processes bring more throughput depends on the lower device too: the same
+    // step for gocryptfs on disk, and for both with the lower directory on tmpfs.
+    console.log('\n## Several processes at once, beside gocryptfs and on tmpfs\n');
+    for (const [k, where, parent] of [['gocryptfs', 'disk', '/var/tmp'], ['ecryptfs-ts', 'tmpfs', '/dev/shm'], ['gocryptfs', 'tmpfs', '/dev/shm']] as const) {
+      console.log(`- ${k}, lower on ${where}: ${await parallelOnly(k, parent)}`);
     }
   }
   if (!root) console.log('\n(mount sections skipped: they need root)');

@@ -6,7 +6,7 @@
  *
  * Sizes (env): BENCH_SEQ_MB (512), BENCH_RAND_READS (2000), BENCH_FILES (3000), BENCH_ROUNDS (3),
  * BENCH_WHERE (disk,tmpfs). Scale checks: BENCH_SCALE_FILES (100000), BENCH_BIG_MB (4096),
- * BENCH_PAR (8), BENCH_PAR_MB (128), BENCH_NO_SCALE=1 skips them.
+ * BENCH_PAR (8), BENCH_PAR_MB (128), BENCH_PAR_ROUNDS (3), BENCH_NO_SCALE=1 skips them.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -302,6 +302,54 @@ async function secondsAsync(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
+/**
+ * Throughput of BENCH_PAR processes at once, each writing (then reading, cold) its own file of
+ * BENCH_PAR_MB, against one process doing one such file: medians of BENCH_PAR_ROUNDS (3)
+ * interleaved rounds (one process's step is short, ~0.1 s, so a single round is noisy).
+ */
+export async function parallelIo(dir: string): Promise<{ n: number; mb: number; write: [string, string]; read: [string, string] }> {
+  const n = env('BENCH_PAR', 8);
+  const mb = env('BENCH_PAR_MB', 128);
+  const rounds = env('BENCH_PAR_ROUNDS', 3);
+  const f = (i: number) => join(dir, `par${i}`);
+  const ids = [...Array(n).keys()];
+  const write = (i: number) => `dd if=/dev/zero of=${f(i)} bs=1M count=${mb} conv=fsync 2>/dev/null`;
+  const read = (i: number) => `dd if=${f(i)} of=/dev/null bs=1M 2>/dev/null`;
+  const w1: number[] = [], wN: number[] = [], r1: number[] = [], rN: number[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      w1.push(await secondsAsync(() => parallel([write(0)])));
+      dropCaches();
+      r1.push(await secondsAsync(() => parallel([read(0)])));
+      wN.push(await secondsAsync(() => parallel(ids.map(write))));
+      dropCaches();
+      rN.push(await secondsAsync(() => parallel(ids.map(read))));
+    }
+  } finally {
+    for (const i of ids) rmSync(f(i), { force: true });
+  }
+  const mbs = (count: number, s: number) => ((count * mb * 1.048576) / s).toFixed(0);
+  return { n, mb, write: [mbs(1, median(w1)), mbs(n, median(wN))], read: [mbs(1, median(r1)), mbs(n, median(rN))] };
+}
+
+/** parallelIo on a fresh mount of `kind` with its lower directory in `parent` (the tmpfs and gocryptfs comparisons). */
+export async function parallelOnly(kind: 'ecryptfs-ts' | 'gocryptfs', parent: string): Promise<string> {
+  const k = kind === 'gocryptfs' ? gocryptfs : ecryptfs;
+  const base = mkdtempSync(join(parent, 'ecryptfs-par-'));
+  try {
+    k.init(base);
+    const fs = await k.mount(base);
+    try {
+      const p = await parallelIo(fs.dir);
+      return `write ${p.write[0]} -> ${p.write[1]} MB/s, read (cold) ${p.read[0]} -> ${p.read[1]} MB/s (1 -> ${p.n} processes, ${p.mb} MiB each)`;
+    } finally {
+      fs.stop();
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 export interface ScaleRow {
   what: string;
   value: string;
@@ -353,20 +401,9 @@ export async function scaleChecks(kind: 'ecryptfs-ts' | 'gocryptfs', parent: str
       unlinkSync(big);
       add(`${bigMB} MiB file write / read (cold)`, `${((bigMB * 1.048576) / wS).toFixed(0)} / ${((bigMB * 1.048576) / rS).toFixed(0)} MB/s; peak RSS ${rss0.toFixed(0)} -> ${peakRssMiB(fs.pid).toFixed(0)} MiB`);
       // Several processes at once, each on its own file, against one process doing one share.
-      const par = env('BENCH_PAR', 8);
-      const parMB = env('BENCH_PAR_MB', 128);
-      const f = (i: number) => join(fs.dir, `par${i}`);
-      const w1 = await secondsAsync(() => parallel([`dd if=/dev/zero of=${f(0)} bs=1M count=${parMB} conv=fsync 2>/dev/null`]));
-      dropCaches();
-      const r1 = await secondsAsync(() => parallel([`dd if=${f(0)} of=/dev/null bs=1M 2>/dev/null`]));
-      const ids = [...Array(par).keys()];
-      const wN = await secondsAsync(() => parallel(ids.map((i) => `dd if=/dev/zero of=${f(i)} bs=1M count=${parMB} conv=fsync 2>/dev/null`)));
-      dropCaches();
-      const rN = await secondsAsync(() => parallel(ids.map((i) => `dd if=${f(i)} of=/dev/null bs=1M 2>/dev/null`)));
-      for (const i of ids) rmSync(f(i), { force: true });
-      const mbs = (count: number, s: number) => ((count * parMB * 1.048576) / s).toFixed(0);
-      add(`write ${parMB} MiB per process: 1 / ${par} processes`, `${mbs(1, w1)} / ${mbs(par, wN)} MB/s total`);
-      add(`read ${parMB} MiB per process (cold): 1 / ${par} processes`, `${mbs(1, r1)} / ${mbs(par, rN)} MB/s total`);
+      const par = await parallelIo(fs.dir);
+      add(`write ${par.mb} MiB per process: 1 / ${par.n} processes`, `${par.write[0]} / ${par.write[1]} MB/s total`);
+      add(`read ${par.mb} MiB per process (cold): 1 / ${par.n} processes`, `${par.read[0]} / ${par.read[1]} MB/s total`);
       add('serving process peak RSS (VmHWM)', `${peakRssMiB(fs.pid).toFixed(0)} MiB (limit 200 MiB)`);
     } finally {
       fs.stop();
