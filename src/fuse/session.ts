@@ -226,8 +226,12 @@ export class FuseServer {
   /** Set by handle() when a request asks the blocking loop to leave (our wake-up). */
   private leaveBlocking = false;
   private gate: SpinGate | undefined;
-  /** Poll or block at once, whichever serves the current requests faster (spin-choice.ts); FUSE_SPIN_ADAPT=0: always poll. */
-  private readonly choice = process.env.FUSE_SPIN_ADAPT === '0' ? undefined : new SpinChoice();
+  /**
+   * FUSE_SPIN_ADAPT=1: poll or block at once, whichever serves the current requests faster
+   * (spin-choice.ts). Off by default: in quick benches at low CPU pressure it made `cat` and the
+   * warm listing slower (PERFORMANCE.md).
+   */
+  private readonly choice = process.env.FUSE_SPIN_ADAPT === '1' ? new SpinChoice() : undefined;
   private waker: Worker | undefined;
   private wakerState: Int32Array | undefined;
   private readonly stats = new Map<string, OpStats>();

@@ -8,6 +8,7 @@
  * wins (random 4 KiB reads 58 -> 38 us, getattr 35-40 -> 29-32 us, at CPU pressure 10-60%).
  * Neither the pressure nor the load tells which case holds, so this alternates the two for a few
  * windows of requests, keeps the one whose requests came faster, and asks again later.
+ * The server uses it only with FUSE_SPIN_ADAPT=1: in quick benches it was not faster (PERFORMANCE.md).
  */
 export class SpinChoice {
   /** Poll before the next blocking read. */
