@@ -241,6 +241,9 @@ export class FuseServer {
   private pooledReads = 0;
   /** Times the waker was woken for a blocking episode (for the stats). */
   private wakerWakes = 0;
+  /** Polls before a blocking read that found a request, and that ran out (for the stats). */
+  private pollFound = 0;
+  private pollTimedOut = 0;
 
   constructor(
     readonly ops: FuseOperations,
@@ -396,7 +399,10 @@ export class FuseServer {
     const now = process.hrtime.bigint();
     if (!this.spinGate().allowed(now)) return;
     const until = now + BigInt(us) * 1000n;
-    while (!readableNow(this.fd) && process.hrtime.bigint() < until);
+    let found = false;
+    while (!(found = readableNow(this.fd)) && process.hrtime.bigint() < until);
+    if (found) this.pollFound++;
+    else this.pollTimedOut++;
   }
 
   /** The poll only while the CPUs have room (spin-gate.ts); FUSE_SPIN_MAX_PRESSURE=100 always polls. */
@@ -513,6 +519,7 @@ export class FuseServer {
       lines.push(`${op.padEnd(12)} ${String(s.count).padStart(6)} ${(s.totalUs / s.count).toFixed(1).padStart(9)} ${pct(s, 0.5).padStart(10)} ${pct(s, 0.99).padStart(10)}`);
     }
     lines.push(`reads: ${this.blockingReads} blocking, ${this.pooledReads} pooled; blocking reads ${this.syncOk || this.blockingReads ? 'on' : 'off'}; waker woken ${this.wakerWakes} times`);
+    lines.push(`poll before a blocking read: found a request ${this.pollFound} times, ran out ${this.pollTimedOut} times`);
     if (this.choice) lines.push(`poll before blocking chosen in ${this.choice.chosePoll} of ${this.choice.probes} probes`);
     return lines.join('\n') + '\n';
   }

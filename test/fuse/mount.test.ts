@@ -311,6 +311,33 @@ describe('FUSE mount lifecycle (root)', { skip }, () => {
     }
   });
 
+  it('counts the polls before blocking reads that found a request and that ran out (FUSE_STATS)', async () => {
+    const poll = /poll before a blocking read: found a request (\d+) times, ran out (\d+) times/;
+    for (const spinUs of ['5000', '0']) {
+      const mp = tempMountpoint();
+      // 5 ms: the client's next stat comes within it, whatever the machine's load.
+      const d = await startMemfs(mp, { FUSE_STATS: '1', FUSE_SPIN_US: spinUs, FUSE_SPIN_MAX_PRESSURE: '100', MEMFS_ATTR_TIMEOUT: '0', MEMFS_ENTRY_TIMEOUT: '0' });
+      try {
+        await fsp.writeFile(join(mp, 'f'), 'x');
+        await new Promise((r) => setTimeout(r, 1000)); // blocking reads begin once the waker runs
+        for (let i = 0; i < 200; i++) await fsp.stat(join(mp, 'f'));
+        d.child.kill('SIGTERM');
+        await d.exited;
+        const reads = /reads: (\d+) blocking/.exec(d.stderr());
+        const m = poll.exec(d.stderr());
+        assert.ok(reads && m, d.stderr());
+        const [found, ranOut] = [Number(m[1]), Number(m[2])];
+        if (spinUs === '0') assert.equal(found + ranOut, 0, m[0]);
+        else {
+          assert.ok(found + ranOut >= Number(reads[1]), `one poll before each blocking read: ${m[0]}, ${reads[0]}`);
+          assert.ok(found >= 200, `the stats' requests came while it polled: ${m[0]}`);
+        }
+      } finally {
+        await d.cleanup();
+      }
+    }
+  });
+
   it('serves READDIRPLUS and writeback cache when asked', async () => {
     const mp = tempMountpoint();
     const d = await startMemfs(mp, { MEMFS_READDIRPLUS: '1', MEMFS_WRITEBACK: '1' });
