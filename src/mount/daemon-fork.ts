@@ -22,10 +22,18 @@ export function freshBundle(plain: string, bundle: string): string {
 
 /** The daemon's script: its bundle loads with ~25 ms less CPU than its ~60 modules (README Performance). */
 export const DAEMON_SCRIPT = (): string =>
-  freshBundle(fileURLToPath(new URL('./daemon.js', import.meta.url)), fileURLToPath(new URL('../bundle/daemon.js', import.meta.url)));
+  freshBundle(fileURLToPath(new URL('./daemon.js', import.meta.url)), fileURLToPath(new URL('../bundle/daemon.cjs', import.meta.url)));
 
-/** What node runs for the daemon, after its flags: the boot (daemon-boot.ts) and the daemon's script. */
-export const daemonCommand = (): string[] => [fileURLToPath(new URL('./daemon-boot.js', import.meta.url)), DAEMON_SCRIPT()];
+/**
+ * What node runs for the daemon, after its flags: the boot (daemon-boot.ts) and the daemon's
+ * script; the bundled daemon with the boot's CommonJS bundle beside it, so that nothing in the
+ * daemon starts the ES module loader.
+ */
+export const daemonCommand = (): string[] => {
+  const script = DAEMON_SCRIPT();
+  const boot = script.endsWith('.cjs') ? new URL('../bundle/daemon-boot.cjs', import.meta.url) : new URL('./daemon-boot.js', import.meta.url);
+  return [fileURLToPath(boot), script];
+};
 
 /** Each pending /dev/fuse read holds a libuv pool thread; the pool is sized at start. */
 export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '24' });

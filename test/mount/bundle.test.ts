@@ -49,29 +49,36 @@ test('the bundle holds every module of the daemon and loads koffi and its worker
   try {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), '--outdir', t.path], { encoding: 'utf8', cwd: ROOT });
     assert.equal(r.status, 0, r.stderr);
-    const file = join(t.path, 'daemon.js');
+    const file = join(t.path, 'daemon.cjs');
     const text = readFileSync(file, 'utf8');
     assert.doesNotMatch(text, /^\s*(import|export)\b[^;]*from\s*["']\.\.?\//m, 'no relative import is left');
+    assert.doesNotMatch(text, /import\.meta/, 'CommonJS: nothing of ES modules is left');
     // Every URL a module made from its own import.meta.url points at the file it meant.
-    const urls = [...text.matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)].map((m) => m[1]);
+    const urlRe = String.raw`new URL\("([^"]+)", require\("node:url"\)\.pathToFileURL\(__filename\)\.href\)`;
+    const urls = [...text.matchAll(new RegExp(urlRe, 'g'))].map((m) => m[1]);
     assert.ok(urls.some((u) => u.endsWith('/src/sys/libc.js')), 'libc.js loads koffi by its own URL');
     for (const u of urls) assert.ok(existsSync(join(t.path, u)), `${u} resolves from the bundle to an existing file`);
     for (const w of ['./pool-worker.js', './prefetch-worker.js']) {
       const at = text.indexOf(`new URL("${w}", new URL("`);
       assert.ok(at > 0, `${w} is still loaded beside its module`);
-      const base = /new URL\("([^"]+)", import\.meta\.url\)/.exec(text.slice(at + w.length + 10))![1];
+      const base = new RegExp(urlRe).exec(text.slice(at + w.length + 10))![1];
       assert.ok(existsSync(join(dirname(join(t.path, base)), w)), `${w} exists beside ${base}`);
     }
     // Without an IPC channel the daemon only loads koffi and ends: that load goes through the rewritten URL.
     const run = spawnSync(process.execPath, ['--openssl-legacy-provider', file], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(run.status, 0, run.stderr);
+    // Through its CommonJS boot, as daemon-fork.ts starts it, the ES module loader never starts.
+    const boot = join(t.path, 'daemon-boot.cjs');
+    const viaBoot = spawnSync(process.execPath, ['--openssl-legacy-provider', boot, file], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_DEBUG: 'esm' } });
+    assert.equal(viaBoot.status, 0, viaBoot.stderr);
+    assert.doesNotMatch(viaBoot.stderr, /ESM/, 'no ES module was loaded');
   } finally {
     t.cleanup();
   }
 });
 
 const STALE = 'dist/src/bundle is missing or older than dist/src (run `npm run build`, as npm test does)';
-const bundleSkip = (): string | false => mountSkipReason() || (DAEMON_SCRIPT().endsWith('/bundle/daemon.js') ? false : STALE);
+const bundleSkip = (): string | false => mountSkipReason() || (DAEMON_SCRIPT().endsWith('/bundle/daemon.cjs') ? false : STALE);
 
 test('a mount after `npm run build` is served by the bundled daemon', { skip: bundleSkip() }, async () => {
   const m = await mountVolume('ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y');
@@ -79,7 +86,8 @@ test('a mount after `npm run build` is served by the bundled daemon', { skip: bu
     const pid = (await readMountState(m.upper))?.pid;
     assert.ok(pid, 'the mount has a record with its daemon');
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(argv.some((a) => a.endsWith('/dist/src/bundle/daemon.js')), argv.join(' '));
+    assert.ok(argv.some((a) => a.endsWith('/dist/src/bundle/daemon.cjs')), argv.join(' '));
+    assert.ok(argv.some((a) => a.endsWith('/dist/src/bundle/daemon-boot.cjs')), argv.join(' '));
     writeFileSync(join(m.upper, 'f.txt'), 'through the bundle');
     assert.equal(readFileSync(join(m.upper, 'f.txt'), 'utf8'), 'through the bundle');
   } finally {
@@ -126,7 +134,7 @@ test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts'
   }
 });
 
-test('every command of the bundled `ecryptfs` answers --help, and it decrypts the demo vault', { skip: existsSync(join(ROOT, 'dist/src/bundle/cli/main.js')) && DAEMON_SCRIPT().endsWith('/bundle/daemon.js') ? false : STALE }, () => {
+test('every command of the bundled `ecryptfs` answers --help, and it decrypts the demo vault', { skip: existsSync(join(ROOT, 'dist/src/bundle/cli/main.js')) && DAEMON_SCRIPT().endsWith('/bundle/daemon.cjs') ? false : STALE }, () => {
   const help = traced('ecryptfs.js', ['--help']);
   assert.equal(help.r.status, 0, help.r.stderr.slice(-2000));
   assert.ok(help.loaded.includes('/dist/src/bundle/cli/main.js'));

@@ -33,19 +33,22 @@ test('the daemon boot loads its script and the heap flags still hold (they are s
   // keeps its built-in modules' code cache) and back after: the semi-space was sized at start.
   const t = tempDir('ecryptfs-boot-');
   try {
-    const script = join(t.path, 'probe.mjs');
-    writeFileSync(script, `
-      import v8 from 'node:v8';
-      const keep = [];
-      for (let i = 0; i < 300000; i++) keep.push({ i });
-      const s = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.space_size]));
-      process.stdout.write(JSON.stringify({ newSpace: s.new_space, argv: process.argv.slice(1) }));`);
-    const [boot] = daemonCommand();
-    const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, boot, script], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { newSpace: number; argv: string[] };
-    assert.ok(out.newSpace <= 4 << 20, `new space ${out.newSpace} bytes, expected at most 4 MiB`);
-    assert.deepEqual(out.argv, [boot, script]);
+    // An ES module (the daemon unbundled, through import()) and CommonJS (the bundle, through require).
+    for (const [name, head] of [['probe.mjs', "import v8 from 'node:v8';"], ['probe.cjs', "const v8 = require('node:v8');"]]) {
+      const script = join(t.path, name);
+      writeFileSync(script, `
+        ${head}
+        const keep = [];
+        for (let i = 0; i < 300000; i++) keep.push({ i });
+        const s = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.space_size]));
+        process.stdout.write(JSON.stringify({ newSpace: s.new_space, argv: process.argv.slice(1) }));`);
+      const [boot] = daemonCommand();
+      const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, boot, script], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { newSpace: number; argv: string[] };
+      assert.ok(out.newSpace <= 4 << 20, `${name}: new space ${out.newSpace} bytes, expected at most 4 MiB`);
+      assert.deepEqual(out.argv, [boot, script]);
+    }
   } finally {
     t.cleanup();
   }
