@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { findToolMain } from "../dist/src/cli/find.js";
-findToolMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/find.js").then((m) => m.findToolMain());

@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { managerToolMain } from "../dist/src/cli/manager.js";
-managerToolMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/manager.js").then((m) => m.managerToolMain());

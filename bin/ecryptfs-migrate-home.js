@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { migrateHomeMain } from "../dist/src/cli/migrate-home.js";
-migrateHomeMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/migrate-home.js").then((m) => m.migrateHomeMain());

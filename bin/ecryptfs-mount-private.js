@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { mountPrivateToolMain } from "../dist/src/cli/private.js";
-mountPrivateToolMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/private.js").then((m) => m.mountPrivateToolMain());

@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { recoverPrivateMain } from "../dist/src/cli/recover-private.js";
-recoverPrivateMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/recover-private.js").then((m) => m.recoverPrivateMain());

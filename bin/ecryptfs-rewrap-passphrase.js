@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { runTool } from "../dist/src/cli/keytools.js";
-runTool("ecryptfs-rewrap-passphrase");
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/keytools.js").then((m) => m.runTool("ecryptfs-rewrap-passphrase"));

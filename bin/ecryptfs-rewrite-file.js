@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { rewriteFileMain } from "../dist/src/cli/rewrite-file.js";
-rewriteFileMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/rewrite-file.js").then((m) => m.rewriteFileMain());

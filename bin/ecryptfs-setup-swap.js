@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { setupSwapMain } from "../dist/src/cli/setup-swap.js";
-setupSwapMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/setup-swap.js").then((m) => m.setupSwapMain());

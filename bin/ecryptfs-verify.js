@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { verifyToolMain } from "../dist/src/cli/verify.js";
-verifyToolMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/verify.js").then((m) => m.verifyToolMain());

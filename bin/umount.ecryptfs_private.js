@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --openssl-legacy-provider
-import { umountPrivateHelperMain } from "../dist/src/cli/mount-private.js";
-umountPrivateHelperMain();
+// CommonJS (bin/package.json): see ecryptfs.js.
+import("../dist/src/cli/mount-private.js").then((m) => m.umountPrivateHelperMain());

@@ -66,7 +66,7 @@ await esbuild.build({
   ...common,
   format: 'cjs',
   banner: {},
-  entryPoints: { daemon: join(src, 'mount', 'daemon.js'), 'daemon-boot': join(src, 'mount', 'daemon-boot.js') },
+  entryPoints: { daemon: join(src, 'mount', 'daemon.js'), 'daemon-boot': join(src, 'mount', 'daemon-boot.js'), 'daemon-fork': join(src, 'mount', 'daemon-fork.js') },
   outdir,
   outExtension: { '.js': '.cjs' },
   plugins: [fromDist(outdir, [], 'require("node:url").pathToFileURL(__filename).href')],

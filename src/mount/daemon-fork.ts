@@ -53,7 +53,14 @@ export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
   return child;
 }
 
-let preforked: { child: ChildProcess; foreground: boolean } | undefined;
+/**
+ * The preforked daemon, on the global object: the launcher (bin/ecryptfs.cjs) forks through the
+ * CommonJS copy of this module (bundle/daemon-fork.cjs) and the command takes the daemon through
+ * this ES module, two module instances in one process.
+ */
+const PREFORKED = Symbol.for('ecryptfs-ts.preforked-daemon');
+type Preforked = { child: ChildProcess; foreground: boolean } | undefined;
+const slot = globalThis as unknown as Record<symbol, Preforked>;
 
 /**
  * Fork the root daemon now, for a mount this process is about to do (a command's first step).
@@ -62,19 +69,19 @@ let preforked: { child: ChildProcess; foreground: boolean } | undefined;
  * parent is gone ends on its own (its IPC channel closes).
  */
 export function preforkRootDaemon(foreground: boolean): void {
-  if (preforked) return;
+  if (slot[PREFORKED]) return;
   const child = forkRootDaemon(foreground);
   if (!child) return;
   child.unref();
   child.channel?.unref();
-  preforked = { child, foreground };
-  process.once('exit', () => preforked?.child.kill());
+  slot[PREFORKED] = { child, foreground };
+  process.once('exit', () => slot[PREFORKED]?.child.kill());
 }
 
 /** The preforked daemon if it was forked for the same foreground mode (else it is killed); at most once. */
 export function takePreforkedDaemon(foreground: boolean): ChildProcess | undefined {
-  const p = preforked;
-  preforked = undefined;
+  const p = slot[PREFORKED];
+  slot[PREFORKED] = undefined;
   if (!p) return undefined;
   if (p.foreground === foreground && p.child.exitCode === null && p.child.signalCode === null) {
     p.child.ref();

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { preforkFits } from '../../src/mount/daemon-fork.js';
 
@@ -51,4 +52,33 @@ test('an unused preforked daemon neither keeps the command alive nor outlives it
   assert.ok(out.kids.length >= 1 && out.kids.every((k) => k > 0), r.stdout);
   for (let i = 0; i < 100 && out.kids.some(alive); i++) await new Promise((res) => setTimeout(res, 50));
   assert.deepEqual(out.kids.filter(alive), [], 'no preforked daemon outlives the command');
+});
+
+const FORK_CJS = fileURLToPath(new URL('../../src/bundle/daemon-fork.cjs', import.meta.url));
+
+test('bin/ecryptfs.js forks through the CommonJS daemon-fork, and the command takes that daemon through the ES module', { skip: process.getuid?.() !== 0 ? 'forks the root daemon: needs root' : (existsSync(FORK_CJS) ? false : 'no bundle (npm run build)') }, () => {
+  // Two module instances in one process (the launcher's CommonJS copy, the command's ES module):
+  // the daemon forked through one is the one the other hands out, forked once.
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { createRequire } from 'node:module';
+    const cjs = createRequire(import.meta.url)(${JSON.stringify(FORK_CJS)});
+    const esm = await import(${JSON.stringify(DAEMON_FORK)});
+    cjs.preforkRootDaemon(false);
+    esm.preforkRootDaemon(false);
+    const kids = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim().split(' ').map(Number);
+    const child = esm.takePreforkedDaemon(false);
+    process.stdout.write(JSON.stringify({ kids, pid: child?.pid ?? null, again: esm.takePreforkedDaemon(false) === undefined }));
+    child?.kill();`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { kids: number[]; pid: number | null; again: boolean };
+  assert.equal(out.kids.length, 1, `one daemon forked: ${r.stdout}`);
+  assert.equal(out.pid, out.kids[0], 'the ES module hands out the daemon the CommonJS copy forked');
+  assert.equal(out.again, true, 'at most once');
+});
+
+test('the bin/ commands are CommonJS (bin/package.json), so none starts the ES module loader before the fork', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../bin/package.json', import.meta.url)), 'utf8')) as { type?: string };
+  assert.equal(pkg.type, 'commonjs');
 });
