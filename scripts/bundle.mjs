@@ -71,6 +71,19 @@ await esbuild.build({
   outExtension: { '.js': '.cjs' },
   plugins: [fromDist(outdir, [], 'require("node:url").pathToFileURL(__filename).href')],
 });
+// `ecryptfs` once more as one CommonJS file (cli/ecryptfs.cjs, every subcommand; each one's
+// modules still run only when it does), which bin/ecryptfs.js requires after forking the
+// daemon: the command then starts no ES module loader and reads no chunks through the thread
+// pool; a mount's request goes out ~4 ms sooner (PERFORMANCE.md, mount start, fourth pass).
+await esbuild.build({
+  ...common,
+  format: 'cjs',
+  banner: {},
+  entryPoints: { ecryptfs: join(src, 'cli', 'main.js') },
+  outdir: join(outdir, 'cli'),
+  outExtension: { '.js': '.cjs' },
+  plugins: [fromDist(join(outdir, 'cli'), [], 'require("node:url").pathToFileURL(__filename).href')],
+});
 const cli = join(outdir, 'cli');
 await esbuild.build({
   ...common,

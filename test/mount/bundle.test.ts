@@ -95,13 +95,17 @@ test('a mount after `npm run build` is served by the bundled daemon', { skip: bu
   }
 });
 
-/** Run a bin/ command with the ES module loader's trace: the files it loaded, and its result. */
-function traced(bin: string, args: string[]): { r: SpawnSyncReturns<string>; loaded: string[] } {
+/**
+ * Run a bin/ command with the module loaders' traces: the files it loaded as ES modules (`loaded`)
+ * and through `require` (`required`, koffi's native parts included), and its result.
+ */
+function traced(bin: string, args: string[]): { r: SpawnSyncReturns<string>; loaded: string[]; required: string[] } {
   const r = spawnSync(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'bin', bin), ...args], {
-    encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'esm' }, timeout: 60_000,
+    encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'esm,module' }, timeout: 60_000,
   });
   const loaded = [...r.stderr.matchAll(/Storing file:\/\/(\S+) /g)].map((m) => m[1].slice(ROOT.length - 1));
-  return { r, loaded };
+  const required = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)"/gm)].map((m) => m[1].slice(ROOT.length - 1));
+  return { r, loaded, required };
 }
 
 test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts', { skip: bundleSkip() }, () => {
@@ -113,12 +117,19 @@ test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts'
       spawnSync('mkdir', [lower, upper]);
       writeFileSync(join(t.path, 'pw'), 'passphrase_passwd=bundle-test\n', { mode: 0o600 });
       const opts = `key=passphrase:passphrase_passwd_file=${join(t.path, 'pw')},ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n,no_sig_cache`;
-      const { r, loaded } = traced(bin, [...sub, lower, upper, '-o', opts]);
+      const { r, loaded, required } = traced(bin, [...sub, lower, upper, '-o', opts]);
       try {
-        assert.equal(r.status, 0, r.stderr.split('\n').filter((l) => !l.startsWith('ESM') && !/^\s/.test(l)).join('\n'));
+        assert.equal(r.status, 0, r.stderr.split('\n').filter((l) => !l.startsWith('ESM') && !l.startsWith('MODULE') && !/^\s/.test(l)).join('\n'));
         assert.ok(isMounted(upper), `${bin}: mounted`);
         writeFileSync(join(upper, 'f'), bin);
         assert.equal(readFileSync(join(upper, 'f'), 'utf8'), bin);
+        if (bin === 'ecryptfs.js') {
+          // CommonJS throughout: the fork and the command from the bundle, no ES module loaded.
+          assert.deepEqual(loaded, [], `${bin}: no ES module`);
+          assert.deepEqual(required.filter((f) => f.startsWith('/dist/src/')), ['/dist/src/bundle/daemon-fork.cjs', '/dist/src/bundle/cli/ecryptfs.cjs'], `${bin}: the bundles only`);
+          assert.deepEqual(required.filter((f) => f.includes('/node_modules/') && !/\/(@koromix\/)?koffi/.test(f)), [], `${bin}: no package but koffi from node_modules`);
+          continue;
+        }
         // Of dist/src only daemon-fork.js (which holds the preforked daemon: one copy of it) and its heap-flags.js.
         const ours = loaded.filter((f) => f.startsWith('/dist/src/'));
         assert.ok(ours.some((f) => f.startsWith('/dist/src/bundle/cli/')), `${bin} loaded the bundle: ${ours.join(' ')}`);
@@ -137,20 +148,20 @@ test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts'
 test('every command of the bundled `ecryptfs` answers --help, and it decrypts the demo vault', { skip: existsSync(join(ROOT, 'dist/src/bundle/cli/main.js')) && DAEMON_SCRIPT().endsWith('/bundle/daemon.cjs') ? false : STALE }, () => {
   const help = traced('ecryptfs.js', ['--help']);
   assert.equal(help.r.status, 0, help.r.stderr.slice(-2000));
-  assert.ok(help.loaded.includes('/dist/src/bundle/cli/main.js'));
+  assert.ok(help.required.includes('/dist/src/bundle/cli/ecryptfs.cjs'), help.required.join(' '));
   const commands = [...help.r.stdout.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]).filter((c) => c !== 'help');
   assert.ok(commands.includes('mount') && commands.includes('decrypt'), help.r.stdout);
   for (const c of commands) {
     const r = spawnSync(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'bin', 'ecryptfs.js'), c, '--help'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, `${c} --help: ${r.stderr}`);
   }
-  // A subcommand's modules (dynamic imports, chunks of the bundle) at work: the kernel-written demo vault.
+  // A subcommand's modules (dynamic imports inside the bundle) at work: the kernel-written demo vault.
   const t = tempDir('ecryptfs-bundle-demo-');
   try {
     const out = join(t.path, 'out');
     const d = traced('ecryptfs.js', ['decrypt', join(ROOT, 'demo/vault'), '-o', out, '--passphrase-file', join(ROOT, 'demo/passphrase.txt')]);
     assert.equal(d.r.status, 0, d.r.stderr.slice(-2000));
-    assert.ok(d.loaded.filter((f) => f.startsWith('/dist/src/bundle/cli/chunk-')).length > 0, 'chunks of the bundle');
+    assert.deepEqual(d.required.filter((f) => f.startsWith('/dist/src/')), ['/dist/src/bundle/daemon-fork.cjs', '/dist/src/bundle/cli/ecryptfs.cjs'], 'the bundle only');
     const listing = spawnSync('bash', [join(ROOT, '.ci/tree-listing'), out], { encoding: 'utf8' });
     assert.equal(listing.stdout, readFileSync(join(ROOT, '.ci/demo-expected.txt'), 'utf8'));
   } finally {
