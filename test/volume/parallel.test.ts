@@ -109,21 +109,38 @@ test('the lower bytes are the same whichever threads wrote them; a lower file cu
   }
 });
 
-test('writes of many files share a few scratch buffers: the crypto pool is sent the same shared memory again, not one per file', async () => {
+/**
+ * `fn` on a fresh volume with its own keys (closing a volume wipes its ring), while the crypto
+ * pool's jobs of kind `op` are watched: the shared buffers they were sent.
+ */
+async function withWatchedPool(op: 'encrypt' | 'decrypt', pass: string, fn: (vol: Volume, sent: Set<SharedArrayBuffer>) => Promise<void>): Promise<void> {
   const dir = tempDir();
   const pool = cryptoPool();
   const run = pool.run.bind(pool);
   const sent = new Set<SharedArrayBuffer>();
   pool.run = (job) => {
-    if (job.op === 'encrypt') sent.add(job.buf);
+    if (job.op === op) sent.add(job.buf);
     return run(job);
   };
   try {
+    const own = new KeyRing();
+    const [k] = own.addPassphraseSync(pass);
+    const vol = await Volume.open(dir.path, own, { cipher: 'aes', keyBytes: 16, sigs: [k.sig], fnekSig: null });
+    try {
+      await fn(vol, sent);
+    } finally {
+      vol.close();
+    }
+  } finally {
+    pool.run = run;
+    setCryptoWorkers(undefined);
+    dir.cleanup();
+  }
+}
+
+test('writes of many files share a few scratch buffers: the crypto pool is sent the same shared memory again, not one per file', async () => {
+  await withWatchedPool('encrypt', 'parallel-pass-3', async (vol, sent) => {
     setCryptoWorkers(1);
-    // Its own keys: closing a volume wipes its ring.
-    const ring3 = new KeyRing();
-    const [k3] = ring3.addPassphraseSync('parallel-pass-3');
-    const vol = await Volume.open(dir.path, ring3, { cipher: 'aes', keyBytes: 16, sigs: [k3.sig], fnekSig: null });
     const files = 24;
     for (let i = 0; i < files; i++) {
       // Two files at a time, each with 1 MiB writes (large enough for the pool's threads); a new
@@ -141,27 +158,11 @@ test('writes of many files share a few scratch buffers: the crypto pool is sent 
     for (let i = 0; i < files; i += 7) assert.ok((await vol.readFile(`f${i}-1`)).equals(bytes(i * 2 + 1, 2 << 20)));
     assert.ok(sent.size > 0, 'the pool encrypted shares of the writes');
     assert.ok(sent.size <= 8, `${sent.size} scratch buffers for ${2 * files} files`);
-    vol.close();
-  } finally {
-    pool.run = run;
-    setCryptoWorkers(undefined);
-    dir.cleanup();
-  }
+  });
 });
 
 test('reads of many files share a few scratch buffers with the crypto pool, and the clear bytes in them are wiped', async () => {
-  const dir = tempDir();
-  const pool = cryptoPool();
-  const run = pool.run.bind(pool);
-  const sent = new Set<SharedArrayBuffer>();
-  pool.run = (job) => {
-    if (job.op === 'decrypt') sent.add(job.buf);
-    return run(job);
-  };
-  try {
-    const ring4 = new KeyRing();
-    const [k4] = ring4.addPassphraseSync('parallel-pass-4');
-    const vol = await Volume.open(dir.path, ring4, { cipher: 'aes', keyBytes: 16, sigs: [k4.sig], fnekSig: null });
+  await withWatchedPool('decrypt', 'parallel-pass-4', async (vol, sent) => {
     const files = 20;
     const data = Buffer.alloc(2 << 20, 0x5a);
     for (let i = 0; i < files; i++) await vol.writeFile(`f${i}`, data);
@@ -173,10 +174,5 @@ test('reads of many files share a few scratch buffers with the crypto pool, and 
     assert.ok(sent.size > 0, 'the pool decrypted shares of the reads');
     assert.ok(sent.size <= 4, `${sent.size} scratch buffers for ${files} files`);
     for (const b of sent) assert.equal(Buffer.from(b).indexOf(0x5a), -1, 'no clear byte left in a scratch');
-    vol.close();
-  } finally {
-    pool.run = run;
-    setCryptoWorkers(undefined);
-    dir.cleanup();
-  }
+  });
 });
