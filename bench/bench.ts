@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fuseLatency } from './fuselat.js';
 import { formatLibraryBench, libraryBench } from './library.js';
-import { compareTable, formatTable, parallelOnly, scaleChecks } from './mountbench.js';
+import { compareTable, formatTable, hasGocryptfs, parallelOnly, scaleChecks } from './mountbench.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MB ?? 256) * MiB;
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     // step for gocryptfs on disk, and for both with the lower directory on tmpfs.
     console.log('\n## Several processes at once, beside gocryptfs and on tmpfs\n');
     for (const [k, where, parent] of [['gocryptfs', 'disk', '/var/tmp'], ['ecryptfs-ts', 'tmpfs', '/dev/shm'], ['gocryptfs', 'tmpfs', '/dev/shm']] as const) {
+      if ((k === 'gocryptfs' && !hasGocryptfs()) || !existsSync(parent)) continue;
       console.log(`- ${k}, lower on ${where}: ${await parallelOnly(k, parent)}`);
     }
   }

@@ -8,6 +8,7 @@ const { statSync } = require("node:fs");
 const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");
 const dist = join(__dirname, "..", "dist", "src");
+// freshBundle (src/mount/daemon-fork.ts) as it must run before any module loads: keep the two in step.
 const fresh = (plain, bundle) => {
   const b = process.env.ECRYPTFS_BUNDLE !== "0" && statSync(bundle, { throwIfNoEntry: false });
   return b && b.mtimeMs >= statSync(plain).mtimeMs;

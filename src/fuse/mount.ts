@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { openSync, closeSync, existsSync, accessSync, statSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FuseOperations } from './operations.js';
@@ -168,7 +168,7 @@ export async function mountAsRoot(p: MountParams): Promise<number> {
   // never followed as root to put the mount somewhere else (over /etc, say).
   let target: number | undefined;
   try {
-    target = openDirPathTrusted(p.mountpoint);
+    target = openDirPathTrusted(resolve(p.mountpoint));
     mountSyscall(p.source, `/proc/self/fd/${target}`, `fuse.${p.subtype}`, opts);
   } catch (e) {
     closeSync(fd);

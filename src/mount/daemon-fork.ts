@@ -54,7 +54,7 @@ export function forkRootDaemon(foreground: boolean): ChildProcess | undefined {
 }
 
 /**
- * The preforked daemon, on the global object: the launcher (bin/ecryptfs.cjs) forks through the
+ * The preforked daemon, on the global object: the launcher (bin/ecryptfs.js, CommonJS) forks through the
  * CommonJS copy of this module (bundle/daemon-fork.cjs) and the command takes the daemon through
  * this ES module, two module instances in one process.
  */

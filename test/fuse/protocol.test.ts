@@ -236,7 +236,7 @@ describe('attribute encoding of numbers', () => {
         assert.equal(d.size, BigInt(size));
         assert.equal(d.blocks, blocks === undefined ? (BigInt(size) + 511n) / 512n : BigInt(blocks));
         assert.equal(d.uid, Number(BigInt(uid) & 0xffff_ffffn));
-        assert.deepEqual(encodeEntryOut(ino, 3, 2, 1, asNumbers).subarray(0, 40), encodeEntryOut(ino, 3, 2, 1, asBigints).subarray(0, 40));
+        assert.deepEqual(encodeEntryOut(ino, 3, 2, 1, asNumbers), encodeEntryOut(ino, 3, 2, 1, asBigints));
         assert.equal(encodeEntryOut(ino, 3, 2, 1, asNumbers).readBigUInt64LE(0), BigInt(ino));
       }),
     );

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { preforkFits } from '../../src/mount/daemon-fork.js';
 
@@ -76,9 +76,4 @@ test('bin/ecryptfs.js forks through the CommonJS daemon-fork, and the command ta
   assert.equal(out.kids.length, 1, `one daemon forked: ${r.stdout}`);
   assert.equal(out.pid, out.kids[0], 'the ES module hands out the daemon the CommonJS copy forked');
   assert.equal(out.again, true, 'at most once');
-});
-
-test('the bin/ commands are CommonJS (bin/package.json), so none starts the ES module loader before the fork', () => {
-  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../bin/package.json', import.meta.url)), 'utf8')) as { type?: string };
-  assert.equal(pkg.type, 'commonjs');
 });
