@@ -60,14 +60,13 @@ export class FsXattrOps extends FsFileOps {
     const n = this.node(nodeid);
     const get = () => this.xattrOn(n, callerCreds(ctx), (p) => sys.getxattr(p, name));
     const bit = ABSENT_BITS.get(name);
-    if (bit !== undefined && name === SELINUX_XATTR && !SELINUX_ON) {
+    if (bit !== undefined) {
       try {
         return this.unlessAbsent(n, bit, callerCreds(ctx), get);
       } catch (e) {
-        throw toErrno(e) === E.ENODATA ? new ErrnoError(E.EOPNOTSUPP) : e;
+        throw name === SELINUX_XATTR && !SELINUX_ON && toErrno(e) === E.ENODATA ? new ErrnoError(E.EOPNOTSUPP) : e;
       }
     }
-    if (bit !== undefined) return this.unlessAbsent(n, bit, callerCreds(ctx), get);
     if (name !== CAP_XATTR) return get();
     // Asked before every write: answered from the node once known (set/remove through the mount
     // keep it current; a change made in the lower directory behind the mount is not seen).
