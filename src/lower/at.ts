@@ -126,6 +126,16 @@ export function openDirPathTrusted(path: string | Buffer): number {
   }
 }
 
+/** The path the kernel gives the directory openDirPathTrusted reaches from `path` (root's links resolved). */
+export function realPathTrusted(path: string): string {
+  const fd = openDirPathTrusted(path);
+  try {
+    return fs.readlinkSync(fdPath(fd));
+  } finally {
+    closeQuiet(fd);
+  }
+}
+
 /**
  * Open regular file `name` in `dir` (O_NOFOLLOW|O_NONBLOCK), checked with fstat of what was
  * opened: not a regular file (a FIFO, device, directory) is refused with `notFile` (EIO by

@@ -8,7 +8,7 @@ import type { DaemonRequest } from './request.js';
 import { KeyRing } from '../volume/keyring.js';
 import { cannotOpenLower, Volume } from '../volume/volume.js';
 import { NodeLowerFs } from '../lower/lowerfs.js';
-import { openDirPath } from '../lower/at.js';
+import { openDirPath, realPathTrusted } from '../lower/at.js';
 import { EcryptfsFs, ROOT } from './fs.js';
 import { checkDevRuid, kernelOptionString } from './options.js';
 import { safeGeneric, serve, type Served } from './serve.js';
@@ -40,6 +40,14 @@ async function raiseReadahead(upper: string): Promise<void> {
   }
 }
 
+function trustedOr(path: string): string {
+  try {
+    return realPathTrusted(path);
+  } catch {
+    return path; // the mount itself then says why
+  }
+}
+
 /** The lower root, walked from / without following any link (the launcher resolved the path). */
 function openLowerRoot(path: string): number {
   try {
@@ -64,6 +72,9 @@ async function run(req: DaemonRequest): Promise<void> {
   // Large lower reads/writes go through the thread pool so concurrent FUSE requests overlap.
   // The lower root held from here on: Volume.open's checks and the mount see the same directory.
   const rootFd = openLowerRoot(req.lower);
+  // Where the kernel's table will list the mount (root mounts on the path with root's links
+  // resolved: fuse/mount.ts), found before mounting: after it, this thread serves the mount.
+  const mountedAt = process.getuid?.() === 0 ? trustedOr(req.upper) : req.upper;
   const lower = new NodeLowerFs(req.lower, { syncIoMax: Number(process.env.ECRYPTFS_SYNC_IO_MAX ?? 64 * 1024), rootFd });
   const vol = await Volume.open(lower, ring, {
     cipher: o.cipher, keyBytes: o.keyBytes, sigs: o.sigs, fnekSig: o.fnekSig ?? null,
@@ -104,7 +115,7 @@ async function run(req: DaemonRequest): Promise<void> {
   process.on('SIGHUP', () => undefined);
   process.send?.({ mounted: true });
   // After the report: it only speeds later reads.
-  await raiseReadahead(req.upper);
+  await raiseReadahead(mountedAt);
   if (!process.connected) process.stdin?.destroy?.();
   process.on('disconnect', () => undefined);
   await served.unmounted;

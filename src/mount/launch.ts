@@ -106,19 +106,13 @@ async function readEcryptfsrc(): Promise<MountOptions | undefined> {
  * link a user made on the way (or swaps in meanwhile) is refused, never followed as root.
  */
 async function resolveRootsLinks(path: string): Promise<string> {
-  const { openDirPathTrusted } = await import('../lower/at.js');
-  let fd: number;
+  const { realPathTrusted } = await import('../lower/at.js');
   try {
-    fd = openDirPathTrusted(path);
+    return realPathTrusted(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ESTALE') throw e;
     throw new EcryptfsError('EINVAL', 'the lower directory is reached through a symbolic link that is not root\'s (or that others could change): run as root, this tool does not follow it; give the directory it stands for', path);
-  }
-  try {
-    return await fsp.readlink(`/proc/self/fd/${fd}`);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, lchownSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mountDevAt } from '../../src/sys/mounts.js';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/fixtures.js';
 import { isMounted, mountSkipReason, openDevFuse, sh } from './harness.js';
@@ -41,6 +42,12 @@ test('root refuses to mount through a symbolic link a user owns, and mounts noth
     const ok = await ecryptfs(['mount', lower, rootsLink, '-o', `key=passphrase:passphrase_passwd_file=${pw},no_sig_cache,ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=n`]);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.ok(isMounted(target));
+    // The daemon finds that mount in the kernel's table under the real path and raises its readahead.
+    const bdi = `/sys/class/bdi/${mountDevAt(target)}/read_ahead_kb`;
+    if (existsSync(bdi) && !readFileSync('/proc/mounts', 'utf8').includes(' /sys sysfs ro')) {
+      for (let i = 0; i < 50 && readFileSync(bdi, 'utf8').trim() !== '4096'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(readFileSync(bdi, 'utf8').trim(), '4096');
+    }
     sh(`umount ${target}`);
   } finally {
     if (isMounted(join(t.path, 'roots-dir'))) sh(`umount -l ${join(t.path, 'roots-dir')}`);
