@@ -85,7 +85,7 @@ test('every bin answers --help and -h with its usage, exit 0, and changes nothin
 test('every bin answers --help and -h as an ordinary user, and changes nothing', { skip: isRoot ? (sh('command -v keyctl setpriv').code !== 0 ? 'needs keyctl and setpriv' : false) : 'creating a user needs root (CI runs as root)' }, () => {
   const { home, uid, gid } = freshUser(USER);
   try {
-    const as = (cmd: string) => spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--init-groups', 'sh', '-c', cmd], {
+    const as = (cmd: string) => spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', 'sh', '-c', cmd], {
       encoding: 'utf8', env: { PATH: process.env.PATH, HOME: home, USER, LOGNAME: USER }, cwd: home,
     });
     assert.equal(as(`mkdir -p ~/.ecryptfs ~/.Private ~/Private && printf '0123456789abcdef\\n' > ~/.ecryptfs/Private.sig && printf x | keyctl padd user 0123456789abcdef @u >/dev/null`).status, 0);

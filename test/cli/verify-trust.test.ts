@@ -23,7 +23,7 @@ const verify = (args = ['-u', USER, '-p']) => {
 };
 
 test('ecryptfs-verify -u as root: Private.sig or Private.mnt linked to a root-only file is not read', { skip }, async () => {
-  const { home, uid } = freshUser(USER);
+  const { home, uid, gid } = freshUser(USER);
   const rootDir = `/tmp/etvfy1-${process.pid}`;
   const asUser = (cmd: string) => runAsOk(USER, cmd);
   try {
@@ -38,7 +38,7 @@ test('ecryptfs-verify -u as root: Private.sig or Private.mnt linked to a root-on
     asUser(`umask 077; mkdir ${dot} ${home}/.Private && mkdir -m 500 ${home}/Private && echo ${home}/Private > ${dot}/Private.mnt`);
     await fsp.writeFile(join(dot, 'Private.sig'), m.dot_ecryptfs['Private.sig'].text, { mode: 0o600 });
     await fsp.writeFile(join(dot, 'wrapped-passphrase'), Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex, 'hex'), { mode: 0o600 });
-    sh(`chown ${uid}:${uid} ${dot}/Private.sig ${dot}/wrapped-passphrase`);
+    sh(`chown ${uid}:${gid} ${dot}/Private.sig ${dot}/wrapped-passphrase`);
     const ok = verify();
     assert.equal(ok.code, 0, ok.out);
     assert.match(ok.out, /INFO: Configuration valid/);

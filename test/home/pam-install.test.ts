@@ -62,12 +62,12 @@ ls /usr/share/pam-configs > "$OUT/profiles-removed"
 function scenario(withEcryptfsUtils: boolean) {
   openDevFuse();
   const USER = withEcryptfsUtils ? 'etpam-inst2' : 'etpam-inst1';
-  const { home, uid } = freshUser(USER, 'inst-login-pw');
+  const { home, uid, gid } = freshUser(USER, 'inst-login-pw');
   const t = tempDir('etpam-install-');
   try {
     for (const [f, v] of [['lp', 'inst-login-pw'], ['mp', 'inst-mount-pass-0123456789abcd']]) {
       writeFileSync(join(home, f), `${v}\n`, { mode: 0o600 });
-      chownSync(join(home, f), uid, uid);
+      chownSync(join(home, f), uid, gid);
     }
     const setup = runAs(USER, `${process.execPath} --openssl-legacy-provider ${join(ROOT, 'bin/ecryptfs-setup-private.js')} --loginpass-file ${home}/lp --mountpass-file ${home}/mp`);
     assert.equal(setup.code, 0, setup.out);

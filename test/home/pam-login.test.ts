@@ -32,11 +32,11 @@ const cleanup = (user: string, home: string) =>
   sh(`fusermount3 -uz ${home}/Private 2>/dev/null; umount -l ${home}/Private 2>/dev/null; rm -rf /dev/shm/ecryptfs-${user}-Private /dev/shm/ecryptfs-${user}-Private.lock /dev/shm/.ecryptfs-${user}; pkill -9 -u ${user}; userdel -r ${user} 2>/dev/null`);
 
 /** A user with ~/Private set up (as the user) under `login`, mount passphrase `mount`. */
-function privateUser(user: string, login: string, mount: string, extra = '', input = ''): { home: string; uid: number } {
+function privateUser(user: string, login: string, mount: string, extra = '', input = ''): { home: string; uid: number; gid: number } {
   const u = freshUser(user, login);
   for (const [f, v] of [['lp', login], ['mp', mount]]) {
     writeFileSync(join(u.home, f), `${v}\n`, { mode: 0o600 });
-    chownSync(join(u.home, f), u.uid, u.uid);
+    chownSync(join(u.home, f), u.uid, u.gid);
   }
   const setup = runAs(user, `${tool('ecryptfs-setup-private')} ${extra} --loginpass-file ${u.home}/lp --mountpass-file ${u.home}/mp`, input);
   assert.equal(setup.code, 0, setup.out);
@@ -48,11 +48,11 @@ function privateUser(user: string, login: string, mount: string, extra = '', inp
 test('a -w user is asked "Encryption passphrase:" at login; the login mounts with it', { skip, timeout: 120_000 }, () => {
   openDevFuse();
   const USER = 'etpam-w';
-  const { home, uid } = freshUser(USER, 'w-login-pw');
+  const { home, uid, gid } = freshUser(USER, 'w-login-pw');
   writeFileSync(SERVICE_FILE, pamService());
   try {
     writeFileSync(join(home, 'mp'), 'w-mount-pass-0123456789abcdef\n', { mode: 0o644 });
-    chownSync(join(home, 'mp'), uid, uid);
+    chownSync(join(home, 'mp'), uid, gid);
     const setup = runAs(USER, `${tool('ecryptfs-setup-private')} -w --mountpass-file ${home}/mp`, 'w-wrapping-pw\nw-wrapping-pw\n');
     assert.equal(setup.code, 0, setup.out);
     rmSync(join(home, 'mp'));
@@ -81,12 +81,12 @@ test('a version-1 wrapped-passphrase is re-wrapped as version 2 at login, and op
   openDevFuse();
   const USER = 'etpam-v1';
   const MOUNT = 'v1-mount-pass-0123456789abcdef';
-  const { home, uid } = privateUser(USER, 'v1-login-pw', MOUNT);
+  const { home, uid, gid } = privateUser(USER, 'v1-login-pw', MOUNT);
   writeFileSync(SERVICE_FILE, pamService());
   const wrapped = join(home, '.ecryptfs/wrapped-passphrase');
   try {
     writeFileSync(wrapped, wrapPassphraseV1(MOUNT, 'v1-login-pw'), { mode: 0o600 });
-    chownSync(wrapped, uid, uid);
+    chownSync(wrapped, uid, gid);
     assert.notEqual(readFileSync(wrapped)[0], 0x3a, 'version 1 to begin with');
     const login = pamtester(USER, ['authenticate', 'open_session'], 'v1-login-pw\n');
     assert.equal(login.code, 0, login.out);
@@ -184,7 +184,7 @@ test('after ecryptfs-setup-private -u USER as root, logins mount; a login that c
 test('issue #12 item 5: /dev/shm/.ecryptfs-USER linked to a root-only file is refused; the PAM environment does not reach the hook', { skip, timeout: 120_000 }, () => {
   openDevFuse();
   const USER = 'etpam-shm';
-  const { home, uid } = privateUser(USER, 'shm-login-pw', 'shm-mount-pass-0123456789abcdef');
+  const { home, uid, gid } = privateUser(USER, 'shm-login-pw', 'shm-mount-pass-0123456789abcdef');
   const secret = `/root/etpam-secret-${process.pid}`;
   const shm = `/dev/shm/.ecryptfs-${USER}`;
   const wrapped = join(home, '.ecryptfs/wrapped-passphrase');
@@ -217,7 +217,7 @@ test('issue #12 item 5: /dev/shm/.ecryptfs-USER linked to a root-only file is re
       writeFileSync(join(evil, name), `#!/bin/sh\necho "$(id -u) ${name}" >> ${markers}\nexit 1\n`, { mode: 0o755 });
     }
     writeFileSync(join(home, '.pam_environment'), [`PATH DEFAULT=${evil}`, `ECRYPTFS_TS_NODE DEFAULT=${evil}/node`, `ECRYPTFS_TS_BIN DEFAULT=${evil}`, `PAM_ECRYPTFS_TS_DEBUG DEFAULT=/etc/etpam-debug-${process.pid}`, ''].join('\n'));
-    sh(`chown -R ${uid}:${uid} ${evil} ${home}/.pam_environment`);
+    sh(`chown -R ${uid}:${gid} ${evil} ${home}/.pam_environment`);
     const envLogin = pamtester(USER, ['authenticate', 'open_session'], 'shm-new-pw\n');
     assert.equal(envLogin.code, 0, envLogin.out);
     assert.ok(mountedAt(join(home, 'Private')), `the real tools mounted\n${envLogin.out}\n${logOf(USER)}`);

@@ -39,7 +39,7 @@ test('passwd through PAM re-wraps the mount passphrase; the new password logs in
   try {
     for (const [f, v] of [['lp', 'first-login-pw'], ['mp', 'pw-test-mount-pass-0123456789ab']]) {
       writeFileSync(join(home, f), `${v}\n`, { mode: 0o600 });
-      chownSync(join(home, f), uid, uid);
+      chownSync(join(home, f), uid, gid);
     }
     const setup = asUser(USER, `${tool('ecryptfs-setup-private')} --loginpass-file ${home}/lp --mountpass-file ${home}/mp`);
     assert.equal(setup.code, 0, setup.out);

@@ -30,9 +30,10 @@ test('PAM login mounts the Private directory, logout unmounts it', { skip }, asy
   writeFileSync(SERVICE, pamService());
   try {
     const uid = Number(sh(`id -u ${USER}`).out.trim());
+    const gid = Number(sh(`id -g ${USER}`).out.trim());
     for (const [f, v] of [['lp', 'login-pw'], ['mp', 'pam-mount-pass-0123456789abcdef']]) {
       writeFileSync(join(home, f), `${v}\n`);
-      chownSync(join(home, f), uid, uid);
+      chownSync(join(home, f), uid, gid);
     }
     const setup = asUser(`${process.execPath} --openssl-legacy-provider ${join(ROOT, 'bin/ecryptfs-setup-private.js')} --loginpass-file ${home}/lp --mountpass-file ${home}/mp`);
     assert.equal(setup.code, 0, setup.out);

@@ -60,7 +60,7 @@ test('setup-private -u as root: links and a rewritten Private.mnt pointing at ro
     // whatever the mount step reads, it is the user's mount (fusermount3 checks the user may
     // write there), never root's chmod and mount.
     mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
-    chownSync(join(home, '.ecryptfs'), uid, uid);
+    chownSync(join(home, '.ecryptfs'), uid, gid);
     const flipper = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'sh', '-c', `while :; do echo ${CRON} > ${home}/.ecryptfs/.m; mv -f ${home}/.ecryptfs/.m ${home}/.ecryptfs/Private.mnt 2>/dev/null; done`], { stdio: 'ignore' });
     try {
       setup(home);

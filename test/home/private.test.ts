@@ -32,9 +32,10 @@ test('setup-private, mount-private with the login password, and the last session
     writeFileSync(join(home, 'lp'), 'login-password-1\n');
     writeFileSync(join(home, 'mp'), 'mount-pass-abcdef0123456789abcd\n');
     const uid = Number(sh(`id -u ${USER}`).out.trim());
-    chownSync(join(home, 'lp'), uid, uid);
-    chownSync(join(home, 'mp'), uid, uid);
-    chownSync(join(home, 'wrong'), uid, uid);
+    const gid = Number(sh(`id -g ${USER}`).out.trim());
+    chownSync(join(home, 'lp'), uid, gid);
+    chownSync(join(home, 'mp'), uid, gid);
+    chownSync(join(home, 'wrong'), uid, gid);
     const typo = asUser(tool('ecryptfs-setup-private', `--loginpass-file ${home}/wrong --mountpass-file ${home}/mp`));
     assert.notEqual(typo.code, 0);
     assert.match(typo.out, /ERROR: {2}Your login passphrase is incorrect/);

@@ -67,7 +67,7 @@ test('recover-private as root follows no link the user made to a root-only wrapp
     await fsp.mkdir(rootDir, { mode: 0o700 });
     await fsp.writeFile(join(rootDir, 'wrapped-passphrase'), Buffer.from(m.dot_ecryptfs['wrapped-passphrase'].hex!, 'hex'), { mode: 0o600 });
     await fsp.cp(lower.path, join(home, '.Private'), { recursive: true });
-    sh(`chown -R ${uid}:${uid} ${home}/.Private`);
+    sh(`chown -R ${uid}:${gid} ${home}/.Private`);
     const asUser = (cmd: string) => sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups sh -c '${cmd}'`);
     for (const [setup, what] of [[`ln -s ${rootDir} ${home}/.ecryptfs`, `${home}/.ecryptfs`], [`rm ${home}/.ecryptfs; mkdir ${home}/.ecryptfs; ln -s ${rootDir}/wrapped-passphrase ${home}/.ecryptfs/wrapped-passphrase`, `${home}/.ecryptfs/wrapped-passphrase`]] as const) {
       asUser(setup);

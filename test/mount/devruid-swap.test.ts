@@ -31,7 +31,7 @@ function readingFd(pid: number, fd: number): boolean {
 }
 
 test('ecryptfs_check_dev_ruid: a lower directory swapped for the user\'s own after the launcher\'s check is refused by the daemon', { skip }, async () => {
-  const { uid } = freshUser(USER);
+  const { uid, gid } = freshUser(USER);
   const t = tempDir('etruid1-');
   const dir = join(t.path, 'd');
   const lower = join(dir, 'lower');
@@ -39,7 +39,7 @@ test('ecryptfs_check_dev_ruid: a lower directory swapped for the user\'s own aft
   try {
     chmodSync(t.path, 0o755);
     mkdirSync(dir, { mode: 0o755 });
-    chownSync(dir, uid, uid);
+    chownSync(dir, uid, gid);
     mkdirSync(lower, { mode: 0o755 }); // root's: the check at launch passes
     mkdirSync(upper);
     const child = spawn(process.execPath, ['--openssl-legacy-provider', CLI, 'mount', lower, upper, '-o', `key=passphrase:passphrase_passwd_fd=3,ecryptfs_check_dev_ruid,${OPTS}`], {

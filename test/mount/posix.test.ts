@@ -16,14 +16,15 @@ const OTHER = 'etposix2';
 const OPTS = 'ecryptfs_cipher=aes,ecryptfs_key_bytes=16,ecryptfs_passthrough=n,ecryptfs_enable_filename_crypto=y';
 let m: TestMount;
 let uid = 0;
+let gid = 0;
 
 before(async () => {
   if (skip) return;
-  uid = freshUser(USER).uid;
+  ({ uid, gid } = freshUser(USER));
   freshUser(OTHER);
   m = await mountVolume(OPTS);
   // The user's own lower directory, as with ~/.Private; the mount's parent lets users through.
-  chownSync(m.lower, uid, uid);
+  chownSync(m.lower, uid, gid);
   chmodSync(m.root, 0o755);
   sh(`chown ${USER}: ${m.upper}`);
 });

@@ -28,7 +28,7 @@ test('ecryptfs-rewrite-file as root follows no link a user made on the way to th
     // The user's directory, where the user makes d a link to root's directory.
     const u = join(t.path, 'u');
     mkdirSync(u, { mode: 0o755 });
-    chownSync(u, uid, uid);
+    chownSync(u, uid, gid);
     const ln = sh(`setpriv --reuid=${uid} --regid=${gid} --init-groups ln -s ${rootDir} ${u}/d`);
     assert.equal(ln.code, 0, ln.out);
 
