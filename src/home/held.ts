@@ -6,11 +6,10 @@
  * with O_NOFOLLOW (or is an operation that never follows: lstat, lchown, unlink, rename, mkdir,
  * symlink). Names may be Buffers: Linux names are bytes.
  */
-import { promises as fsp, constants as fsc, type BigIntStats } from 'node:fs';
+import { closeSync, promises as fsp, constants as fsc, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { EcryptfsError } from '../errors.js';
 
-import { closeSync } from 'node:fs';
 import { isLnk } from '../lower/mode.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, fchownat, fstat, O_CLOEXEC, O_PATH, openat, symlinkat, unlinkat } from '../lower/sys.js';
 

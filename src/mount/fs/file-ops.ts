@@ -340,10 +340,8 @@ export class FsFileOps extends FsDirOps {
   }
 
   protected handle(fh: number): { nodeid: number; append: boolean; state: OpenState } {
-    const h = this.handles.get(fh);
-    const state = h && this.open.get(h.nodeid);
-    if (!h || !state) throw new ErrnoError(E.EBADF);
-    return { ...h, state };
+    const state = this.openState(fh);
+    return { ...this.handles.get(fh)!, state };
   }
 
   /** handle(fh).state without the object handle() builds (a READ's only garbage in this layer). */
@@ -436,7 +434,7 @@ export class FsFileOps extends FsDirOps {
       return Promise.reject(this.fileError(e));
     };
     try {
-      return (state ?? this.handle(fh).state).file.readInto(b.subarray(0, size), offset).then((n) => b.subarray(0, n), fail);
+      return (state ?? this.openState(fh)).file.readInto(b.subarray(0, size), offset).then((n) => b.subarray(0, n), fail);
     } catch (e) {
       return fail(e);
     }
