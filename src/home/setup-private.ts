@@ -198,6 +198,24 @@ async function touchIn(dir: FileHandle, name: string, owner: Account | undefined
 }
 
 /**
+ * The .ecryptfs and .Private links in `who`'s home to `ecdir`'s, made on the home's own descriptor
+ * (walked to following root's links only): no path the user could change is followed, and with
+ * `give` the links and the home become the user's through their own descriptors, the home 0700.
+ */
+function linkHome(who: Account, ecdir: string, give: boolean): void {
+  const home = openDirPathTrusted(who.home);
+  try {
+    for (const n of ['.ecryptfs', '.Private']) replaceLinkAt(home, n, join(ecdir, n), give ? who : undefined);
+    if (!give) return;
+    // An O_PATH handle: owner through AT_EMPTY_PATH, mode through its /proc link (the same inode).
+    fchownat(home, '', who.uid, who.gid, AT_EMPTY_PATH);
+    chmodSync(`/proc/self/fd/${home}`, 0o700);
+  } finally {
+    closeSync(home);
+  }
+}
+
+/**
  * A new encrypted home (-b), mounted by root with root's keys, gets the .ecryptfs and .Private
  * links inside the encrypted view too: once it is mounted, ecryptfs-umount-private finds its
  * config through them. migrate-home keeps it mounted to fill it; adduser's flow unmounts it and
@@ -206,16 +224,8 @@ async function touchIn(dir: FileHandle, name: string, owner: Account | undefined
 async function mountNewHome(who: Account, lower: string, sigs: string[], unmountAfter: boolean): Promise<void> {
   const ecdir = join(ECRYPTFS_DIR, who.name);
   if ((await mountPrivateDir(lower, who.home, sigs, [], true)) !== 0) fail('Could not mount');
-  // On the mounted home's own descriptor: links made, owned and checked without a path the user could change.
-  const home = openDirPathTrusted(who.home);
-  try {
-    for (const n of ['.ecryptfs', '.Private']) replaceLinkAt(home, n, join(ecdir, n), who);
-    // An O_PATH handle: owner through AT_EMPTY_PATH, mode through its /proc link (the same inode).
-    fchownat(home, '', who.uid, who.gid, AT_EMPTY_PATH);
-    chmodSync(`/proc/self/fd/${home}`, 0o700);
-  } finally {
-    closeSync(home);
-  }
+  // The mounted home's: the links and the home itself the user's, mode 0700.
+  linkHome(who, ecdir, true);
   if (!unmountAfter) return;
   if ((await umountEcryptfs(who.home)) !== 0) fail(`Could not unmount ${who.home}`);
   for (const s of sigs) await unlinkKey(s).catch(() => false);
@@ -280,12 +290,7 @@ export async function setupPrivate(o: SetupOptions, io: ToolIO): Promise<SetupRe
       const e = await hold(holdUserDir(undefined, ecdir, ecdir, who));
       dot = await hold(holdUserDir(e, '.ecryptfs', join(ecdir, '.ecryptfs'), who));
       lowerDir = `/proc/self/fd/${(await hold(holdUserDir(e, '.Private', lower, who))).fd}`;
-      const home = openDirPathTrusted(who.home);
-      try {
-        for (const n of ['.ecryptfs', '.Private']) replaceLinkAt(home, n, join(ecdir, n));
-      } finally {
-        closeSync(home);
-      }
+      linkHome(who, ecdir, false);
     } else {
       // A user's own run (or root's for itself): its own links are its own business.
       await fsp.mkdir(p.dot, { recursive: true, mode: 0o700 });
