@@ -766,10 +766,15 @@ export function encodeLseekOut(offset: number): Buffer {
 }
 
 export function encodeOutHeader(len: number, error: number, unique: bigint): Buffer {
-  const b = Buffer.alloc(OUT_HEADER_SIZE);
+  return writeOutHeader(Buffer.alloc(OUT_HEADER_SIZE), len, error, unique);
+}
+
+/** fuse_out_header into `b` (error negative). The kernel's request ids count up from 1: written as a number, without BigInt arithmetic. */
+export function writeOutHeader(b: Buffer, len: number, error: number, unique: bigint): Buffer {
   b.writeUInt32LE(len, 0);
   b.writeInt32LE(error, 4);
-  b.writeBigUInt64LE(unique, 8);
+  const u = Number(unique);
+  writeU64(b, 8, u <= Number.MAX_SAFE_INTEGER ? u : unique);
   return b;
 }
 

@@ -65,6 +65,7 @@ import {
   encodeWriteOut,
   encodeXattrSizeOut,
   parseRequest,
+  writeOutHeader,
   writeDirent,
   writeDirentPlus,
   type InitIn,
@@ -561,16 +562,7 @@ export class FuseServer {
 
   /** The reply header; replies are written synchronously, so one buffer serves them all. */
   private header(unique: bigint, error: number, len: number): Buffer {
-    const h = this.replyHeader;
-    h.writeUInt32LE(len, 0);
-    h.writeInt32LE(-error, 4);
-    // The kernel's request ids count up from 1: as a number, written without BigInt arithmetic.
-    const u = Number(unique);
-    if (u <= Number.MAX_SAFE_INTEGER) {
-      h.writeUInt32LE(u >>> 0, 8);
-      h.writeUInt32LE(Math.floor(u / 0x1_0000_0000), 12);
-    } else h.writeBigUInt64LE(unique, 8);
-    return h;
+    return writeOutHeader(this.replyHeader, len, -error, unique);
   }
 
   private replyFailed(e: unknown): void {

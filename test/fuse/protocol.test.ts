@@ -190,6 +190,7 @@ describe('FUSE reply encoding', () => {
     assert.deepEqual([s.readUInt32LE(40), s.readUInt32LE(44), s.readUInt32LE(48)], [4096, 255, 4096]);
     const h = encodeOutHeader(16, -2, 5n);
     assert.deepEqual([h.readUInt32LE(0), h.readInt32LE(4), h.readBigUInt64LE(8)], [16, -2, 5n]);
+    for (const u of [0x1_2345_6789n, 2n ** 53n + 3n, 2n ** 64n - 1n]) assert.equal(encodeOutHeader(16, 0, u).readBigUInt64LE(8), u);
   });
 
   it('packs dirents 8-byte aligned and stops when full', () => {
