@@ -21,6 +21,6 @@ if (fresh(join(dist, "mount", "daemon-fork.js"), forkCjs) && fresh(join(dist, "c
 } else {
   import(pathToFileURL(join(dist, "mount", "daemon-fork.js")).href).then((f) => {
     f.preforkForCommand(process.argv.slice(2));
-    return import(pathToFileURL(f.freshBundle(join(dist, "cli", "main.js"), join(dist, "bundle", "cli", "main.js"))).href);
+    return import(pathToFileURL(join(dist, "cli", "main.js")).href);
   }).then((m) => m.startMain());
 }

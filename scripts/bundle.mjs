@@ -1,8 +1,8 @@
 /* global process, console, URL */
 // After tsc (`npm run build`, `prepare`): the programs of a mount bundled, each into few files
-// (esbuild), in dist/src/bundle/: daemon.js, the mount daemon's ~60 modules in one file, and
-// cli/, the `ecryptfs` command (main.js, its subcommands' modules in shared chunks) and
-// mount.ecryptfs (mount-helper.js). Loading one file instead of a module graph saves each
+// (esbuild), in dist/src/bundle/: daemon.cjs (with daemon-boot.cjs and daemon-fork.cjs), the
+// mount daemon's ~60 modules in one CommonJS file, and cli/: the `ecryptfs` command
+// (ecryptfs.cjs) and mount.ecryptfs (mount-helper.js, with chunks). Loading one file instead of a module graph saves each
 // process ~20-30 ms of CPU at every mount (the ES module loader resolves, reads and links each
 // module; measured in README Performance). dist/src stays as tsc wrote it: a bundle is only an
 // optimisation, chosen while it is not older than dist/src (freshBundle in
@@ -87,7 +87,7 @@ await esbuild.build({
 const cli = join(outdir, 'cli');
 await esbuild.build({
   ...common,
-  entryPoints: { main: join(src, 'cli', 'main.js'), 'mount-helper': join(src, 'cli', 'mount-helper.js') },
+  entryPoints: { 'mount-helper': join(src, 'cli', 'mount-helper.js') },
   outdir: cli,
   splitting: true,
   plugins: [fromDist(cli, [join(src, 'mount', 'daemon-fork.js')])],

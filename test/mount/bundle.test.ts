@@ -145,7 +145,7 @@ test('ecryptfs mount and mount.ecryptfs load the bundled command, and it mounts'
   }
 });
 
-test('every command of the bundled `ecryptfs` answers --help, and it decrypts the demo vault', { skip: existsSync(join(ROOT, 'dist/src/bundle/cli/main.js')) && DAEMON_SCRIPT().endsWith('/bundle/daemon.cjs') ? false : STALE }, () => {
+test('every command of the bundled `ecryptfs` answers --help, and it decrypts the demo vault', { skip: existsSync(join(ROOT, 'dist/src/bundle/cli/ecryptfs.cjs')) && DAEMON_SCRIPT().endsWith('/bundle/daemon.cjs') ? false : STALE }, () => {
   const help = traced('ecryptfs.js', ['--help']);
   assert.equal(help.r.status, 0, help.r.stderr.slice(-2000));
   assert.ok(help.required.includes('/dist/src/bundle/cli/ecryptfs.cjs'), help.required.join(' '));
