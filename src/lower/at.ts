@@ -14,6 +14,7 @@ import { constants as C } from 'node:fs';
 import { constants as OSC } from 'node:os';
 import type { LowerFile } from './lowerfs.js';
 import { attempt, readAt, writeAt } from './fdio.js';
+import { isPageAligned } from '../sys/libc.js';
 import {
   AT_FDCWD, cachedPages, fdPath, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat, fstatat, getdents, lseek, O_CLOEXEC, O_PATH, openat, readlinkat, sysError,
   type LowerStat, type RawDirent,
@@ -193,11 +194,13 @@ export class FdLowerFile implements LowerFile {
   }
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const live = () => this.live();
-    const d = this.directReads && length >= DIRECT_MIN && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
+    const d = this.directReads && this.directFd !== null && length >= DIRECT_MIN && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
+      // Into page-aligned memory only (the mount's READ buffers; any other gets EINVAL from O_DIRECT).
+      && isPageAligned(buf, offset)
       // Only a range none of which is in the lower page cache: a cached one is copied faster than read again.
       && cachedPages(this.fd, position, length) === 0 ? this.direct() : null;
     if (d === null) return readAt(this.fd, buf, offset, length, position, this.syncIoMax, live);
-    // A buffer that is not page-aligned (not one of the mount's READ buffers): EINVAL, read as usual.
+    // A filesystem that wants more alignment than a page refuses it (EINVAL): read as usual.
     return readAt(d, buf, offset, length, position, this.syncIoMax, live).catch((e: NodeJS.ErrnoException) =>
       e.code === 'EINVAL' ? readAt(this.fd, buf, offset, length, position, this.syncIoMax, live) : Promise.reject(e));
   }

@@ -58,12 +58,21 @@ const MAP_ANONYMOUS = 0x20;
  * read with O_DIRECT needs. Never unmapped: for buffers kept as long as the process (a Buffer over
  * external memory does not own it).
  */
+const pageAligned = new WeakSet<ArrayBufferLike>();
+
+/** Whether `buf` from byte `offset` starts on a page of memory pageAlignedBuffer made (what O_DIRECT needs). */
+export function isPageAligned(buf: Uint8Array, offset: number): boolean {
+  return pageAligned.has(buf.buffer) && (buf.byteOffset + offset) % 4096 === 0;
+}
+
 export function pageAlignedBuffer(bytes: number): Buffer {
   const p = lib().mmap(null, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   // MAP_FAILED is (void *) -1.
   const addr = p === null ? 0n : BigInt.asIntN(64, (koffi as unknown as { address(x: unknown): bigint }).address(p));
   if (addr === -1n || addr === 0n) throw callError('mmap', lastErrno(), '');
-  return Buffer.from(koffi!.view(p, bytes));
+  const ab = koffi!.view(p, bytes);
+  pageAligned.add(ab);
+  return Buffer.from(ab);
 }
 
 /** Load koffi and libc now (a process that waits for work can take this cost before it comes). */

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mountFlags } from '../../src/sys/libc.js';
+import { isPageAligned, mountFlags, pageAlignedBuffer } from '../../src/sys/libc.js';
 import { addKey, findKey, keyringAvailable, listSigs, readKey, readKeySync, unlinkKey } from '../../src/sys/keyring.js';
 
 test('mountFlags: generic options become MS_* flags (later ones win), the rest stays data in order', () => {
@@ -49,4 +49,11 @@ test('keyring calls: add, find, read, list and unlink a user key as keyctl sees 
   } finally {
     keyctl('purge', '-s', 'user', sig);
   }
+});
+
+test('isPageAligned: true only for page boundaries of memory pageAlignedBuffer made', () => {
+  const b = pageAlignedBuffer(3 * 4096);
+  assert.ok(isPageAligned(b, 0) && isPageAligned(b, 4096) && isPageAligned(b.subarray(4096), 4096));
+  assert.ok(!isPageAligned(b, 512) && !isPageAligned(b.subarray(1), 0));
+  assert.ok(!isPageAligned(Buffer.alloc(3 * 4096), 0), 'memory of unknown alignment');
 });
