@@ -197,3 +197,30 @@ export function isShared(b: Uint8Array): b is Uint8Array & { buffer: SharedArray
 export function sharedBuffer(bytes: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(bytes));
 }
+
+/**
+ * Scratch buffers of `bytes` reused by a whole process, at most `kept` of them kept between uses
+ * (a worker keeps every SharedArrayBuffer it is sent until its rarely-run GC, so one per file made
+ * the process grow with the files it touched). A request for more than `bytes` gets a buffer of
+ * its own, not kept.
+ */
+export class ScratchPool {
+  private readonly free: Buffer[] = [];
+  constructor(
+    private readonly bytes: number,
+    private readonly kept: number,
+    private readonly make: (bytes: number) => Buffer,
+  ) {}
+
+  /** A scratch of at least `bytes`, the caller's until give(). */
+  take(bytes: number): Buffer {
+    if (bytes > this.bytes) return this.make(bytes);
+    return this.free.pop() ?? this.make(this.bytes);
+  }
+
+  /** Give back a taken scratch, its first `wipe` bytes zeroed first (clear bytes of a file). */
+  give(b: Buffer, wipe = 0): void {
+    if (wipe > 0) b.fill(0, 0, wipe);
+    if (b.length === this.bytes && this.free.length < this.kept) this.free.push(b);
+  }
+}

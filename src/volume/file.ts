@@ -8,7 +8,7 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import type { CipherName } from '../crypto/types.js';
 import { EcryptfsError } from '../errors.js';
-import { cryptoPool, sharedBuffer } from '../crypto/pool.js';
+import { cryptoPool, ScratchPool, sharedBuffer } from '../crypto/pool.js';
 import { FileCrypto } from './filecrypto.js';
 import {
   buildHeaderBytes,
@@ -65,23 +65,7 @@ export const CHUNK = 1 << 20;
  * so writing many files grew the daemon by ~1 MiB per file (2 writers at once, 2 MiB files: 63 ->
  * 213 MiB after 600 files).
  */
-const SCRATCH_BYTES = CHUNK + EXTENT_SIZE;
-const SCRATCH_KEPT = 8;
-const freeScratch: Buffer[] = [];
-
-function newScratch(bytes: number): Buffer {
-  return cryptoPool().size > 0 ? sharedBuffer(bytes) : Buffer.allocUnsafeSlow(bytes);
-}
-
-/** A write scratch of at least `bytes` (a CHUNK at any offset fits the reused ones), the caller's until giveScratch. */
-function takeScratch(bytes: number): Buffer {
-  if (bytes > SCRATCH_BYTES) return newScratch(bytes);
-  return freeScratch.pop() ?? newScratch(SCRATCH_BYTES);
-}
-
-function giveScratch(b: Buffer): void {
-  if (b.length === SCRATCH_BYTES && freeScratch.length < SCRATCH_KEPT) freeScratch.push(b);
-}
+const scratchPool = new ScratchPool(CHUNK + EXTENT_SIZE, 8, (bytes) => (cryptoPool().size > 0 ? sharedBuffer(bytes) : Buffer.allocUnsafeSlow(bytes)));
 
 export interface NewFileParams {
   cipher: CipherName;
@@ -562,7 +546,7 @@ export class EcryptfsFile {
     const first = Math.floor(pos / es);
     const last = Math.floor((end - 1) / es);
     const count = last - first + 1;
-    const scratch = takeScratch(count * es);
+    const scratch = scratchPool.take(count * es);
     const plain = scratch.subarray(0, count * es);
     // data goes to [head, head + len); only the bytes around it need old contents or zeros.
     const head = pos - first * es;
@@ -609,7 +593,7 @@ export class EcryptfsFile {
       }
       io.writeSync(st.plain, 0, st.plain.length, this.dataOffset + st.first * es);
     } finally {
-      giveScratch(st.scratch);
+      scratchPool.give(st.scratch);
     }
     const end = pos + data.length;
     if (end > this.size) {
@@ -642,7 +626,7 @@ export class EcryptfsFile {
       await this.fh.write(plain, stored, plain.length - stored, this.dataOffset + first * es + stored);
     } finally {
       // encryptInto returns only once the pool's threads are done with it, failed or not.
-      giveScratch(st.scratch);
+      scratchPool.give(st.scratch);
     }
     if (end > this.size) await this.writeSizeField(end);
   }

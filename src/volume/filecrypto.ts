@@ -3,7 +3,7 @@
  * the format layer's ContentCipher does the work on the calling thread; this spreads a batch
  * over the workers, which share the file key and derive their IVs themselves.
  */
-import { cryptoPool, isShared, sharedBuffer, type JobResult } from '../crypto/pool.js';
+import { cryptoPool, isShared, ScratchPool, sharedBuffer, type JobResult } from '../crypto/pool.js';
 import type { BlockCipher, CipherName } from '../crypto/types.js';
 import { ContentCipher } from '../format/contentenc.js';
 
@@ -37,21 +37,7 @@ async function settle(jobs: Promise<JobResult>[], failure: unknown): Promise<Job
  * reading many files grew the process (the library reading 2 MiB files two at a time: 76 ->
  * 155-194 MiB over 600 files).
  */
-const SPARE_BYTES = 1 << 20;
-const SPARES_KEPT = 4;
-const spares: Buffer[] = [];
-
-/** Shared scratch of at least `bytes`, the caller's until returnShared. */
-function borrowShared(bytes: number): Buffer {
-  if (bytes > SPARE_BYTES) return sharedBuffer(bytes);
-  return spares.pop() ?? sharedBuffer(SPARE_BYTES);
-}
-
-/** Give back a borrowed scratch, its first `wipe` bytes zeroed first (clear bytes of a file). */
-function returnShared(b: Buffer, wipe: number): void {
-  if (wipe > 0) b.fill(0, 0, wipe);
-  if (b.length === SPARE_BYTES && spares.length < SPARES_KEPT) spares.push(b);
-}
+const spares = new ScratchPool(1 << 20, 4, sharedBuffer);
 
 export class FileCrypto {
   readonly content: ContentCipher;
@@ -153,7 +139,7 @@ export class FileCrypto {
     }
     const { parts, per } = this.split(count);
     const restBytes = (count - per) * es;
-    const borrowed = borrowShared(restBytes);
+    const borrowed = spares.take(restBytes);
     const jobs = this.runShares('decrypt', first, count, per, borrowed, io);
     let failure: unknown;
     let present = 0;
@@ -166,7 +152,7 @@ export class FileCrypto {
     const results = await settle(jobs, failure);
     for (let j = 0; j < parts - 1 && present === (j + 1) * per * es; j++) present += results[j].read ?? 0;
     if (present >= count * es) copyBytes(borrowed.subarray(0, restBytes), dst.subarray(per * es, count * es));
-    returnShared(borrowed, restBytes);
+    spares.give(borrowed, restBytes);
     pool.took('read', true, performance.now() - t0, count);
     return Math.min(present, count * es);
   }
@@ -228,7 +214,7 @@ export class FileCrypto {
       shared = out;
       copyBytes(rest, out);
     } else {
-      borrowed = borrowShared(rest.length);
+      borrowed = spares.take(rest.length);
       shared = borrowed.subarray(0, rest.length);
       copyBytes(rest, shared);
     }
@@ -249,7 +235,7 @@ export class FileCrypto {
     await settle(jobs, failure);
     if (shared.buffer !== out.buffer || shared.byteOffset !== out.byteOffset) copyBytes(shared, out);
     // Decrypted bytes are wiped; encrypted ones (the workers encrypted in place) need not be.
-    if (borrowed) returnShared(borrowed, op === 'decrypt' ? rest.length : 0);
+    if (borrowed) spares.give(borrowed, op === 'decrypt' ? rest.length : 0);
     pool.took(op, true, performance.now() - t0 - storing, count);
   }
 }
